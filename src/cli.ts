@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { describeSettings, loadConfig } from './config.js';
+import { createPool } from './db/pool.js';
+import { migrate } from './db/migrate.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './observability/logger.js';
+import { Worker } from './worker.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+const HELP = `retry-worker: a leader-gated failed-job retry worker
+
+Replicas elect one leader; only the leader claims rows of failed_records (SELECT ... FOR UPDATE SKIP LOCKED),
+re-executes them by kind, and records succeeded, pending (with backoff) or dead.
+
+Usage:
+  retry-worker start      run a replica until SIGTERM or SIGINT
+  retry-worker migrate    create or update the tables (safe to run twice, and from several replicas at once)
+  retry-worker --help     show this text
+
+Environment (variable, default, meaning):
+${describeSettings()}
+
+Exit codes:
+  0  stopped cleanly (start: after SIGTERM/SIGINT, in-flight executions finished and leadership handed over)
+  1  failed at run time (database or etcd unreachable at start, schema not migrated, ...)
+  2  bad usage or a bad setting (the message names the variable and what is expected)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const command = positionals[0];
+  if (values.help || command === 'help' || command === undefined) {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
+  }
+  switch (command) {
+    case 'start':
+      return start();
+    case 'migrate':
+      return runMigrate();
+    default:
+      process.stderr.write(`retry-worker: unknown command ${JSON.stringify(command)}; expected start or migrate (see retry-worker --help)\n`);
+      return EXIT.usage;
+  }
+}
+
+async function runMigrate(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, config.replicaId);
+  const pool = createPool({ databaseUrl: config.databaseUrl, max: 1, applicationName: 'retry-worker migrate' });
+  try {
+    const applied = await migrate(pool);
+    log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'database already up to date');
+    return EXIT.ok;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function start(): Promise<number> {
+  const worker = new Worker({ config: loadConfig() as never });
+  let signals = 0;
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        worker.log.warn({ signal }, 'second signal: exiting without waiting');
+        resolve(EXIT.failed);
+        return;
+      }
+      worker.log.info({ signal }, 'stopping: no new claims; waiting for in-flight executions');
+      worker.stop().then(
+        () => resolve(EXIT.ok),
+        (err) => {
+          worker.log.error({ err }, 'stop failed');
+          resolve(EXIT.failed);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  try {
+    await worker.start();
+  } catch (err) {
+    worker.log.error({ err }, 'could not start');
+    await worker.stop().catch(() => undefined);
+    throw err;
+  }
+  return stopped;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`retry-worker: configuration error: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    process.stderr.write(`retry-worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(EXIT.failed);
+  },
+);

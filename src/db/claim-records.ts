@@ -1,0 +1,57 @@
+import type pg from 'pg';
+import { FencedError } from '../errors.js';
+import type { TermLockKey } from './term-lock.js';
+
+export interface ClaimedRecord {
+  id: number;
+  kind: string;
+  payload: unknown;
+  /** Attempts recorded on the row before this claim. */
+  attempts: number;
+  maxAttempts: number;
+}
+
+export interface ClaimArgs {
+  name: string;
+  epoch: number;
+  limit: number;
+  defaultMaxAttempts: number;
+  lockKey: TermLockKey;
+}
+
+const CLAIM = `
+  SELECT id, kind, payload, attempts, coalesce(max_attempts, $2) AS "maxAttempts"
+  FROM failed_records
+  WHERE status = 'pending' AND next_run_at <= now()
+    AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = $3 AND epoch = $4)
+  ORDER BY next_run_at, id
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED`;
+
+/**
+ * Opens a claim transaction on `client` and locks up to `limit` due records in it. The transaction stays
+ * open: the caller executes the records, completes them and commits, so each row stays locked for its whole
+ * execution and a crash frees it at once.
+ *
+ * First the barrier (shared), then, in a later statement so that its snapshot sees any newer epoch, the
+ * claim, which returns rows only while the stored epoch is still ours. Zero rows with another epoch stored
+ * throws FencedError. The caller rolls back on any error.
+ */
+export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Promise<ClaimedRecord[]> {
+  // One round trip: both statements are constant text (the lock key is two numbers we computed).
+  await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${args.lockKey[0] | 0}, ${args.lockKey[1] | 0})`);
+  const { rows } = await client.query<ClaimedRecord>({
+    name: 'retry-worker.claim-records',
+    text: CLAIM,
+    values: [args.limit, args.defaultMaxAttempts, args.name, args.epoch],
+  });
+  if (rows.length > 0) return rows;
+  const stored = await client.query<{ epoch: number }>({
+    name: 'retry-worker.stored-epoch',
+    text: 'SELECT epoch FROM retry_worker_leader WHERE name = $1',
+    values: [args.name],
+  });
+  const storedEpoch = stored.rows[0]?.epoch ?? null;
+  if (storedEpoch !== args.epoch) throw new FencedError(args.epoch, storedEpoch);
+  return rows;
+}

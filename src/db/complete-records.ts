@@ -1,0 +1,41 @@
+import type pg from 'pg';
+
+export type RecordStatus = 'pending' | 'succeeded' | 'dead';
+
+export interface Completion {
+  id: number;
+  status: RecordStatus;
+  attempts: number;
+  /** For `pending`: how long until the next attempt (judged by the database's clock). */
+  delayMs: number;
+  lastError: string | null;
+}
+
+/**
+ * Writes the outcome of a claimed batch, set-based, inside the claim transaction that still holds the rows.
+ * Conditional on the row still being pending; returns how many rows it changed.
+ */
+export async function completeRecords(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
+  if (completions.length === 0) return 0;
+  const result = await client.query({
+    name: 'retry-worker.complete-records',
+    text: `
+      UPDATE failed_records AS f
+      SET status = u.status,
+          attempts = u.attempts,
+          last_error = u.last_error,
+          next_run_at = CASE WHEN u.status = 'pending' THEN now() + u.delay_ms * interval '1 millisecond' ELSE f.next_run_at END,
+          finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
+          updated_at = now()
+      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
+      WHERE f.id = u.id AND f.status = 'pending'`,
+    values: [
+      completions.map((c) => c.id),
+      completions.map((c) => c.status),
+      completions.map((c) => c.attempts),
+      completions.map((c) => Math.max(0, Math.round(c.delayMs))),
+      completions.map((c) => c.lastError),
+    ],
+  });
+  return result.rowCount ?? 0;
+}

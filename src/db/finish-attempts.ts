@@ -1,0 +1,24 @@
+import type pg from 'pg';
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'skipped';
+
+export interface FinishedAttempt {
+  ledgerId: number;
+  outcome: AttemptOutcome;
+  error: string | null;
+  finishedAt: Date;
+}
+
+/** Records how attempts ended, many in one statement, on an autocommit connection. */
+export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedAttempt[]): Promise<void> {
+  if (attempts.length === 0) return;
+  await pool.query({
+    name: 'retry-worker.finish-attempts',
+    text: `
+      UPDATE failed_record_attempts AS a
+      SET outcome = u.outcome, error = u.error, finished_at = u.finished_at
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, outcome, error, finished_at)
+      WHERE a.id = u.id AND a.outcome IS NULL`,
+    values: [attempts.map((a) => a.ledgerId), attempts.map((a) => a.outcome), attempts.map((a) => a.error), attempts.map((a) => a.finishedAt)],
+  });
+}

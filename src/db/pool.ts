@@ -1,0 +1,61 @@
+import pg from 'pg';
+
+export interface PoolOptions {
+  databaseUrl: string;
+  max: number;
+  applicationName: string;
+  /** Ends a session that sits idle inside a transaction this long (a paused or hung leader). */
+  idleInTransactionTimeoutMs?: number;
+  /** Bounds every lock wait of this pool's sessions. */
+  lockTimeoutMs?: number;
+  onError?: (err: Error) => void;
+}
+
+const INT8_OID = 20;
+const INT8_ARRAY_OID = 1016;
+
+/** bigint columns as numbers: ids, epochs and counts here stay far below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    if (oid === INT8_ARRAY_OID) {
+      const parseArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (value: string) => string[])(oid, 'text');
+      return (value: string) => parseArray(value).map(Number);
+    }
+    return pg.types.getTypeParser(oid, format);
+  },
+} as unknown as pg.CustomTypesConfig;
+
+/** Session settings sent in the startup packet, so they cost no round trip. */
+function sessionOptions(options: Pick<PoolOptions, 'idleInTransactionTimeoutMs' | 'lockTimeoutMs'>): string | undefined {
+  const settings: string[] = [];
+  if (options.idleInTransactionTimeoutMs !== undefined) settings.push(`-c idle_in_transaction_session_timeout=${Math.ceil(options.idleInTransactionTimeoutMs)}`);
+  if (options.lockTimeoutMs !== undefined) settings.push(`-c lock_timeout=${Math.ceil(options.lockTimeoutMs)}`);
+  return settings.length > 0 ? settings.join(' ') : undefined;
+}
+
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.max,
+    application_name: options.applicationName,
+    options: sessionOptions(options),
+    types,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its connection emits here; without a listener the process would crash.
+  pool.on('error', (err) => options.onError?.(err));
+  return pool;
+}
+
+/** A client of its own (not pooled), e.g. for LISTEN. */
+export function createClient(options: Omit<PoolOptions, 'max'>): pg.Client {
+  return new pg.Client({
+    connectionString: options.databaseUrl,
+    application_name: options.applicationName,
+    options: sessionOptions(options),
+    types,
+    connectionTimeoutMillis: 10_000,
+  });
+}

@@ -1,0 +1,17 @@
+import type { Term } from './term.js';
+
+/**
+ * The election port. An elector only decides who leads; it knows nothing of records.
+ *
+ * `start(onTerm)` campaigns until `stop()`. Each time it wins, it calls `onTerm(term)` and keeps the lease
+ * renewed (moving `term.safeUntil` forward) until the term ends, then waits for `onTerm` to settle before it
+ * campaigns again, so two terms of one replica never run at once. `term.epoch` grows strictly across terms.
+ *
+ * `stop()` ends the current term with `resigned`, waits for `onTerm` to settle, gives the lease back so that
+ * another replica leads at once, and stops campaigning. It is safe before `start()` and safe twice.
+ */
+export interface Elector {
+  readonly backend: string;
+  start(onTerm: (term: Term) => Promise<void>): void;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,252 @@
+import { Etcd3, type Watcher } from 'etcd3';
+import type { Logger } from '../observability/logger.js';
+import { sleep, withTimeout } from '../sleep.js';
+import type { Elector } from './elector.js';
+import { Term, monotonicNow, type MonotonicClock } from './term.js';
+
+export interface EtcdElectorOptions {
+  endpoints: readonly string[];
+  electionName: string;
+  leaseTtlSeconds: number;
+  replicaId: string;
+  log: Logger;
+  clock?: MonotonicClock;
+}
+
+/**
+ * Scheme II of the design note, built on etcd's lease, transaction and watch API (not etcd3's Election,
+ * which fires `elected` after `resign()` and after a lost lease, and reports a lost lease 2-3 TTLs late).
+ *
+ *   follower ──key absent: grant lease, txn put-if-absent──▶ leader ──term ends──▶ revoke lease ──▶ follower
+ *      ▲  └──key present: watch it for deletion (and re-read every TTL)──┘
+ *
+ * While leading: a keepalive every TTL/3 on a fresh stream (so a reply always matches its request) moves
+ * `safeUntil = send time + granted TTL - margin` forward on the monotonic clock; a timer ends the term when
+ * safeUntil passes; a watch on our own key ends it if the key is deleted. The epoch is the key's create
+ * revision, which grows with every new key. Every unary call has a deadline.
+ */
+export class EtcdElector implements Elector {
+  readonly backend = 'etcd';
+  private readonly key: string;
+  private readonly ttlMs: number;
+  private readonly marginMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly clock: MonotonicClock;
+  private readonly log: Logger;
+  private readonly stopping = new AbortController();
+  private client: Etcd3 | undefined;
+  private loop: Promise<void> | undefined;
+  private current: Term | undefined;
+
+  constructor(private readonly options: EtcdElectorOptions) {
+    this.key = `retry-worker/${options.electionName}/leader`;
+    this.ttlMs = options.leaseTtlSeconds * 1000;
+    this.marginMs = Math.max(1000, this.ttlMs / 4);
+    this.callTimeoutMs = Math.max(500, Math.min(2000, this.ttlMs / 4));
+    this.clock = options.clock ?? monotonicNow;
+    this.log = options.log.child({ component: 'election', backend: 'etcd' });
+  }
+
+  start(onTerm: (term: Term) => Promise<void>): void {
+    if (this.loop || this.stopping.signal.aborted) return;
+    const callTimeoutMs = this.callTimeoutMs;
+    this.client = new Etcd3({
+      hosts: [...this.options.endpoints],
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
+    });
+    this.loop = this.campaign(this.client, onTerm);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.current?.end('resigned');
+    await this.loop;
+    this.client?.close();
+  }
+
+  private async campaign(client: Etcd3, onTerm: (term: Term) => Promise<void>): Promise<void> {
+    let backoffMs = 100;
+    let lastHolder: string | undefined;
+    while (!this.stopping.signal.aborted) {
+      try {
+        const holder = await client.get(this.key).exec();
+        const kv = holder.kvs[0];
+        if (kv) {
+          const value = kv.value.toString();
+          if (value !== lastHolder) this.log.info({ leader: value, epoch: Number(kv.create_revision) }, 'following the leader');
+          lastHolder = value;
+          await this.waitForDeletion(client, Number(holder.header.revision));
+        } else {
+          const won = await this.tryToWin(client);
+          if (won) {
+            lastHolder = undefined;
+            await this.lead(client, won, onTerm);
+          }
+        }
+        backoffMs = 100;
+      } catch (err) {
+        if (this.stopping.signal.aborted) break;
+        this.log.warn({ err, retryInMs: backoffMs }, 'etcd election attempt failed');
+        await sleep(backoffMs, this.stopping.signal);
+        backoffMs = Math.min(backoffMs * 2, this.ttlMs);
+      }
+    }
+  }
+
+  /** Grants a lease and puts the key only if it is absent. Returns the term's facts, or undefined if we lost. */
+  private async tryToWin(client: Etcd3): Promise<{ leaseId: string; epoch: number; safeUntil: number } | undefined> {
+    const sentAt = this.clock();
+    const grant = await client.leaseClient.leaseGrant({ TTL: this.options.leaseTtlSeconds, ID: 0 });
+    const leaseId = grant.ID;
+    try {
+      const txn = await client
+        .if(this.key, 'Create', '==', 0)
+        .then(client.put(this.key).value(this.options.replicaId).lease(leaseId))
+        .else(client.get(this.key))
+        .commit();
+      if (txn.succeeded) {
+        return { leaseId, epoch: Number(txn.header.revision), safeUntil: sentAt + Number(grant.TTL) * 1000 - this.marginMs };
+      }
+    } catch (err) {
+      this.revoke(client, leaseId);
+      throw err;
+    }
+    this.revoke(client, leaseId);
+    return undefined;
+  }
+
+  /** Holds the term: renews, watches our key, enforces safeUntil; then gives the lease back. */
+  private async lead(client: Etcd3, won: { leaseId: string; epoch: number; safeUntil: number }, onTerm: (term: Term) => Promise<void>): Promise<void> {
+    const term = new Term(won.epoch, won.safeUntil, this.clock);
+    this.current = term;
+    const log = this.log.child({ epoch: term.epoch });
+    log.info({ leaseTtlSeconds: this.options.leaseTtlSeconds, safeForMs: Math.round(term.remainingMs()) }, 'won the etcd election');
+    if (this.stopping.signal.aborted) term.end('resigned');
+
+    let deadline: NodeJS.Timeout | undefined;
+    const armDeadline = () => {
+      clearTimeout(deadline);
+      if (term.signal.aborted) return;
+      deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
+    };
+    armDeadline();
+    const renewals = this.renew(client, won.leaseId, term, armDeadline, log);
+    const watcher = await this.watchOwnKey(client, term, log);
+
+    try {
+      await onTerm(term);
+    } finally {
+      term.end('released');
+      clearTimeout(deadline);
+      await renewals;
+      await watcher?.cancel().catch(() => undefined);
+      this.current = undefined;
+      const revoked = await this.revoke(client, won.leaseId);
+      log.info({ reason: term.endReason, leaseRevoked: revoked }, 'leadership ended');
+    }
+  }
+
+  /** Keepalive every TTL/3, each on its own stream so the reply is known to answer this request. */
+  private async renew(client: Etcd3, leaseId: string, term: Term, onExtended: () => void, log: Logger): Promise<void> {
+    const intervalMs = this.ttlMs / 3;
+    while (!term.signal.aborted) {
+      await sleep(intervalMs, term.signal);
+      if (term.signal.aborted) return;
+      for (;;) {
+        const sentAt = this.clock();
+        try {
+          const ttlSeconds = await keepaliveOnce(client, leaseId, this.callTimeoutMs);
+          if (term.signal.aborted) return;
+          if (ttlSeconds <= 0) {
+            log.warn({ leaseId }, 'etcd says the lease is gone');
+            term.end('lease-expired');
+            return;
+          }
+          term.extend(sentAt + ttlSeconds * 1000 - this.marginMs);
+          onExtended();
+          break;
+        } catch (err) {
+          if (term.signal.aborted) return;
+          log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease keepalive failed; retrying');
+          await sleep(200, term.signal);
+          if (term.signal.aborted) return;
+        }
+      }
+    }
+  }
+
+  private async watchOwnKey(client: Etcd3, term: Term, log: Logger): Promise<Watcher | undefined> {
+    try {
+      const watcher = await withTimeout(
+        client.watch().key(this.key).startRevision(String(term.epoch)).create(),
+        this.callTimeoutMs,
+        'etcd watch of our own key',
+      );
+      watcher.on('delete', () => {
+        if (term.signal.aborted) return;
+        log.warn('our leader key was deleted');
+        term.end('key-deleted');
+      });
+      watcher.on('error', (err: Error) => log.warn({ err }, 'watch of our own key failed'));
+      return watcher;
+    } catch (err) {
+      log.warn({ err }, 'could not watch our own key; relying on keepalives');
+      return undefined;
+    }
+  }
+
+  /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
+  private async waitForDeletion(client: Etcd3, revision: number): Promise<void> {
+    const done = new AbortController();
+    const stop = () => done.abort();
+    this.stopping.signal.addEventListener('abort', stop, { once: true });
+    let watcher: Watcher | undefined;
+    try {
+      watcher = await withTimeout(
+        client.watch().key(this.key).startRevision(String(revision + 1)).create(),
+        this.callTimeoutMs,
+        'etcd watch of the leader key',
+      );
+      watcher.on('delete', stop);
+      watcher.on('error', stop);
+      await sleep(this.ttlMs, done.signal);
+    } finally {
+      this.stopping.signal.removeEventListener('abort', stop);
+      await watcher?.cancel().catch(() => undefined);
+    }
+  }
+
+  /** Gives a lease back, bounded by the call deadline; true when etcd confirmed. */
+  private async revoke(client: Etcd3, leaseId: string): Promise<boolean> {
+    try {
+      await client.leaseClient.leaseRevoke({ ID: leaseId });
+      return true;
+    } catch (err) {
+      this.log.debug({ err, leaseId }, 'lease revoke failed; it will expire by itself');
+      return false;
+    }
+  }
+}
+
+/** One LeaseKeepAlive request on a fresh stream; resolves with the granted TTL in seconds (0: lease gone). */
+async function keepaliveOnce(client: Etcd3, leaseId: string, timeoutMs: number): Promise<number> {
+  const stream = await withTimeout(client.leaseClient.leaseKeepAlive(), timeoutMs, 'etcd keepalive stream');
+  try {
+    return await withTimeout(
+      new Promise<number>((resolve, reject) => {
+        stream.on('data', (res) => resolve(Number(res.TTL)));
+        stream.on('error', reject);
+        stream.on('end', () => reject(new Error('keepalive stream ended without a reply')));
+        stream.write({ ID: leaseId });
+      }),
+      timeoutMs,
+      'etcd keepalive',
+    );
+  } finally {
+    const raw = stream as unknown as { removeAllListeners(e: string): void; on(e: string, f: () => void): void; cancel?: () => void };
+    raw.removeAllListeners('data');
+    raw.on('error', () => undefined);
+    raw.cancel?.();
+  }
+}

@@ -1,0 +1,85 @@
+import { PermanentFailure, RetryLater, coerceError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { sleep } from '../sleep.js';
+import type { FailedRecord, Handler } from './handler.js';
+
+export type ExecutionOutcome =
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; error: Error; retryAfterMs?: number }
+  | { kind: 'dead'; error: Error };
+
+export interface ExecuteArgs {
+  handler: Handler | undefined;
+  knownKinds: string;
+  record: FailedRecord;
+  /** Aborts on lost leadership, lost connection or shutdown; the timeout is added here. */
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** After the signal aborts, how long to wait for a handler that ignores it before giving up on it. */
+  abandonAfterMs: number;
+  fencingToken: number;
+  replicaId: string;
+  log: Logger;
+}
+
+export class ExecutionTimeout extends Error {
+  override readonly name = 'ExecutionTimeout';
+}
+
+/** Runs one handler under a timeout and a signal, and classifies how it ended. Never throws. */
+export async function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
+  const { handler, record } = args;
+  if (!handler) {
+    return { kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${args.knownKinds})`) };
+  }
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new ExecutionTimeout(`execution timed out after ${args.timeoutMs} ms`)), args.timeoutMs);
+  const signal = AbortSignal.any([args.signal, timeout.signal]);
+  const run = (async () => handler(record, { signal, attempt: record.attempt, fencingToken: args.fencingToken, replicaId: args.replicaId, log: args.log }))();
+  const giveUp = new AbortController();
+  try {
+    const settled = await Promise.race([
+      run.then(
+        () => ({ done: true as const, error: undefined }),
+        (thrown: unknown) => ({ done: true as const, error: coerceError(thrown) }),
+      ),
+      abandonAfterAbort(signal, args.abandonAfterMs, giveUp.signal),
+    ]);
+    if (!settled.done) {
+      args.log.error({ abandonedAfterMs: args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
+      return { kind: 'failed', error: abortReason(signal) };
+    }
+    if (settled.error === undefined) return { kind: 'succeeded' };
+    if (settled.error instanceof PermanentFailure) return { kind: 'dead', error: settled.error };
+    // A handler that stopped because its signal aborted failed for the signal's reason (timeout, shutdown…).
+    const error = signal.aborted ? abortReason(signal, settled.error) : settled.error;
+    if (settled.error instanceof RetryLater) return { kind: 'failed', error, retryAfterMs: settled.error.retryAfterMs };
+    return { kind: 'failed', error };
+  } finally {
+    clearTimeout(timer);
+    giveUp.abort();
+  }
+}
+
+async function abandonAfterAbort(signal: AbortSignal, graceMs: number, cancel: AbortSignal): Promise<{ done: false }> {
+  if (!signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const done = () => resolve();
+      signal.addEventListener('abort', done, { once: true });
+      cancel.addEventListener('abort', () => signal.removeEventListener('abort', done), { once: true });
+    });
+  }
+  await sleep(graceMs, cancel);
+  if (cancel.aborted) return new Promise<never>(() => undefined);
+  return { done: false };
+}
+
+function abortReason(signal: AbortSignal, fallback?: Error): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return fallback && fallback !== reason && !isAbortError(fallback) ? new Error(`${reason.message}: ${fallback.message}`, { cause: fallback }) : reason;
+  return fallback ?? new Error('aborted');
+}
+
+function isAbortError(err: Error): boolean {
+  return err.name === 'AbortError' || err.name === 'TimeoutError';
+}

@@ -1,0 +1,31 @@
+import type { Logger } from '../observability/logger.js';
+
+/** A failed record as a handler sees it. */
+export interface FailedRecord {
+  readonly id: number;
+  readonly kind: string;
+  readonly payload: unknown;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+}
+
+export interface HandlerContext {
+  /** Aborts on the execution timeout, lost leadership, a lost database connection, or shutdown. */
+  readonly signal: AbortSignal;
+  readonly attempt: number;
+  /** The leader's epoch: pass it downstream so that a stale leader's writes can be refused there too. */
+  readonly fencingToken: number;
+  readonly replicaId: string;
+  /** A child logger bound to replicaId, epoch, recordId, attempt and kind. */
+  readonly log: Logger;
+}
+
+/**
+ * Returning means succeeded; throwing means retry with backoff; throwing PermanentFailure means dead at once;
+ * throwing RetryLater asks for a retry no sooner than its delay.
+ */
+export type Handler = (record: FailedRecord, ctx: HandlerContext) => Promise<void> | void;
+
+/** Handlers by record `kind`. */
+export type Handlers = Readonly<Record<string, Handler>>;

@@ -1,0 +1,188 @@
+import type pg from 'pg';
+import { AttemptRecorder } from './attempt-recorder.js';
+import { claimRecords } from './db/claim-records.js';
+import { listenForDue, type DueListener } from './db/listen-due.js';
+import type { TermLockKey } from './db/term-lock.js';
+import type { Term } from './election/term.js';
+import { FencedError } from './errors.js';
+import type { Backoff } from './executor/backoff.js';
+import type { Handlers } from './executor/handler.js';
+import { describeKinds } from './executor/load-handlers.js';
+import type { Logger } from './observability/logger.js';
+import { runBatch } from './run-batch.js';
+import { sleep } from './sleep.js';
+import { Slots, Waker } from './waker.js';
+
+export interface RetryLoopDeps {
+  databaseUrl: string;
+  pool: pg.Pool;
+  handlers: Handlers;
+  electionName: string;
+  replicaId: string;
+  lockKey: TermLockKey;
+  concurrency: number;
+  batchSize: number;
+  maxOpenBatches: number;
+  defaultMaxAttempts: number;
+  executionTimeoutMs: number;
+  heartbeatMs: number;
+  pollIntervalMs: number;
+  backoff: Backoff;
+}
+
+export type LoopStop = 'term-ended' | 'fenced' | 'drained';
+
+/**
+ * Claim -> execute -> complete, for one term. Claims a batch whenever a claim transaction is free and fewer
+ * records wait for a slot than there are slots; sleeps until NOTIFY, the poll interval, or free capacity.
+ * Stops claiming when the term ends, the fence refuses it, or drain() is called, then waits for its batches.
+ */
+export class RetryLoop {
+  private readonly draining = new AbortController();
+  private readonly hardStop = new AbortController();
+  private readonly waker = new Waker();
+  private readonly slots: Slots;
+  private readonly recorder: AttemptRecorder;
+  private readonly batches = new Set<Promise<void>>();
+  private waiting = 0;
+  private running: Promise<LoopStop> | undefined;
+
+  constructor(
+    private readonly deps: RetryLoopDeps,
+    private readonly term: Term,
+    private readonly log: Logger,
+  ) {
+    this.slots = new Slots(deps.concurrency);
+    this.recorder = new AttemptRecorder(deps.pool, log);
+  }
+
+  run(): Promise<LoopStop> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  /** Stops claiming; in-flight executions finish, or their signals abort after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining.abort();
+    this.waker.wake();
+    const timer = setTimeout(() => {
+      this.log.warn({ shutdownTimeoutMs: timeoutMs }, 'shutdown timeout passed; aborting in-flight executions');
+      this.hardStop.abort(new Error(`shutdown: in-flight execution aborted after ${timeoutMs} ms`));
+    }, timeoutMs);
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async loop(): Promise<LoopStop> {
+    const stopClaiming = AbortSignal.any([this.term.signal, this.draining.signal]);
+    const listener = await this.listen();
+    let stop: LoopStop = 'term-ended';
+    let errorBackoffMs = 50;
+    try {
+      while (!stopClaiming.aborted) {
+        if (!this.term.isSafe()) break;
+        if (this.batches.size >= this.deps.maxOpenBatches || this.waiting >= this.deps.concurrency) {
+          await this.waker.wait(this.deps.pollIntervalMs, stopClaiming);
+          continue;
+        }
+        let claimed: number;
+        try {
+          claimed = await this.claimBatch();
+          errorBackoffMs = 50;
+        } catch (err) {
+          if (err instanceof FencedError) {
+            this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds a newer epoch; stepping down');
+            this.term.end('fenced');
+            stop = 'fenced';
+            break;
+          }
+          this.log.warn({ err, retryInMs: errorBackoffMs }, 'claim failed');
+          await sleep(errorBackoffMs, stopClaiming);
+          errorBackoffMs = Math.min(errorBackoffMs * 2, this.deps.pollIntervalMs);
+          continue;
+        }
+        if (claimed < this.deps.batchSize) await this.waker.wait(this.deps.pollIntervalMs, stopClaiming);
+      }
+      if (this.draining.signal.aborted && stop !== 'fenced') stop = 'drained';
+      while (this.batches.size > 0) await Promise.all([...this.batches]);
+      await this.recorder.flush();
+      return stop;
+    } finally {
+      await listener?.close();
+    }
+  }
+
+  /** Opens a claim transaction and, if it locked anything, runs it as a batch in the background. */
+  private async claimBatch(): Promise<number> {
+    const client = await this.deps.pool.connect();
+    let records;
+    try {
+      records = await claimRecords(client, {
+        name: this.deps.electionName,
+        epoch: this.term.epoch,
+        limit: this.deps.batchSize,
+        defaultMaxAttempts: this.deps.defaultMaxAttempts,
+        lockKey: this.deps.lockKey,
+      });
+    } catch (err) {
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(!rolledBack);
+      throw err;
+    }
+    if (records.length === 0) {
+      await client.query('COMMIT').finally(() => client.release());
+      return 0;
+    }
+    this.waiting += records.length;
+    const batch = runBatch(
+      {
+        pool: this.deps.pool,
+        slots: this.slots,
+        handlers: this.deps.handlers,
+        knownKinds: describeKinds(this.deps.handlers),
+        recorder: this.recorder,
+        backoff: this.deps.backoff,
+        executionTimeoutMs: this.deps.executionTimeoutMs,
+        heartbeatMs: this.deps.heartbeatMs,
+        replicaId: this.deps.replicaId,
+        stopStarting: AbortSignal.any([this.draining.signal, this.term.signal]),
+        hardStop: this.hardStop.signal,
+      },
+      {
+        client,
+        records,
+        term: this.term,
+        log: this.log,
+        onRecordDispatched: () => {
+          this.waiting--;
+          if (this.waiting < this.deps.concurrency) this.waker.wake();
+        },
+      },
+    ).finally(() => {
+      this.batches.delete(batch);
+      this.waker.wake();
+    });
+    this.batches.add(batch);
+    return records.length;
+  }
+
+  private async listen(): Promise<DueListener | undefined> {
+    try {
+      return await listenForDue(
+        this.deps.databaseUrl,
+        `retry-worker listen ${this.deps.replicaId}`,
+        () => this.waker.wake(),
+        (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'could not LISTEN for new records; polling only');
+      return undefined;
+    }
+  }
+}

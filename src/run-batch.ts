@@ -1,0 +1,154 @@
+import type pg from 'pg';
+import type { AttemptRecorder } from './attempt-recorder.js';
+import type { ClaimedRecord } from './db/claim-records.js';
+import { completeRecords, type Completion } from './db/complete-records.js';
+import { startAttempts, type AttemptPlan } from './db/start-attempts.js';
+import type { Term } from './election/term.js';
+import { retryDelayMs, type Backoff } from './executor/backoff.js';
+import { executeRecord, type ExecutionOutcome } from './executor/execute-record.js';
+import type { Handlers } from './executor/handler.js';
+import type { Logger } from './observability/logger.js';
+import type { Slots } from './waker.js';
+
+export interface BatchDeps {
+  pool: pg.Pool;
+  slots: Slots;
+  handlers: Handlers;
+  knownKinds: string;
+  recorder: AttemptRecorder;
+  backoff: Backoff;
+  executionTimeoutMs: number;
+  heartbeatMs: number;
+  replicaId: string;
+  /** Aborted on graceful shutdown: records not yet started are left for the next leader. */
+  stopStarting: AbortSignal;
+  /** Aborted when the shutdown timeout passes: in-flight handlers are told to stop. */
+  hardStop: AbortSignal;
+}
+
+export interface Batch {
+  client: pg.PoolClient;
+  records: readonly ClaimedRecord[];
+  term: Term;
+  log: Logger;
+  /** Called once per record when it starts or is settled without running. */
+  onRecordDispatched: () => void;
+}
+
+type Result = { plan: AttemptPlan; outcome: ExecutionOutcome | 'skipped' };
+
+/**
+ * Executes one claimed batch inside its claim transaction: ledger first (autocommit), then each record in a
+ * concurrency slot, then one set-based completion and COMMIT. The row locks are held throughout; a heartbeat
+ * keeps the live session under idle_in_transaction_session_timeout, which ends a paused leader's session.
+ * If the connection breaks, every handler's signal aborts at once.
+ */
+export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
+  const { client, records, term, log } = batch;
+  const connectionLost = new AbortController();
+  const onConnectionError = (err: Error) => connectionLost.abort(new Error(`database connection lost: ${err.message}`, { cause: err }));
+  const onConnectionEnd = () => connectionLost.abort(new Error('database connection closed'));
+  client.on('error', onConnectionError);
+  client.on('end', onConnectionEnd);
+  const heartbeat = setInterval(() => client.query('SELECT 1').catch(onConnectionError), deps.heartbeatMs);
+  const signal = AbortSignal.any([term.signal, connectionLost.signal, deps.hardStop]);
+  let dispatched = 0;
+  const dispatch = () => {
+    dispatched++;
+    batch.onRecordDispatched();
+  };
+  let destroyClient = false;
+  try {
+    const plans = await startAttempts(deps.pool, records, term.epoch, deps.replicaId);
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const results = await Promise.all(
+      plans.map(async (plan): Promise<Result> => {
+        if (plan.action !== 'run') {
+          dispatch();
+          return { plan, outcome: 'skipped' };
+        }
+        const record = byId.get(plan.recordId)!;
+        return deps.slots.run(async () => {
+          dispatch();
+          // Checked synchronously right before the handler starts: a process that was paused past its lease
+          // sees the passed deadline here before anything else runs.
+          if (!term.isSafe() || signal.aborted || deps.stopStarting.aborted) {
+            deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: new Date() });
+            return { plan, outcome: 'skipped' };
+          }
+          return { plan, outcome: await execute(deps, record, plan, term, signal, log) };
+        });
+      }),
+    );
+    clearInterval(heartbeat);
+    const completions = results.map((r) => toCompletion(r, byId.get(r.plan.recordId)!, deps.backoff)).filter((c) => c !== undefined);
+    if (connectionLost.signal.aborted) throw connectionLost.signal.reason;
+    const changed = await completeRecords(client, completions);
+    if (changed !== completions.length) log.error({ expected: completions.length, changed }, 'completion changed fewer rows than it held');
+    await client.query('COMMIT');
+  } catch (err) {
+    log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
+    destroyClient = connectionLost.signal.aborted;
+    await client.query('ROLLBACK').catch(() => {
+      destroyClient = true;
+    });
+  } finally {
+    clearInterval(heartbeat);
+    client.off('error', onConnectionError);
+    client.off('end', onConnectionEnd);
+    client.release(destroyClient);
+    for (; dispatched < records.length; dispatched++) batch.onRecordDispatched();
+  }
+}
+
+async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<AttemptPlan, { action: 'run' }>, term: Term, signal: AbortSignal, batchLog: Logger): Promise<ExecutionOutcome> {
+  const log = batchLog.child({ recordId: record.id, attempt: plan.attempt, kind: record.kind });
+  log.info('execution started');
+  const started = performance.now();
+  const outcome = await executeRecord({
+    handler: deps.handlers[record.kind],
+    knownKinds: deps.knownKinds,
+    record: { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts },
+    signal,
+    timeoutMs: deps.executionTimeoutMs,
+    abandonAfterMs: Math.min(5_000, deps.executionTimeoutMs),
+    fencingToken: term.epoch,
+    replicaId: deps.replicaId,
+    log,
+  });
+  const durationMs = Math.round((performance.now() - started) * 10) / 10;
+  const finishedAt = new Date();
+  if (outcome.kind === 'succeeded') {
+    log.info({ outcome: 'succeeded', durationMs }, 'execution succeeded');
+    deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt });
+  } else {
+    const final = outcome.kind === 'dead' || plan.attempt >= record.maxAttempts;
+    log.warn({ outcome: final ? 'dead' : 'failed', durationMs, err: outcome.error }, final ? 'execution failed; record is dead' : 'execution failed; will retry');
+    deps.recorder.record({ ledgerId: plan.ledgerId, outcome: outcome.kind, error: outcome.error.message, finishedAt });
+  }
+  return outcome;
+}
+
+function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff: Backoff): Completion | undefined {
+  const base = { id: plan.recordId, attempts: plan.attempt, delayMs: 0 };
+  switch (plan.action) {
+    case 'succeeded':
+      return { ...base, status: 'succeeded', lastError: null };
+    case 'dead':
+      return { ...base, status: 'dead', lastError: plan.error };
+    case 'exhausted':
+      return {
+        ...base,
+        status: 'dead',
+        lastError: `attempts exhausted: ${plan.attempt} of ${record.maxAttempts} attempts started and the last did not finish (its executor stopped)${plan.error ? `; earlier error: ${plan.error}` : ''}`,
+      };
+    case 'run':
+      break;
+  }
+  if (outcome === 'skipped') return undefined;
+  if (outcome.kind === 'succeeded') return { ...base, status: 'succeeded', lastError: null };
+  if (outcome.kind === 'dead') return { ...base, status: 'dead', lastError: outcome.error.message };
+  if (plan.attempt >= record.maxAttempts) return { ...base, status: 'dead', lastError: `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}` };
+  const delayMs = Math.max(retryDelayMs(plan.attempt, backoff), outcome.retryAfterMs ?? 0);
+  return { ...base, status: 'pending', delayMs, lastError: outcome.error.message };
+}

@@ -1,0 +1,93 @@
+import type pg from 'pg';
+import { resolveConfig, type Config, type ConfigInput } from './config.js';
+import { checkSchema } from './db/check-schema.js';
+import { createPool } from './db/pool.js';
+import { termLockKey } from './db/term-lock.js';
+import { createElector } from './election/create-elector.js';
+import type { Elector } from './election/elector.js';
+import type { Handlers } from './executor/handler.js';
+import { loadHandlersModule, withBuiltins } from './executor/load-handlers.js';
+import { LeadershipGate } from './leadership-gate.js';
+import { createLogger, type Logger } from './observability/logger.js';
+
+export interface WorkerOptions {
+  /** Settings by name (see SETTINGS); strings are parsed as the environment's would be. */
+  config: ConfigInput;
+  /** Handlers by kind, added to the built-in `http` one (and to HANDLERS_MODULE's, which they override). */
+  handlers?: Handlers;
+  logger?: Logger;
+}
+
+/**
+ * One replica: config -> logger -> pool -> elector -> gate. Constructing it validates the config and does no
+ * I/O; start() connects and campaigns; stop() drains, resigns and disconnects. stop() is safe before start()
+ * and twice.
+ */
+export class Worker {
+  readonly config: Config;
+  readonly log: Logger;
+  private pool: pg.Pool | undefined;
+  private elector: Elector | undefined;
+  private gate: LeadershipGate | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.config = resolveConfig(options.config);
+    this.log = options.logger ?? createLogger(this.config.logLevel, this.config.replicaId);
+  }
+
+  async start(): Promise<void> {
+    if (this.pool || this.stopping) return;
+    const c = this.config;
+    const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
+    const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
+    // A paused leader's claim session ends this long after its last statement; live sessions heartbeat.
+    const idleInTransactionTimeoutMs = c.executionTimeoutMs + 2_000;
+    const pool = createPool({
+      databaseUrl: c.databaseUrl,
+      max: c.maxOpenBatches + 3,
+      applicationName: `retry-worker ${c.replicaId}`,
+      idleInTransactionTimeoutMs,
+      lockTimeoutMs: 2_000,
+      onError: (err) => this.log.warn({ err }, 'idle database connection failed'),
+    });
+    this.pool = pool;
+    await checkSchema(pool);
+    this.gate = new LeadershipGate(pool, {
+      databaseUrl: c.databaseUrl,
+      pool,
+      handlers,
+      electionName: c.electionName,
+      replicaId: c.replicaId,
+      lockKey: termLockKey(c.electionName),
+      concurrency: c.concurrency,
+      batchSize: c.batchSize,
+      maxOpenBatches: c.maxOpenBatches,
+      defaultMaxAttempts: c.defaultMaxAttempts,
+      executionTimeoutMs: c.executionTimeoutMs,
+      heartbeatMs: Math.min(10_000, idleInTransactionTimeoutMs / 3),
+      pollIntervalMs: c.pollIntervalMs,
+      backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
+      backend: c.electionBackend,
+      shutdownTimeoutMs: c.shutdownTimeoutMs,
+      log: this.log,
+    });
+    this.elector = createElector(c, this.log);
+    this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
+    this.elector.start(this.gate.runTerm);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.gate?.stop();
+      await this.elector?.stop();
+      await this.pool?.end();
+      this.log.info('replica stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}
