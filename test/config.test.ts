@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SETTINGS, loadConfig, resolveConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+const DATABASE_URL = 'postgres://app@127.0.0.1:5432/app';
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+/** Runs the real CLI with only the given environment (plus PATH), so no outside setting leaks in. */
+function runCli(args: string[], env: Record<string, string>) {
+  return spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 15_000 });
+}
+
+function assertConfigError(fn: () => unknown, variable: string, expected: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.variable, variable);
+    assert.match(err.message, new RegExp(`^${variable}: `));
+    assert.match(err.message, /expected/);
+    assert.match(err.message, expected);
+    return true;
+  });
+}
+
+test('resolveConfig fills every default from SETTINGS and generates a replica id', () => {
+  const config = resolveConfig({ databaseUrl: DATABASE_URL });
+  for (const [key, setting] of Object.entries(SETTINGS)) {
+    if (key === 'databaseUrl' || key === 'replicaId') continue;
+    assert.deepEqual(config[key as keyof typeof config], setting.default, key);
+  }
+  assert.equal(config.databaseUrl, DATABASE_URL);
+  assert.equal(config.electionBackend, 'etcd');
+  assert.equal(config.leaseTtlSeconds, 5);
+  assert.match(config.replicaId, /\S/);
+});
+
+test('resolveConfig returns a frozen config whose endpoint list is frozen too', () => {
+  const config = resolveConfig({ databaseUrl: DATABASE_URL, etcdEndpoints: ['http://a:2379'] });
+  assert.ok(Object.isFrozen(config));
+  assert.ok(Object.isFrozen(config.etcdEndpoints));
+});
+
+test('loadConfig parses strings from the environment and treats blank variables as unset', () => {
+  const config = loadConfig({
+    DATABASE_URL,
+    ETCD_ENDPOINTS: ' http://a:2379 , http://b:2379 ,',
+    LEASE_TTL_SECONDS: ' 7 ',
+    REPLICA_ID: 'replica-9',
+    LOG_LEVEL: 'debug',
+    CONCURRENCY: '   ',
+  });
+  assert.deepEqual(config.etcdEndpoints, ['http://a:2379', 'http://b:2379']);
+  assert.equal(config.leaseTtlSeconds, 7);
+  assert.equal(config.replicaId, 'replica-9');
+  assert.equal(config.logLevel, 'debug');
+  assert.equal(config.concurrency, SETTINGS.concurrency.default);
+});
+
+const BAD_VALUES: [variable: string, value: string, expected: RegExp][] = [
+  ['LEASE_TTL_SECONDS', 'five', /a whole number from 2 to 300/],
+  ['LEASE_TTL_SECONDS', '1', /a whole number from 2 to 300/],
+  ['LEASE_TTL_SECONDS', '301', /a whole number from 2 to 300/],
+  ['CONCURRENCY', '1.5', /a whole number from 1 to 10000/],
+  ['CONCURRENCY', '0', /a whole number/],
+  ['BATCH_SIZE', '1e3', /a whole number/],
+  ['POLL_INTERVAL_MS', '-5', /a whole number/],
+  ['ELECTION_BACKEND', 'zookeeper', /one of etcd/],
+  ['LOG_LEVEL', 'verbose', /one of fatal, error/],
+  ['DATABASE_URL', 'mysql://app@127.0.0.1/app', /a URL starting with postgres:\/\/ or postgresql:\/\//],
+  ['DATABASE_URL', 'not a url', /a URL starting with postgres:/],
+  ['ETCD_ENDPOINTS', ' , ,', /a comma-separated list of http\(s\) URLs/],
+  ['ETCD_ENDPOINTS', 'http://a:2379,etcd-b:2379', /"etcd-b:2379" is not a URL/],
+];
+
+for (const [variable, value, expected] of BAD_VALUES) {
+  test(`loadConfig rejects ${variable}=${JSON.stringify(value)} with a ConfigError naming ${variable}`, () => {
+    assertConfigError(() => loadConfig({ DATABASE_URL, [variable]: value }), variable, expected);
+  });
+}
+
+test('a missing DATABASE_URL is a ConfigError saying it is required', () => {
+  assertConfigError(() => loadConfig({}), 'DATABASE_URL', /is required/);
+});
+
+test('BACKOFF_MAX_MS below BACKOFF_BASE_MS is a ConfigError naming both', () => {
+  assertConfigError(() => loadConfig({ DATABASE_URL, BACKOFF_BASE_MS: '5000', BACKOFF_MAX_MS: '1000' }), 'BACKOFF_MAX_MS', /BACKOFF_BASE_MS/);
+});
+
+test('resolveConfig rejects a value of the wrong type and an unknown setting', () => {
+  assertConfigError(() => resolveConfig({ databaseUrl: DATABASE_URL, concurrency: 2.5 }), 'CONCURRENCY', /a whole number/);
+  assert.throws(() => resolveConfig({ databaseUrl: DATABASE_URL, leaseTtl: 5 } as never), ConfigError);
+});
+
+test('the CLI exits 2 with one stderr line naming a bad variable, before any I/O', () => {
+  const result = runCli(['start'], { DATABASE_URL, LEASE_TTL_SECONDS: '0' });
+  assert.equal(result.status, 2, result.stderr);
+  const lines = result.stderr.split('\n').filter((line) => line !== '');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /LEASE_TTL_SECONDS/);
+  assert.match(lines[0]!, /expected a whole number from 2 to 300/);
+});
+
+test('the CLI exits 2 naming DATABASE_URL when it is missing', () => {
+  const result = runCli(['start'], {});
+  assert.equal(result.status, 2, result.stderr);
+  assert.match(result.stderr.trim(), /^[^\n]*DATABASE_URL[^\n]*$/);
+});
+
+test('the CLI --help exits 0 and lists every variable in SETTINGS', () => {
+  const result = runCli(['--help'], {});
+  assert.equal(result.status, 0, result.stderr);
+  for (const setting of Object.values(SETTINGS)) assert.match(result.stdout, new RegExp(`^  ${setting.env} `, 'm'));
+});
+
+test('the CLI exits 2 on an unknown command', () => {
+  const result = runCli(['frobnicate'], { DATABASE_URL });
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /unknown command "frobnicate"/);
+});

