@@ -171,7 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function resolveConfig(input: ConfigInput): Config {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(input)) {
-    if (!(key in SETTINGS)) throw new ConfigError(key, `unknown setting; expected one of ${Object.keys(SETTINGS).join(', ')}`);
+    if (!Object.hasOwn(SETTINGS, key)) throw new ConfigError(key, `unknown setting; expected one of ${Object.keys(SETTINGS).join(', ')}`);
   }
   for (const [key, setting] of Object.entries(SETTINGS) as [keyof Config, Setting][]) {
     const value = input[key];
@@ -197,7 +197,7 @@ export function resolveConfig(input: ConfigInput): Config {
 
 function parseSetting(setting: Setting, value: unknown): unknown {
   const { env, kind } = setting;
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const shown = typeof value === 'string' ? JSON.stringify(redact(value)) : String(value);
   const fail = (): never => {
     throw new ConfigError(env, `got ${shown}; expected ${describe(kind)}`);
   };
@@ -249,10 +249,16 @@ function describe(kind: Kind): string {
   }
 }
 
+/** Hides a password in anything that looks like a URL, so error messages do not print secrets. */
+function redact(value: string): string {
+  return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
 function isUrl(value: string, protocols: readonly string[]): boolean {
   try {
     const url = new URL(value);
-    return protocols.includes(url.protocol) && url.host !== '';
+    // postgres:///db?host=/run/postgresql (a Unix socket) has no host part.
+    return protocols.includes(url.protocol) && (url.host !== '' || url.searchParams.has('host'));
   } catch {
     return false;
   }

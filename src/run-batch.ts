@@ -7,6 +7,7 @@ import type { Term } from './election/term.js';
 import { retryDelayMs, type Backoff } from './executor/backoff.js';
 import { executeRecord, type ExecutionOutcome } from './executor/execute-record.js';
 import type { Handlers } from './executor/handler.js';
+import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
 import type { Logger } from './observability/logger.js';
 import type { Slots } from './waker.js';
 
@@ -149,6 +150,6 @@ function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff:
   if (outcome.kind === 'succeeded') return { ...base, status: 'succeeded', lastError: null };
   if (outcome.kind === 'dead') return { ...base, status: 'dead', lastError: outcome.error.message };
   if (plan.attempt >= record.maxAttempts) return { ...base, status: 'dead', lastError: `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}` };
-  const delayMs = Math.max(retryDelayMs(plan.attempt, backoff), outcome.retryAfterMs ?? 0);
+  const delayMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(retryDelayMs(plan.attempt, backoff), outcome.retryAfterMs ?? 0));
   return { ...base, status: 'pending', delayMs, lastError: outcome.error.message };
 }

@@ -40,12 +40,16 @@ export function parseHttpPayload(payload: unknown): HttpPayload {
   return { url: url.toString(), method: method as HttpPayload['method'], headers, body: p.body };
 }
 
-/** Retry-After as milliseconds: either delta-seconds or an HTTP date. */
+/** The longest Retry-After we honour: a week. Larger values (or garbage read as one) are capped. */
+export const MAX_RETRY_AFTER_MS = 7 * 24 * 3600 * 1000;
+
+/** Retry-After as milliseconds: either delta-seconds or an HTTP date; capped at MAX_RETRY_AFTER_MS. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null) return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  if (/^\s*\d+\s*$/.test(value)) return Math.min(MAX_RETRY_AFTER_MS, Number(value) * 1000);
+  if (!/[a-z]/i.test(value)) return undefined; // an HTTP date has a day or month name
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return Number.isNaN(date) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, date - now));
 }
 
 /**
@@ -55,17 +59,16 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
  */
 export const httpHandler: Handler = async (record: FailedRecord, ctx: HandlerContext) => {
   const req = parseHttpPayload(record.payload);
-  const headers: Record<string, string> = {
-    ...req.headers,
-    'idempotency-key': `failed-record-${record.id}`,
-    'x-retry-attempt': String(ctx.attempt),
-    'x-fencing-token': String(ctx.fencingToken),
-    'x-replica-id': ctx.replicaId,
-  };
+  // The reserved headers are set last on a Headers object, so a payload header in any case cannot forge them.
+  const headers = new Headers(req.headers);
+  headers.set('idempotency-key', `failed-record-${record.id}`);
+  headers.set('x-retry-attempt', String(ctx.attempt));
+  headers.set('x-fencing-token', String(ctx.fencingToken));
+  headers.set('x-replica-id', ctx.replicaId);
   let body: string | undefined;
   if (req.body !== undefined) {
     body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-    if (typeof req.body !== 'string' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    if (typeof req.body !== 'string' && !headers.has('content-type')) headers.set('content-type', 'application/json');
   }
   const res = await fetch(req.url, { method: req.method, headers, body, signal: ctx.signal, redirect: 'follow' });
   const text = await res.text().catch(() => '');
