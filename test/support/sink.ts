@@ -16,6 +16,8 @@ export interface Execution {
   start: number;
   end: number;
   status: number;
+  /** The sink refused it: its fencing token was below one it had already accepted. */
+  refused: boolean;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -26,6 +28,7 @@ const now = () => performance.timeOrigin + performance.now();
  */
 export class Sink {
   readonly executions: Execution[] = [];
+  private highestEpoch = 0;
   private server: Server | undefined;
   private port = 0;
 
@@ -62,12 +65,19 @@ export class Sink {
     const attempt = Number(req.headers['x-retry-attempt']);
     const epoch = Number(req.headers['x-fencing-token']);
     const replicaId = String(req.headers['x-replica-id']);
+    // A downstream that honours X-Fencing-Token refuses a stale leader's request, as the design asks of them.
+    const refused = epoch < this.highestEpoch;
+    this.highestEpoch = Math.max(this.highestEpoch, epoch);
+    if (refused) {
+      this.executions.push({ recordId, attempt, epoch, replicaId, start, end: now(), status: 409, refused });
+      return { status: 409 };
+    }
     await new Promise((r) => setTimeout(r, body.delayMs ?? 5));
     let status = 200;
     if (body.mode === 'fail-until' && attempt < body.succeedOnAttempt) status = 500;
     if (body.mode === 'always-fail') status = 503;
     if (body.mode === 'permanent') status = 422;
-    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: now(), status });
+    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: now(), status, refused });
     return { status };
   }
 }
@@ -78,8 +88,12 @@ export interface EvidenceReport {
   termOverlaps: { earlier: number; later: number; overlapMs: number }[];
 }
 
-/** Checks the sink's record: no two executions of one record overlap; one replica per epoch; terms in order. */
-export function checkEvidence(executions: readonly Execution[]): EvidenceReport {
+/**
+ * Checks the sink's record of the executions it accepted: no two executions of one record overlap; one
+ * replica per epoch; terms in order. (Refused ones had no effect: the fencing token stopped them.)
+ */
+export function checkEvidence(all: readonly Execution[]): EvidenceReport {
+  const executions = all.filter((e) => !e.refused);
   const byRecord = new Map<number, Execution[]>();
   for (const e of executions) byRecord.set(e.recordId, [...(byRecord.get(e.recordId) ?? []), e]);
   const overlaps: EvidenceReport['overlaps'] = [];
