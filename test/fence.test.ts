@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type pg from 'pg';
+import { claimRecords } from '../src/db/claim-records.js';
+import { fenceTerm } from '../src/db/fence-term.js';
+import { termLockKey } from '../src/db/term-lock.js';
+import { FencedError } from '../src/errors.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+});
+after(() => db.drop());
+
+const name = 'fence-test';
+const lockKey = termLockKey(name);
+const fence = (epoch: number, lockTimeoutMs = 200) => fenceTerm(db.pool, { name, epoch, holder: `leader-${epoch}`, backend: 'test', lockKey, lockTimeoutMs });
+const claim = (client: pg.ClientBase, epoch: number) => claimRecords(client, { name, epoch, limit: 10, defaultMaxAttempts: 3, lockKey });
+
+test('the stored epoch only grows: a lower or equal epoch is superseded', async () => {
+  assert.deepEqual(await fence(10), { outcome: 'fenced' });
+  assert.deepEqual(await fence(9), { outcome: 'superseded', storedEpoch: 10 });
+  assert.deepEqual(await fence(10), { outcome: 'superseded', storedEpoch: 10 });
+  assert.deepEqual(await fence(11), { outcome: 'fenced' });
+});
+
+test('a superseded leader cannot claim, even with due rows', async () => {
+  await fence(20);
+  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+  const client = await db.pool.connect();
+  try {
+    await assert.rejects(claim(client, 19), (err: unknown) => err instanceof FencedError && err.storedEpoch === 20);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+  const current = await db.pool.connect();
+  try {
+    assert.equal((await claim(current, 20)).length, 1);
+  } finally {
+    await current.query('ROLLBACK');
+    current.release();
+  }
+});
+
+test("a new leader cannot start until the old term's open claim ends, and the old leader's next claim is refused", async () => {
+  await fence(30);
+  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+  const old = await db.pool.connect();
+  const oldNext = await db.pool.connect();
+  try {
+    const held = await claim(old, 30); // the old leader's batch, still executing
+    assert.ok(held.length > 0);
+    assert.deepEqual(await fence(31), { outcome: 'busy' }, 'the new leader waits while the old claim is open');
+
+    // The new leader queues for the barrier; the old leader's next claim queues behind it (fair queue).
+    const newLeader = fence(31, 5_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const oldNextClaim = claim(oldNext, 30).then(
+      () => 'claimed',
+      (err: unknown) => (err instanceof FencedError ? 'fenced' : `error: ${String(err)}`),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await old.query('COMMIT'); // the old batch ends
+    assert.deepEqual(await newLeader, { outcome: 'fenced' });
+    assert.equal(await oldNextClaim, 'fenced');
+  } finally {
+    await oldNext.query('ROLLBACK').catch(() => undefined);
+    old.release();
+    oldNext.release();
+  }
+});
+
+test("a paused leader's open claim is ended by Postgres after idle_in_transaction_session_timeout, freeing the barrier", async () => {
+  await fence(40);
+  const { createPool } = await import('../src/db/pool.js');
+  const pausedPool = createPool({ databaseUrl: db.url, max: 1, applicationName: 'paused', idleInTransactionTimeoutMs: 500, onError: () => undefined });
+  try {
+    const paused = await pausedPool.connect();
+    paused.on('error', () => undefined);
+    await claim(paused, 40);
+    assert.deepEqual(await fence(41), { outcome: 'busy' });
+    await new Promise((r) => setTimeout(r, 800)); // the leader sends nothing: it is "paused"
+    assert.deepEqual(await fence(41), { outcome: 'fenced' });
+    paused.release(true);
+  } finally {
+    await pausedPool.end();
+  }
+});
