@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { PermanentFailure, RetryLater } from '../../src/errors.js';
+import { ExecutionTimeout, executeRecord, type ExecuteArgs } from '../../src/executor/execute-record.js';
+import type { Handler } from '../../src/executor/handler.js';
+
+const args = (handler: Handler | undefined, overrides: Partial<ExecuteArgs> = {}): ExecuteArgs => ({
+  handler,
+  knownKinds: 'http, noop',
+  record: { id: 7, kind: 'thing', payload: {}, attempt: 2, maxAttempts: 5 },
+  signal: new AbortController().signal,
+  timeoutMs: 1_000,
+  abandonAfterMs: 100,
+  fencingToken: 42,
+  replicaId: 'r1',
+  log: pino({ level: 'silent' }),
+  ...overrides,
+});
+
+test('a handler that returns succeeded, and sees attempt, fencing token and replica id', async () => {
+  let seen: unknown;
+  const outcome = await executeRecord(args(async (record, ctx) => {
+    seen = { attempt: ctx.attempt, token: ctx.fencingToken, replica: ctx.replicaId, id: record.id };
+  }));
+  assert.deepEqual(outcome, { kind: 'succeeded' });
+  assert.deepEqual(seen, { attempt: 2, token: 42, replica: 'r1', id: 7 });
+});
+
+test('throwing means failed, PermanentFailure means dead, RetryLater carries its delay', async () => {
+  assert.equal((await executeRecord(args(async () => { throw new Error('boom'); }))).kind, 'failed');
+  assert.equal((await executeRecord(args(async () => { throw new PermanentFailure('no'); }))).kind, 'dead');
+  const later = await executeRecord(args(async () => { throw new RetryLater('busy', 3_000); }));
+  assert.equal(later.kind === 'failed' && later.retryAfterMs, 3_000);
+});
+
+test('an unknown kind is dead with a message naming it and the known kinds', async () => {
+  const outcome = await executeRecord(args(undefined));
+  assert.equal(outcome.kind, 'dead');
+  assert.match(outcome.kind === 'dead' ? outcome.error.message : '', /unknown kind "thing".*known kinds: http, noop/);
+});
+
+test('the execution timeout aborts the signal and counts as a failed attempt', async () => {
+  let aborted = false;
+  const outcome = await executeRecord(args(
+    (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => { aborted = true; reject(ctx.signal.reason); })),
+    { timeoutMs: 50 },
+  ));
+  assert.ok(aborted);
+  assert.equal(outcome.kind, 'failed');
+  assert.ok(outcome.kind === 'failed' && outcome.error instanceof ExecutionTimeout);
+});
+
+test('a handler that ignores its signal is abandoned after the grace period, as a failure', async () => {
+  const outcome = await executeRecord(args(() => new Promise(() => undefined), { timeoutMs: 30, abandonAfterMs: 30 }));
+  assert.equal(outcome.kind, 'failed');
+});
+
+test('a parent signal (lost leadership) aborts the handler with its reason', async () => {
+  const parent = new AbortController();
+  setTimeout(() => parent.abort(new Error('term 9 ended: deadline')), 20);
+  const outcome = await executeRecord(args(
+    (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))),
+    { signal: parent.signal },
+  ));
+  assert.equal(outcome.kind, 'failed');
+  assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /term 9 ended/);
+});
