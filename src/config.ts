@@ -23,7 +23,7 @@ export interface Config {
   readonly logLevel: LogLevel;
 }
 
-export const ELECTION_BACKENDS = ['etcd'] as const;
+export const ELECTION_BACKENDS = ['etcd', 'postgres'] as const;
 export type ElectionBackend = (typeof ELECTION_BACKENDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -56,7 +56,7 @@ export const SETTINGS = {
     env: 'ELECTION_BACKEND',
     kind: { type: 'enum', values: ELECTION_BACKENDS },
     default: 'etcd',
-    help: 'how replicas elect the one that executes',
+    help: 'how replicas elect the one that executes: etcd (scheme II) or postgres (a lease row, no other infrastructure)',
   },
   etcdEndpoints: {
     env: 'ETCD_ENDPOINTS',

@@ -27,6 +27,7 @@ export class Worker {
   readonly config: Config;
   readonly log: Logger;
   private pool: pg.Pool | undefined;
+  private electionPool: pg.Pool | undefined;
   private elector: Elector | undefined;
   private gate: LeadershipGate | undefined;
   private stopping: Promise<void> | undefined;
@@ -72,7 +73,9 @@ export class Worker {
       shutdownTimeoutMs: c.shutdownTimeoutMs,
       log: this.log,
     });
-    this.elector = createElector(c, this.log);
+    // Renewals get connections of their own, so that busy claim transactions cannot starve them.
+    this.electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'idle election connection failed') });
+    this.elector = createElector(c, this.log, this.electionPool);
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
   }
@@ -82,6 +85,7 @@ export class Worker {
       await this.gate?.stop();
       await this.elector?.stop();
       await this.pool?.end();
+      await this.electionPool?.end();
       this.log.info('replica stopped');
     })();
     return this.stopping;

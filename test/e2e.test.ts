@@ -4,8 +4,9 @@ import { TestCluster } from './support/cluster.js';
 import { isExecutionStart, waitForLeader } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
-test('three replica processes on a 3-member etcd cluster settle 500 records correctly, one executor at a time', async (t) => {
-  const cluster = await TestCluster.start({ etcdMembers: 3 });
+for (const backend of ['etcd', 'postgres']) {
+test(`${backend}: three replica processes settle 500 records correctly, one executor at a time`, async (t) => {
+  const cluster = await TestCluster.start({ etcdMembers: backend === 'etcd' ? 3 : 1, env: { ELECTION_BACKEND: backend } });
   t.after(() => cluster.stop());
   for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
   await waitForLeader(cluster.replicas);
@@ -56,3 +57,4 @@ test('three replica processes on a 3-member etcd cluster settle 500 records corr
   assert.equal(starts.length, executions.length + 20);
   for (const line of starts) for (const field of ['replicaId', 'epoch', 'recordId', 'attempt', 'kind']) assert.ok(line[field] !== undefined, `start line lacks ${field}`);
 });
+}

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import { PostgresElector } from '../src/election/postgres-elector.js';
+import type { Term } from '../src/election/term.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { waitFor } from './support/ports.js';
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase('rw_pgelect');
+});
+after(() => db.drop());
+
+const log = pino({ level: 'silent' });
+let names = 0;
+
+function elector(electionName: string, id: string, leaseTtlSeconds = 2) {
+  return new PostgresElector({ pool: db.pool, databaseUrl: db.url, electionName, leaseTtlSeconds, replicaId: id, log });
+}
+
+/** An elector that records its terms and holds each until it ends. */
+function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
+  const terms: Term[] = [];
+  const e = elector(electionName, id, leaseTtlSeconds);
+  e.start(async (term) => {
+    terms.push(term);
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+  });
+  const leading = () => terms.some((t) => !t.signal.aborted);
+  const live = () => terms.find((t) => !t.signal.aborted);
+  return { id, elector: e, terms, leading, live };
+}
+
+async function leaseRow(name: string) {
+  const { rows } = await db.pool.query<{ holder: string | null; epoch: number; expired: boolean }>(
+    'SELECT holder, epoch, expires_at <= clock_timestamp() AS expired FROM retry_worker_lease WHERE name = $1',
+    [name],
+  );
+  return rows[0];
+}
+
+test('one of three candidates leads; on resign another leads at once with a higher epoch', async () => {
+  const name = `p${names++}`;
+  const cs = ['a', 'b', 'c'].map((id) => candidate(name, id));
+  try {
+    const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
+    await new Promise((r) => setTimeout(r, 1_000)); // more than one renewal interval
+    assert.equal(cs.filter((c) => c.leading()).length, 1);
+    assert.equal(first.terms.length, 1, 'the leader kept its term across renewals');
+    const firstEpoch = first.terms[0]!.epoch;
+    assert.deepEqual(await leaseRow(name), { holder: first.id, epoch: firstEpoch, expired: false });
+
+    const resignedAt = Date.now();
+    await first.elector.stop();
+    assert.equal(first.terms[0]!.endReason, 'resigned');
+    const second = await waitFor('a new leader', () => cs.find((c) => c !== first && c.leading()));
+    // Released and announced: the handover does not wait for the lease to expire (TTL 2 s).
+    assert.ok(Date.now() - resignedAt < 1_500, `handover took ${Date.now() - resignedAt} ms`);
+    assert.ok(second.terms[0]!.epoch > firstEpoch);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cs.filter((c) => c.leading()).length, 1);
+  } finally {
+    await Promise.all(cs.map((c) => c.elector.stop()));
+  }
+});
+
+test('followers hear the release at once (LISTEN), long before their next poll', async () => {
+  const name = `p${names++}`;
+  const a = candidate(name, 'a', 30); // followers poll every 10 s
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    const b = candidate(name, 'b', 30);
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // b has lost its first attempt and is listening
+      assert.equal(b.leading(), false);
+      const resignedAt = Date.now();
+      await a.elector.stop();
+      await waitFor('b leads', () => b.leading() || undefined, 3_000);
+      assert.ok(Date.now() - resignedAt < 1_000, `handover took ${Date.now() - resignedAt} ms`);
+      assert.ok(b.terms[0]!.epoch > a.terms[0]!.epoch);
+    } finally {
+      await b.elector.stop();
+    }
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('a lease expired in the database ends the term (lease-expired); the next term has a higher epoch', async () => {
+  const name = `p${names++}`;
+  const cs = ['a', 'b'].map((id) => candidate(name, id));
+  try {
+    const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
+    const term = first.live()!;
+    await db.pool.query(`UPDATE retry_worker_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = $1`, [name]);
+    await waitFor('term ended', () => term.signal.aborted || undefined, 5_000);
+    assert.equal(term.endReason, 'lease-expired');
+    assert.equal(term.isSafe(), false);
+    const next = await waitFor('a new term', () => cs.map((c) => c.live()).find((t) => t !== undefined));
+    assert.ok(next.epoch > term.epoch, `${next.epoch} > ${term.epoch}`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cs.filter((c) => c.leading()).length, 1);
+  } finally {
+    await Promise.all(cs.map((c) => c.elector.stop()));
+  }
+});
+
+test('renewals that hang end the term by its deadline; once the database answers, a new term follows', async () => {
+  const name = `p${names++}`;
+  const a = candidate(name, 'a');
+  const blocker = await db.pool.connect();
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    const term = a.terms[0]!;
+    // Hold the lease row's lock: every renewal blocks until its statement timeout.
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM retry_worker_lease WHERE name = $1 FOR UPDATE', [name]);
+    await waitFor('term ended', () => term.signal.aborted || undefined, 5_000);
+    assert.equal(term.endReason, 'deadline');
+    assert.equal(term.isSafe(), false);
+    await blocker.query('ROLLBACK');
+    await waitFor('leads again', () => (a.terms.length === 2 && a.leading()) || undefined);
+    assert.ok(a.terms[1]!.epoch > term.epoch);
+  } finally {
+    await blocker.query('ROLLBACK').catch(() => undefined);
+    blocker.release();
+    await a.elector.stop();
+  }
+});
+
+test('a crashed leader (no release, no renewals) is replaced once its lease expires', async () => {
+  const name = `p${names++}`;
+  // Stand in for a leader that died holding the lease: a live row of a replica that never renews it.
+  await db.pool.query(
+    `INSERT INTO retry_worker_lease (name, holder, epoch, expires_at) VALUES ($1, 'dead', 7, clock_timestamp() + interval '1500 milliseconds')`,
+    [name],
+  );
+  const b = candidate(name, 'b');
+  try {
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(b.leading(), false, 'the lease was taken before it expired');
+    await waitFor('b leads', () => b.leading() || undefined, 5_000);
+    assert.ok(b.terms[0]!.epoch > 7);
+  } finally {
+    await b.elector.stop();
+  }
+});
+
+test('the first epoch is above the fence epoch another backend left behind', async () => {
+  const name = `p${names++}`;
+  await db.pool.query(`INSERT INTO retry_worker_leader (name, epoch, holder) VALUES ($1, 1000, 'etcd-leader')`, [name]);
+  const a = candidate(name, 'a');
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    assert.ok(a.terms[0]!.epoch > 1000);
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('stop() is safe before start() and twice; it releases the lease', async () => {
+  const e = elector('never', 'x');
+  await e.stop();
+  await e.stop();
+  e.start(async () => assert.fail('started after stop'));
+  await e.stop();
+  assert.equal(await leaseRow('never'), undefined);
+
+  const name = `p${names++}`;
+  const c = candidate(name, 'y');
+  await waitFor('leads', () => c.leading() || undefined);
+  await c.elector.stop();
+  await c.elector.stop();
+  assert.equal(c.terms[0]!.endReason, 'resigned');
+  const row = await leaseRow(name);
+  assert.equal(row?.expired, true);
+  assert.equal(row?.epoch, c.terms[0]!.epoch);
+});
+
+test('stop() waits for onTerm to settle before releasing the lease', async () => {
+  const name = `p${names++}`;
+  let settled = false;
+  const e = elector(name, 'slow');
+  let started!: () => void;
+  const leading = new Promise<void>((r) => (started = r));
+  e.start(async (term) => {
+    started();
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await leaseRow(name))?.expired, false, 'the lease was released before onTerm settled');
+    settled = true;
+  });
+  await leading;
+  await e.stop();
+  assert.equal(settled, true);
+  assert.equal((await leaseRow(name))?.expired, true);
+});
