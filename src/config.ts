@@ -7,6 +7,7 @@ export interface Config {
   readonly databaseUrl: string;
   readonly electionBackend: ElectionBackend;
   readonly etcdEndpoints: readonly string[];
+  readonly redisUrl: string;
   readonly electionName: string;
   readonly leaseTtlSeconds: number;
   readonly replicaId: string;
@@ -23,7 +24,7 @@ export interface Config {
   readonly logLevel: LogLevel;
 }
 
-export const ELECTION_BACKENDS = ['etcd', 'postgres'] as const;
+export const ELECTION_BACKENDS = ['etcd', 'redis', 'postgres'] as const;
 export type ElectionBackend = (typeof ELECTION_BACKENDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -56,13 +57,19 @@ export const SETTINGS = {
     env: 'ELECTION_BACKEND',
     kind: { type: 'enum', values: ELECTION_BACKENDS },
     default: 'etcd',
-    help: 'how replicas elect the one that executes: etcd (scheme II) or postgres (a lease row, no other infrastructure)',
+    help: 'how replicas elect the one that executes: etcd (scheme II), redis (scheme I) or postgres (a lease row)',
   },
   etcdEndpoints: {
     env: 'ETCD_ENDPOINTS',
     kind: { type: 'list' },
     default: ['http://127.0.0.1:2379'],
     help: 'comma-separated etcd client URLs; list every member',
+  },
+  redisUrl: {
+    env: 'REDIS_URL',
+    kind: { type: 'url', protocols: ['redis:', 'rediss:'] },
+    default: 'redis://127.0.0.1:6379',
+    help: 'Redis URL for ELECTION_BACKEND=redis',
   },
   electionName: {
     env: 'ELECTION_NAME',

@@ -4,7 +4,7 @@ import { TestCluster } from './support/cluster.js';
 import { isExecutionStart, waitForLeader } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
-for (const backend of ['etcd', 'postgres']) {
+for (const backend of ['etcd', 'redis', 'postgres']) {
 test(`${backend}: three replica processes settle 500 records correctly, one executor at a time`, async (t) => {
   const cluster = await TestCluster.start({ etcdMembers: backend === 'etcd' ? 3 : 1, env: { ELECTION_BACKEND: backend } });
   t.after(() => cluster.stop());

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Elector } from './elector.js';
 import { EtcdElector } from './etcd-elector.js';
 import { PostgresElector } from './postgres-elector.js';
+import { RedisElector } from './redis-elector.js';
 
 /** The one switch on the backend name. `pool` is a small pool of the elector's own (postgres backend). */
 export function createElector(config: Config, log: Logger, pool: pg.Pool): Elector {
@@ -11,6 +12,8 @@ export function createElector(config: Config, log: Logger, pool: pg.Pool): Elect
   switch (config.electionBackend) {
     case 'etcd':
       return new EtcdElector({ ...common, endpoints: config.etcdEndpoints });
+    case 'redis':
+      return new RedisElector({ ...common, redisUrl: config.redisUrl });
     case 'postgres':
       return new PostgresElector({ ...common, pool, databaseUrl: config.databaseUrl });
   }

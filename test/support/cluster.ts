@@ -3,6 +3,7 @@ import { startEtcd, type EtcdCluster } from './etcd.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { Replica } from './replica.js';
 import { Sink } from './sink.js';
+import { startRedis, type RedisServer } from './redis.js';
 import { waitFor } from './ports.js';
 
 /** Everything a process-level test needs: etcd, a database of its own, a sink, and replica processes. */
@@ -13,22 +14,25 @@ export class TestCluster {
     readonly db: TestDatabase,
     readonly sink: Sink,
     readonly baseEnv: Record<string, string>,
+    readonly redis: RedisServer | undefined,
   ) {}
 
   static async start(options: { etcdMembers?: 1 | 3; env?: Record<string, string> } = {}): Promise<TestCluster> {
-    const [etcd, db] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase()]);
+    const needsRedis = options.env?.ELECTION_BACKEND === 'redis';
+    const [etcd, db, redis] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase(), needsRedis ? startRedis() : undefined]);
     const sink = new Sink();
     await sink.start();
     const baseEnv = {
       DATABASE_URL: db.url,
       ETCD_ENDPOINTS: etcd.endpoints.join(','),
-      ELECTION_NAME: 'test',
+      ELECTION_NAME: `${redis?.namePrefix ?? ''}test`,
+      ...(redis ? { REDIS_URL: redis.url } : {}),
       BACKOFF_BASE_MS: '20',
       BACKOFF_MAX_MS: '200',
       POLL_INTERVAL_MS: '200',
       ...options.env,
     };
-    return new TestCluster(etcd, db, sink, baseEnv);
+    return new TestCluster(etcd, db, sink, baseEnv, redis);
   }
 
   get pool(): pg.Pool {
@@ -63,6 +67,6 @@ export class TestCluster {
   async stop(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.kill()));
     await this.sink.stop();
-    await Promise.all([this.etcd.stop(), this.db.drop()]);
+    await Promise.all([this.etcd.stop(), this.db.drop(), this.redis?.stop()]);
   }
 }

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { RedisElector, redisElectionKeys } from '../src/election/redis-elector.js';
+import type { Term } from '../src/election/term.js';
+import { freePort, waitFor } from './support/ports.js';
+import { startRedis, type RedisServer } from './support/redis.js';
+
+let redis: RedisServer;
+let admin: Redis;
+before(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.url, { commandTimeout: 2000 });
+});
+after(async () => {
+  if (admin && !redis.owned) {
+    // A shared REDIS_URL: remove the epoch counters (and any leftover leader keys) this run created.
+    const keys = await admin.keys(`retry-worker:{${redis.namePrefix}*`);
+    if (keys.length > 0) await admin.del(...keys);
+  }
+  admin?.disconnect();
+  await redis?.stop();
+});
+
+const log = pino({ level: 'silent' });
+let names = 0;
+const nextName = () => `${redis.namePrefix}e${names++}`;
+
+/** An elector that records its terms and holds each until it ends. */
+function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
+  const terms: Term[] = [];
+  const elector = new RedisElector({ redisUrl: redis.url, electionName, leaseTtlSeconds, replicaId: id, log });
+  elector.start(async (term) => {
+    terms.push(term);
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+  });
+  const leading = () => terms.some((t) => !t.signal.aborted);
+  return { id, elector, terms, leading };
+}
+
+test('one of three candidates leads; on resign another leads with a higher epoch', async () => {
+  const name = nextName();
+  const keys = redisElectionKeys(name);
+  const cs = ['a', 'b', 'c'].map((id) => candidate(name, id));
+  try {
+    const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cs.filter((c) => c.leading()).length, 1);
+    const firstEpoch = first.terms[0]!.epoch;
+    assert.equal(await admin.get(keys.leader), `${first.id}:${firstEpoch}`);
+    assert.equal(Number(await admin.get(keys.epoch)), firstEpoch);
+    await first.elector.stop();
+    assert.equal(first.terms[0]!.endReason, 'resigned');
+    const second = await waitFor('a new leader', () => cs.find((c) => c !== first && c.leading()));
+    assert.ok(second.terms[0]!.epoch > firstEpoch, `${second.terms[0]!.epoch} > ${firstEpoch}`);
+    assert.equal(cs.filter((c) => c.leading()).length, 1);
+    assert.equal(await admin.get(keys.leader), `${second.id}:${second.terms[0]!.epoch}`);
+  } finally {
+    await Promise.all(cs.map((c) => c.elector.stop()));
+  }
+});
+
+test('the leader keeps its key past the TTL by renewing it', async () => {
+  const name = nextName();
+  const a = candidate(name, 'a', 2);
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(a.terms.length, 1);
+    assert.ok(a.terms[0]!.isSafe());
+    const pttl = await admin.pttl(redisElectionKeys(name).leader);
+    assert.ok(pttl > 0 && pttl <= 2000, String(pttl));
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('deleting the leader key (as after a failover) ends the term at the next renewal; a new term has a higher epoch', async () => {
+  const name = nextName();
+  const a = candidate(name, 'a');
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    const epoch = a.terms[0]!.epoch;
+    await admin.del(redisElectionKeys(name).leader);
+    // Renewals run every TTL/3 (667 ms here), well before the deadline (TTL - 1000 ms margin after the last one).
+    await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 2_000);
+    assert.equal(a.terms[0]!.endReason, 'lease-expired');
+    assert.equal(a.terms[0]!.isSafe(), false);
+    await waitFor('leads again', () => (a.terms.length === 2 && a.leading()) || undefined);
+    assert.ok(a.terms[1]!.epoch > epoch, `${a.terms[1]!.epoch} > ${epoch}`);
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('a key taken over by someone else ends the term, and the elector follows instead', async () => {
+  const name = nextName();
+  const keys = redisElectionKeys(name);
+  const a = candidate(name, 'a');
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    await admin.set(keys.leader, 'intruder:999', 'PX', 1500);
+    await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 2_000);
+    assert.equal(a.terms[0]!.endReason, 'lease-expired');
+    // Our compare-and-delete must not remove the intruder's key.
+    assert.equal(await admin.get(keys.leader), 'intruder:999');
+    await waitFor('leads again after the intruder key expires', () => (a.terms.length === 2 && a.leading()) || undefined);
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('when Redis hangs, renewals fail and the deadline timer ends the term', { skip: process.env.REDIS_URL ? 'needs a Redis this test started (it SIGSTOPs it)' : false }, async () => {
+  const name = nextName();
+  const a = candidate(name, 'a');
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    const safeUntil = a.terms[0]!.safeUntil;
+    redis.suspend!();
+    try {
+      await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 3_000);
+    } finally {
+      redis.resume!();
+    }
+    assert.equal(a.terms[0]!.endReason, 'deadline');
+    assert.equal(a.terms[0]!.isSafe(), false);
+    assert.ok(performance.now() >= safeUntil);
+  } finally {
+    await a.elector.stop();
+  }
+});
+
+test('stop() is safe before start() and twice, and gives the key back', async () => {
+  const elector = new RedisElector({ redisUrl: redis.url, electionName: nextName(), leaseTtlSeconds: 2, replicaId: 'x', log });
+  await elector.stop();
+  await elector.stop();
+  const name = nextName();
+  const c = candidate(name, 'y');
+  await waitFor('leads', () => c.leading() || undefined);
+  await c.elector.stop();
+  await c.elector.stop();
+  assert.equal(c.terms[0]!.endReason, 'resigned');
+  assert.equal(await admin.get(redisElectionKeys(name).leader), null);
+});
+
+test('stop() does not hang while Redis is unreachable', async () => {
+  const port = await freePort(); // nothing listens here
+  const elector = new RedisElector({ redisUrl: `redis://127.0.0.1:${port}`, electionName: nextName(), leaseTtlSeconds: 2, replicaId: 'z', log });
+  let terms = 0;
+  elector.start(async () => {
+    terms++;
+  });
+  await new Promise((r) => setTimeout(r, 1_500));
+  const started = Date.now();
+  await elector.stop();
+  assert.ok(Date.now() - started < 1_000, `stop took ${Date.now() - started} ms`);
+  assert.equal(terms, 0);
+});

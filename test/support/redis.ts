@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, waitFor } from './ports.js';
+
+export interface RedisServer {
+  url: string;
+  /** Prefix for election names: unique per run, so tests against a shared REDIS_URL never collide. */
+  namePrefix: string;
+  /** True when we spawned the server ourselves (so tests may change its CONFIG). */
+  owned: boolean;
+  /** SIGSTOP / SIGCONT our own server by its PID (to simulate a hung Redis); undefined with REDIS_URL. */
+  suspend?: () => void;
+  resume?: () => void;
+  stop(): Promise<void>;
+}
+
+const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+
+/**
+ * Uses REDIS_URL when set (election names then get a unique prefix). Otherwise spawns
+ * `redis-server --port <free> --bind 127.0.0.1 --save '' --appendonly no` on a free loopback port, in a
+ * temporary working dir, and stop() kills that process by its PID. Never touches a Redis on 6379 unless
+ * REDIS_URL names it.
+ */
+export async function startRedis(): Promise<RedisServer> {
+  const namePrefix = `t${process.pid}-${randomBytes(4).toString('hex')}-`;
+  const external = process.env.REDIS_URL;
+  if (external) {
+    await ping(external, 10_000);
+    return { url: external, namePrefix, owned: false, stop: async () => undefined };
+  }
+
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'rw-redis-'));
+  const output: string[] = [];
+  const child: ChildProcess = spawn(
+    REDIS_BIN,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
+
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const url = `redis://127.0.0.1:${port}`;
+  try {
+    await ping(url, 15_000, () => child.exitCode !== null || child.signalCode !== null);
+  } catch (err) {
+    await kill();
+    throw new Error(`${(err as Error).message}\n${output.join('')}`);
+  }
+  const signal = (sig: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, sig);
+  };
+  return {
+    url,
+    namePrefix,
+    owned: true,
+    suspend: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    stop: async () => {
+      signal('SIGCONT');
+      await kill();
+    },
+  };
+}
+
+async function ping(url: string, timeoutMs: number, died: () => boolean = () => false): Promise<void> {
+  await waitFor(`redis at ${url} to answer PING`, async () => {
+    if (died()) throw new Error('redis-server exited');
+    const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, commandTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG' || undefined;
+    } finally {
+      client.disconnect();
+    }
+  }, timeoutMs, 100);
+}
