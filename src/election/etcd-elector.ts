@@ -2,6 +2,7 @@ import { Etcd3, type Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { sleep, withTimeout } from '../sleep.js';
 import type { Elector } from './elector.js';
+import { holdTerm } from './hold-term.js';
 import { Term, monotonicNow, type MonotonicClock } from './term.js';
 
 export interface EtcdElectorOptions {
@@ -116,63 +117,33 @@ export class EtcdElector implements Elector {
     return undefined;
   }
 
-  /** Holds the term: renews, watches our key, enforces safeUntil; then gives the lease back. */
+  /** Holds the term (renewals and deadline in holdTerm) and watches our own key for deletion. */
   private async lead(client: Etcd3, won: { leaseId: string; epoch: number; safeUntil: number }, onTerm: (term: Term) => Promise<void>): Promise<void> {
     const term = new Term(won.epoch, won.safeUntil, this.clock);
     this.current = term;
     const log = this.log.child({ epoch: term.epoch });
     log.info({ leaseTtlSeconds: this.options.leaseTtlSeconds, safeForMs: Math.round(term.remainingMs()) }, 'won the etcd election');
     if (this.stopping.signal.aborted) term.end('resigned');
-
-    let deadline: NodeJS.Timeout | undefined;
-    const armDeadline = () => {
-      clearTimeout(deadline);
-      if (term.signal.aborted) return;
-      deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
-    };
-    armDeadline();
-    const renewals = this.renew(client, won.leaseId, term, armDeadline, log);
     const watcher = await this.watchOwnKey(client, term, log);
-
     try {
-      await onTerm(term);
+      await holdTerm({
+        term,
+        onTerm,
+        renewEveryMs: this.ttlMs / 3,
+        marginMs: this.marginMs,
+        clock: this.clock,
+        log,
+        lease: {
+          renew: async () => (await keepaliveOnce(client, won.leaseId, this.callTimeoutMs)) * 1000,
+          release: async () => {
+            await client.leaseClient.leaseRevoke({ ID: won.leaseId });
+            return true;
+          },
+        },
+      });
     } finally {
-      term.end('released');
-      clearTimeout(deadline);
-      await renewals;
       await watcher?.cancel().catch(() => undefined);
       this.current = undefined;
-      const revoked = await this.revoke(client, won.leaseId);
-      log.info({ reason: term.endReason, leaseRevoked: revoked }, 'leadership ended');
-    }
-  }
-
-  /** Keepalive every TTL/3, each on its own stream so the reply is known to answer this request. */
-  private async renew(client: Etcd3, leaseId: string, term: Term, onExtended: () => void, log: Logger): Promise<void> {
-    const intervalMs = this.ttlMs / 3;
-    while (!term.signal.aborted) {
-      await sleep(intervalMs, term.signal);
-      if (term.signal.aborted) return;
-      for (;;) {
-        const sentAt = this.clock();
-        try {
-          const ttlSeconds = await keepaliveOnce(client, leaseId, this.callTimeoutMs);
-          if (term.signal.aborted) return;
-          if (ttlSeconds <= 0) {
-            log.warn({ leaseId }, 'etcd says the lease is gone');
-            term.end('lease-expired');
-            return;
-          }
-          term.extend(sentAt + ttlSeconds * 1000 - this.marginMs);
-          onExtended();
-          break;
-        } catch (err) {
-          if (term.signal.aborted) return;
-          log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease keepalive failed; retrying');
-          await sleep(200, term.signal);
-          if (term.signal.aborted) return;
-        }
-      }
     }
   }
 

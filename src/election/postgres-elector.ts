@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { createClient } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
-import { sleep, withTimeout } from '../sleep.js';
+import { withTimeout } from '../sleep.js';
 import { Waker } from '../waker.js';
 import type { Elector } from './elector.js';
+import { holdTerm } from './hold-term.js';
 import { Term, monotonicNow, type MonotonicClock } from './term.js';
 
 export interface PostgresElectorOptions {
@@ -155,75 +156,29 @@ export class PostgresElector implements Elector {
     };
   }
 
-  /** Holds the term: renews and enforces safeUntil; then gives the lease back. */
+  /** Holds the term: single-statement renewals (in holdTerm), then a release that wakes the followers. */
   private async lead(epoch: number, sentAt: number, onTerm: (term: Term) => Promise<void>): Promise<void> {
     const term = new Term(epoch, sentAt + this.ttlMs - this.marginMs, this.clock);
     this.current = term;
     const log = this.log.child({ epoch });
     log.info({ leaseTtlSeconds: this.options.leaseTtlSeconds, safeForMs: Math.round(term.remainingMs()) }, 'won the postgres election');
     if (this.stopping.signal.aborted) term.end('resigned');
-
-    let deadline: NodeJS.Timeout | undefined;
-    const armDeadline = () => {
-      clearTimeout(deadline);
-      if (term.signal.aborted) return;
-      deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
-    };
-    armDeadline();
-    const renewals = this.renew(term, armDeadline, log);
-
+    const { electionName, replicaId } = this.options;
     try {
-      await onTerm(term);
+      await holdTerm({
+        term,
+        onTerm,
+        renewEveryMs: this.pollMs,
+        marginMs: this.marginMs,
+        clock: this.clock,
+        log,
+        lease: {
+          renew: async () => ((await this.query(RENEW_SQL, [electionName, replicaId, epoch, this.ttlMs], 'lease renewal')).rowCount === 0 ? 0 : this.ttlMs),
+          release: async () => ((await this.query(RELEASE_SQL, [electionName, replicaId, epoch], 'lease release')).rowCount ?? 0) > 0,
+        },
+      });
     } finally {
-      term.end('released');
-      clearTimeout(deadline);
-      await renewals;
       this.current = undefined;
-      const released = await this.release(epoch);
-      log.info({ reason: term.endReason, leaseReleased: released }, 'leadership ended');
-    }
-  }
-
-  /** A renewal every TTL/3; a failed one is retried until the term ends (at the latest by its deadline). */
-  private async renew(term: Term, onExtended: () => void, log: Logger): Promise<void> {
-    while (!term.signal.aborted) {
-      await sleep(this.pollMs, term.signal);
-      if (term.signal.aborted) return;
-      for (;;) {
-        const sentAt = this.clock();
-        try {
-          const renewed = await this.query(
-            RENEW_SQL,
-            [this.options.electionName, this.options.replicaId, term.epoch, this.ttlMs],
-            'lease renewal',
-          );
-          if (term.signal.aborted) return;
-          if (renewed.rowCount === 0) {
-            log.warn('postgres says the lease is gone');
-            term.end('lease-expired');
-            return;
-          }
-          term.extend(sentAt + this.ttlMs - this.marginMs);
-          onExtended();
-          break;
-        } catch (err) {
-          if (term.signal.aborted) return;
-          log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease renewal failed; retrying');
-          await sleep(200, term.signal);
-          if (term.signal.aborted) return;
-        }
-      }
-    }
-  }
-
-  /** Gives the lease back if it is still this term's; true when Postgres confirmed. */
-  private async release(epoch: number): Promise<boolean> {
-    try {
-      const res = await this.query(RELEASE_SQL, [this.options.electionName, this.options.replicaId, epoch], 'lease release');
-      return (res.rowCount ?? 0) > 0;
-    } catch (err) {
-      this.log.debug({ err, epoch }, 'lease release failed; it will expire by itself');
-      return false;
     }
   }
 

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
 import type { Elector } from './elector.js';
+import { holdTerm } from './hold-term.js';
 import { Term, monotonicNow, type MonotonicClock } from './term.js';
 
 export interface RedisElectorOptions {
@@ -160,71 +161,29 @@ export class RedisElector implements Elector {
     }
   }
 
-  /** Holds the term: renews, enforces safeUntil; then gives the key back with compare-and-delete. */
+  /** Holds the term: compare-and-extend renewals (in holdTerm), then compare-and-delete. */
   private async lead(client: Redis, won: { epoch: number; value: string; safeUntil: number }, onTerm: (term: Term) => Promise<void>): Promise<void> {
     const term = new Term(won.epoch, won.safeUntil, this.clock);
     this.current = term;
     const log = this.log.child({ epoch: term.epoch });
     log.info({ leaseTtlSeconds: this.options.leaseTtlSeconds, safeForMs: Math.round(term.remainingMs()) }, 'won the redis election');
     if (this.stopping.signal.aborted) term.end('resigned');
-
-    let deadline: NodeJS.Timeout | undefined;
-    const armDeadline = () => {
-      clearTimeout(deadline);
-      if (term.signal.aborted) return;
-      deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
-    };
-    armDeadline();
-    const renewals = this.renew(client, won.value, term, armDeadline, log);
-
     try {
-      await onTerm(term);
+      await holdTerm({
+        term,
+        onTerm,
+        renewEveryMs: this.ttlMs / 3,
+        marginMs: this.marginMs,
+        clock: this.clock,
+        log,
+        lease: {
+          // 0 when the key expired, was deleted (say by a failover) or holds another value.
+          renew: async () => (Number(await client.eval(RENEW, 1, this.keys.leader, won.value, this.ttlMs)) === 1 ? this.ttlMs : 0),
+          release: async () => Number(await client.eval(RELEASE, 1, this.keys.leader, won.value)) === 1,
+        },
+      });
     } finally {
-      term.end('released');
-      clearTimeout(deadline);
-      await renewals;
       this.current = undefined;
-      const released = await this.release(client, won.value);
-      log.info({ reason: term.endReason, keyReleased: released }, 'leadership ended');
-    }
-  }
-
-  /** Compare-and-extend every TTL/3; failures retry every 200 ms until the deadline timer ends the term. */
-  private async renew(client: Redis, value: string, term: Term, onExtended: () => void, log: Logger): Promise<void> {
-    const intervalMs = this.ttlMs / 3;
-    while (!term.signal.aborted) {
-      await sleep(intervalMs, term.signal);
-      if (term.signal.aborted) return;
-      for (;;) {
-        const sentAt = this.clock();
-        try {
-          const extended = await client.eval(RENEW, 1, this.keys.leader, value, this.ttlMs);
-          if (term.signal.aborted) return;
-          if (Number(extended) !== 1) {
-            log.warn({ key: this.keys.leader }, 'our leader key is gone or no longer ours');
-            term.end('lease-expired');
-            return;
-          }
-          term.extend(sentAt + this.ttlMs - this.marginMs);
-          onExtended();
-          break;
-        } catch (err) {
-          if (term.signal.aborted) return;
-          log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease renewal failed; retrying');
-          await sleep(200, term.signal);
-          if (term.signal.aborted) return;
-        }
-      }
-    }
-  }
-
-  /** Compare-and-delete, bounded by commandTimeout; true when Redis deleted our key. */
-  private async release(client: Redis, value: string): Promise<boolean> {
-    try {
-      return Number(await client.eval(RELEASE, 1, this.keys.leader, value)) === 1;
-    } catch (err) {
-      this.log.debug({ err }, 'releasing the leader key failed; it will expire by itself');
-      return false;
     }
   }
 }

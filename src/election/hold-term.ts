@@ -1,0 +1,81 @@
+import type { Logger } from '../observability/logger.js';
+import { sleep } from '../sleep.js';
+import type { MonotonicClock, Term } from './term.js';
+
+/** What a backend does for a lease it holds. */
+export interface HeldLease {
+  /** One renewal. Resolves with the TTL granted, in ms, or 0 when the backend says the lease is gone. */
+  renew(): Promise<number>;
+  /** Gives the lease back once the term is over. Resolves true when the backend confirmed. */
+  release(): Promise<boolean>;
+}
+
+export interface HoldTermArgs {
+  term: Term;
+  lease: HeldLease;
+  onTerm: (term: Term) => Promise<void>;
+  renewEveryMs: number;
+  marginMs: number;
+  clock: MonotonicClock;
+  /** Bound to the term's epoch. */
+  log: Logger;
+}
+
+/**
+ * Holds a won term for any backend, until `onTerm` settles:
+ * - renews every `renewEveryMs`; an acknowledged renewal moves `safeUntil` to send time + granted TTL − margin
+ *   (monotonic clock); a failed one is retried every 200 ms; a lease the backend calls gone ends the term
+ *   (`lease-expired`);
+ * - a timer ends the term (`deadline`) the moment safeUntil passes without a renewal;
+ * - when `onTerm` settles, ends the term (`released`, unless it already ended), waits for the renewals to
+ *   stop, and gives the lease back so that another replica can lead at once.
+ */
+export async function holdTerm(args: HoldTermArgs): Promise<void> {
+  const { term, log } = args;
+  let deadline: NodeJS.Timeout | undefined;
+  const armDeadline = () => {
+    clearTimeout(deadline);
+    if (term.signal.aborted) return;
+    deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
+  };
+  armDeadline();
+  const renewals = renew(args, armDeadline);
+  try {
+    await args.onTerm(term);
+  } finally {
+    term.end('released');
+    clearTimeout(deadline);
+    await renewals;
+    const released = await args.lease.release().catch((err: unknown) => {
+      log.debug({ err }, 'giving the lease back failed; it will expire by itself');
+      return false;
+    });
+    log.info({ reason: term.endReason, released }, 'leadership ended');
+  }
+}
+
+async function renew({ term, lease, renewEveryMs, marginMs, clock, log }: HoldTermArgs, onExtended: () => void): Promise<void> {
+  while (!term.signal.aborted) {
+    await sleep(renewEveryMs, term.signal);
+    for (;;) {
+      if (term.signal.aborted) return;
+      const sentAt = clock();
+      try {
+        const grantedMs = await lease.renew();
+        if (term.signal.aborted) return;
+        if (grantedMs <= 0) {
+          log.warn('the backend says our lease is gone');
+          term.end('lease-expired');
+          return;
+        }
+        term.extend(sentAt + grantedMs - marginMs);
+        onExtended();
+        break;
+      } catch (err) {
+        if (term.signal.aborted) return;
+        log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease renewal failed; retrying');
+        await sleep(200, term.signal);
+      }
+    }
+  }
+}
