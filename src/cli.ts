@@ -61,6 +61,11 @@ async function runMigrate(): Promise<number> {
 
 async function start(): Promise<number> {
   const worker = new Worker({ config: loadConfig() as never });
+  // A bug must still leave a log line that says what happened before the process dies.
+  process.on('uncaughtException', (err) => {
+    worker.log.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(EXIT.failed);
+  });
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

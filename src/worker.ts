@@ -50,7 +50,7 @@ export class Worker {
       applicationName: `retry-worker ${c.replicaId}`,
       idleInTransactionTimeoutMs,
       lockTimeoutMs: 2_000,
-      onError: (err) => this.log.warn({ err }, 'idle database connection failed'),
+      onError: (err) => this.log.warn({ err }, 'database connection failed'),
     });
     this.pool = pool;
     await checkSchema(pool);
@@ -74,7 +74,7 @@ export class Worker {
       log: this.log,
     });
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
-    this.electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'idle election connection failed') });
+    this.electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
     this.elector = createElector(c, this.log, this.electionPool);
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);

@@ -78,7 +78,6 @@ test("a paused leader's open claim is ended by Postgres after idle_in_transactio
   const pausedPool = createPool({ databaseUrl: db.url, max: 1, applicationName: 'paused', idleInTransactionTimeoutMs: 500, onError: () => undefined });
   try {
     const paused = await pausedPool.connect();
-    paused.on('error', () => undefined);
     await claim(paused, 40);
     assert.deepEqual(await fence(41), { outcome: 'busy' });
     await new Promise((r) => setTimeout(r, 800)); // the leader sends nothing: it is "paused"

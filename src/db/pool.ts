@@ -44,8 +44,12 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client that loses its connection emits here; without a listener the process would crash.
+  // An idle client that loses its connection emits on the pool. A checked-out client emits on itself, and
+  // pg-pool attaches no listener to it: a session ended by the server between two statements (say by
+  // idle_in_transaction_session_timeout while this process was paused) would crash the process. Every client
+  // gets a listener for its whole life; its next query then fails and its holder handles that.
   pool.on('error', (err) => options.onError?.(err));
+  pool.on('connect', (client) => client.on('error', (err) => options.onError?.(err)));
   return pool;
 }
 
