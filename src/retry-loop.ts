@@ -9,7 +9,7 @@ import type { Backoff } from './executor/backoff.js';
 import type { Handlers } from './executor/handler.js';
 import { describeKinds } from './executor/load-handlers.js';
 import type { Logger } from './observability/logger.js';
-import { runBatch } from './run-batch.js';
+import { runBatch, type BatchDeps } from './run-batch.js';
 import { sleep } from './sleep.js';
 import { Slots, Waker } from './waker.js';
 
@@ -41,8 +41,7 @@ export class RetryLoop {
   private readonly draining = new AbortController();
   private readonly hardStop = new AbortController();
   private readonly waker = new Waker();
-  private readonly slots: Slots;
-  private readonly recorder: AttemptRecorder;
+  private readonly batchDeps: BatchDeps;
   private readonly batches = new Set<Promise<void>>();
   private waiting = 0;
   private running: Promise<LoopStop> | undefined;
@@ -52,8 +51,19 @@ export class RetryLoop {
     private readonly term: Term,
     private readonly log: Logger,
   ) {
-    this.slots = new Slots(deps.concurrency);
-    this.recorder = new AttemptRecorder(deps.pool, log);
+    this.batchDeps = {
+      pool: deps.pool,
+      slots: new Slots(deps.concurrency),
+      handlers: deps.handlers,
+      knownKinds: describeKinds(deps.handlers),
+      recorder: new AttemptRecorder(deps.pool, log),
+      backoff: deps.backoff,
+      executionTimeoutMs: deps.executionTimeoutMs,
+      heartbeatMs: deps.heartbeatMs,
+      replicaId: deps.replicaId,
+      stopStarting: AbortSignal.any([this.draining.signal, term.signal]),
+      hardStop: this.hardStop.signal,
+    };
   }
 
   run(): Promise<LoopStop> {
@@ -108,7 +118,7 @@ export class RetryLoop {
       }
       if (this.draining.signal.aborted && stop !== 'fenced') stop = 'drained';
       while (this.batches.size > 0) await Promise.all([...this.batches]);
-      await this.recorder.flush();
+      await this.batchDeps.recorder.flush();
       return stop;
     } finally {
       await listener?.close();
@@ -141,19 +151,7 @@ export class RetryLoop {
     }
     this.waiting += records.length;
     const batch = runBatch(
-      {
-        pool: this.deps.pool,
-        slots: this.slots,
-        handlers: this.deps.handlers,
-        knownKinds: describeKinds(this.deps.handlers),
-        recorder: this.recorder,
-        backoff: this.deps.backoff,
-        executionTimeoutMs: this.deps.executionTimeoutMs,
-        heartbeatMs: this.deps.heartbeatMs,
-        replicaId: this.deps.replicaId,
-        stopStarting: AbortSignal.any([this.draining.signal, this.term.signal]),
-        hardStop: this.hardStop.signal,
-      },
+      this.batchDeps,
       {
         client,
         records,

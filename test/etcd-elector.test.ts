@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { EtcdElector } from '../src/election/etcd-elector.js';
-import type { Term } from '../src/election/term.js';
 import { startEtcd, type EtcdCluster } from './support/etcd.js';
+import { candidate as hold } from './support/candidate.js';
 import { waitFor } from './support/ports.js';
 
 let etcd: EtcdCluster;
@@ -18,14 +18,7 @@ let names = 0;
 
 /** An elector that records its terms and holds each until it ends. */
 function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
-  const terms: Term[] = [];
-  const elector = new EtcdElector({ endpoints: etcd.endpoints, electionName, leaseTtlSeconds, replicaId: id, log });
-  elector.start(async (term) => {
-    terms.push(term);
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
-  });
-  const leading = () => terms.some((t) => !t.signal.aborted);
-  return { id, elector, terms, leading };
+  return hold(id, new EtcdElector({ endpoints: etcd.endpoints, electionName, leaseTtlSeconds, replicaId: id, log }));
 }
 
 test('one of three candidates leads; on resign another leads with a higher epoch', async () => {

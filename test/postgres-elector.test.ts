@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { PostgresElector } from '../src/election/postgres-elector.js';
-import type { Term } from '../src/election/term.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { waitFor } from './support/ports.js';
+import { candidate as hold } from './support/candidate.js';
 
 let db: TestDatabase;
 before(async () => {
@@ -21,15 +21,7 @@ function elector(electionName: string, id: string, leaseTtlSeconds = 2) {
 
 /** An elector that records its terms and holds each until it ends. */
 function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
-  const terms: Term[] = [];
-  const e = elector(electionName, id, leaseTtlSeconds);
-  e.start(async (term) => {
-    terms.push(term);
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
-  });
-  const leading = () => terms.some((t) => !t.signal.aborted);
-  const live = () => terms.find((t) => !t.signal.aborted);
-  return { id, elector: e, terms, leading, live };
+  return hold(id, elector(electionName, id, leaseTtlSeconds));
 }
 
 async function leaseRow(name: string) {

@@ -3,9 +3,9 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RedisElector, redisElectionKeys } from '../src/election/redis-elector.js';
-import type { Term } from '../src/election/term.js';
 import { freePort, waitFor } from './support/ports.js';
 import { startRedis, type RedisServer } from './support/redis.js';
+import { candidate as hold } from './support/candidate.js';
 
 let redis: RedisServer;
 let admin: Redis;
@@ -29,14 +29,7 @@ const nextName = () => `${redis.namePrefix}e${names++}`;
 
 /** An elector that records its terms and holds each until it ends. */
 function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
-  const terms: Term[] = [];
-  const elector = new RedisElector({ redisUrl: redis.url, electionName, leaseTtlSeconds, replicaId: id, log });
-  elector.start(async (term) => {
-    terms.push(term);
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
-  });
-  const leading = () => terms.some((t) => !t.signal.aborted);
-  return { id, elector, terms, leading };
+  return hold(id, new RedisElector({ redisUrl: redis.url, electionName, leaseTtlSeconds, replicaId: id, log }));
 }
 
 test('one of three candidates leads; on resign another leads with a higher epoch', async () => {
