@@ -9,6 +9,7 @@ import { executeRecord, type ExecutionOutcome } from './executor/execute-record.
 import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
 import type { Slots } from './waker.js';
 
 export interface BatchDeps {
@@ -25,6 +26,7 @@ export interface BatchDeps {
   stopStarting: AbortSignal;
   /** Aborted when the shutdown timeout passes: in-flight handlers are told to stop. */
   hardStop: AbortSignal;
+  metrics: Metrics;
 }
 
 export interface Batch {
@@ -42,7 +44,8 @@ type Result = { plan: AttemptPlan; outcome: ExecutionOutcome | 'skipped' };
  * Executes one claimed batch inside its claim transaction: ledger first (autocommit), then each record in a
  * concurrency slot, then one set-based completion and COMMIT. The row locks are held throughout; a heartbeat
  * keeps the live session under idle_in_transaction_session_timeout, which ends a paused leader's session.
- * If the connection breaks, every handler's signal aborts at once.
+ * If the connection breaks, every handler's signal aborts at once; if leadership ends, no new handler starts
+ * and the started ones finish.
  */
 export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   const { client, records, term, log } = batch;
@@ -52,7 +55,12 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   client.on('error', onConnectionError);
   client.on('end', onConnectionEnd);
   const heartbeat = setInterval(() => client.query('SELECT 1').catch(onConnectionError), deps.heartbeatMs);
-  const signal = AbortSignal.any([term.signal, connectionLost.signal, deps.hardStop]);
+  // Not the term's signal: when leadership ends, executions already started run to their end (bounded by the
+  // execution timeout) while this transaction keeps their rows and the barrier, so the next leader waits for
+  // them. Aborting them would only abort our side of the call: the downstream could still be working on a
+  // request when the next leader retries that record. A lost connection has already released the rows, so
+  // it aborts at once; so does the end of the shutdown timeout.
+  const signal = AbortSignal.any([connectionLost.signal, deps.hardStop]);
   let dispatched = 0;
   const dispatch = () => {
     dispatched++;
@@ -75,6 +83,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
           // sees the passed deadline here before anything else runs.
           if (!term.isSafe() || signal.aborted || deps.stopStarting.aborted) {
             deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: new Date() });
+            deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null });
             return { plan, outcome: 'skipped' };
           }
           return { plan, outcome: await execute(deps, record, plan, term, signal, log) };
@@ -119,11 +128,12 @@ async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<Att
   });
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const finishedAt = new Date();
+  const final = outcome.kind !== 'succeeded' && (outcome.kind === 'dead' || plan.attempt >= record.maxAttempts);
+  deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: outcome.kind === 'succeeded' ? 'succeeded' : final ? 'dead' : 'failed', durationMs, error: outcome.kind === 'succeeded' ? null : outcome.error.message });
   if (outcome.kind === 'succeeded') {
     log.info({ outcome: 'succeeded', durationMs }, 'execution succeeded');
     deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt });
   } else {
-    const final = outcome.kind === 'dead' || plan.attempt >= record.maxAttempts;
     log.warn({ outcome: final ? 'dead' : 'failed', durationMs, err: outcome.error }, final ? 'execution failed; record is dead' : 'execution failed; will retry');
     deps.recorder.record({ ledgerId: plan.ledgerId, outcome: outcome.kind, error: outcome.error.message, finishedAt });
   }

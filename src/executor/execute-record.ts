@@ -12,7 +12,7 @@ export interface ExecuteArgs {
   handler: Handler | undefined;
   knownKinds: string;
   record: FailedRecord;
-  /** Aborts on lost leadership, lost connection or shutdown; the timeout is added here. */
+  /** Aborts on a lost database connection or at the end of the shutdown timeout; the timeout is added here. */
   signal: AbortSignal;
   timeoutMs: number;
   /** After the signal aborts, how long to wait for a handler that ignores it before giving up on it. */

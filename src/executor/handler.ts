@@ -11,7 +11,11 @@ export interface FailedRecord {
 }
 
 export interface HandlerContext {
-  /** Aborts on the execution timeout, lost leadership, a lost database connection, or shutdown. */
+  /**
+   * Aborts on the execution timeout, a lost database connection (the row lock is gone), or the end of the
+   * shutdown timeout. Lost leadership does not abort a started execution: it finishes while its row stays
+   * locked, and the next leader waits for it.
+   */
   readonly signal: AbortSignal;
   readonly attempt: number;
   /** The leader's epoch: pass it downstream so that a stale leader's writes can be refused there too. */

@@ -56,7 +56,7 @@ test('a handler that ignores its signal is abandoned after the grace period, as 
   assert.equal(outcome.kind, 'failed');
 });
 
-test('a parent signal (lost leadership) aborts the handler with its reason', async () => {
+test('a parent signal (lost connection, shutdown timeout) aborts the handler with its reason', async () => {
   const parent = new AbortController();
   setTimeout(() => parent.abort(new Error('term 9 ended: deadline')), 20);
   const outcome = await executeRecord(args(
