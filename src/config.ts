@@ -21,10 +21,13 @@ export interface Config {
   readonly backoffMaxMs: number;
   readonly pollIntervalMs: number;
   readonly handlersModule: string | undefined;
+  readonly leaderId: string | undefined;
+  readonly staticEpoch: number;
+  readonly httpPort: number | undefined;
   readonly logLevel: LogLevel;
 }
 
-export const ELECTION_BACKENDS = ['etcd', 'redis', 'postgres'] as const;
+export const ELECTION_BACKENDS = ['etcd', 'redis', 'postgres', 'static'] as const;
 export type ElectionBackend = (typeof ELECTION_BACKENDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -57,7 +60,7 @@ export const SETTINGS = {
     env: 'ELECTION_BACKEND',
     kind: { type: 'enum', values: ELECTION_BACKENDS },
     default: 'etcd',
-    help: 'how replicas elect the one that executes: etcd (scheme II), redis (scheme I) or postgres (a lease row)',
+    help: 'how replicas elect the one that executes: etcd (scheme II), redis (scheme I), postgres (a lease row) or static (LEADER_ID)',
   },
   etcdEndpoints: {
     env: 'ETCD_ENDPOINTS',
@@ -151,6 +154,26 @@ export const SETTINGS = {
     optional: true,
     help: 'path of an ES module whose default export maps kind -> handler',
   },
+  leaderId: {
+    env: 'LEADER_ID',
+    kind: { type: 'string', nonEmpty: true },
+    default: undefined,
+    optional: true,
+    help: 'ELECTION_BACKEND=static: the REPLICA_ID of the one replica that executes (required there)',
+  },
+  staticEpoch: {
+    env: 'STATIC_EPOCH',
+    kind: { type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
+    default: 1,
+    help: 'ELECTION_BACKEND=static: the epoch of the configured term; raise it whenever LEADER_ID changes',
+  },
+  httpPort: {
+    env: 'HTTP_PORT',
+    kind: { type: 'int', min: 0, max: 65_535 },
+    default: undefined,
+    optional: true,
+    help: 'serve /healthz, /readyz, /metrics and / on this port (unset: no HTTP server; 0: any free port)',
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     kind: { type: 'enum', values: LOG_LEVELS },
@@ -194,6 +217,9 @@ export function resolveConfig(input: ConfigInput): Config {
   const config = out as unknown as Config;
   if (config.backoffMaxMs < config.backoffBaseMs) {
     throw new ConfigError('BACKOFF_MAX_MS', `is ${config.backoffMaxMs}, below BACKOFF_BASE_MS (${config.backoffBaseMs}); expected a cap at least as large as the base`);
+  }
+  if (config.electionBackend === 'static' && config.leaderId === undefined) {
+    throw new ConfigError('LEADER_ID', 'is required when ELECTION_BACKEND=static; expected the REPLICA_ID of the replica that executes');
   }
   return Object.freeze({
     ...config,

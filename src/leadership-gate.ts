@@ -37,13 +37,16 @@ export class LeadershipGate {
         log.info({ backend: this.deps.backend, safeForMs: Math.round(term.remainingMs()) }, 'leading: this replica now executes failed records');
         const loop = new RetryLoop(this.deps, term, log);
         this.current = loop;
+        this.deps.metrics.termStarted(term);
         const stop = await loop.run();
         this.current = undefined;
         log.info({ reason: term.endReason ?? stop }, 'stopped executing');
+        this.deps.metrics.termEnded(term, term.endReason ?? stop);
         await endTerm(this.pool, this.deps.electionName, term.epoch, term.endReason ?? stop).catch((err) => log.debug({ err }, 'could not record the end of the term'));
       }
     } finally {
       this.current = undefined;
+      this.deps.metrics.termEnded(term, term.endReason ?? 'error'); // a no-op unless the loop threw
     }
     if (this.stopping) await new Promise((resolve) => (term.signal.aborted ? resolve(undefined) : term.signal.addEventListener('abort', resolve, { once: true })));
   };
@@ -70,6 +73,7 @@ export class LeadershipGate {
         if (result.outcome === 'fenced') return true;
         if (result.outcome === 'superseded') {
           log.warn({ storedEpoch: result.storedEpoch }, 'fenced: Postgres already holds an epoch at least as high; stepping down');
+          this.deps.metrics.fencedRejection('fence');
           term.end('fenced');
           return false;
         }

@@ -9,6 +9,7 @@ import type { Backoff } from './executor/backoff.js';
 import type { Handlers } from './executor/handler.js';
 import { describeKinds } from './executor/load-handlers.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
 import { runBatch, type BatchDeps } from './run-batch.js';
 import { sleep } from './sleep.js';
 import { Slots, Waker } from './waker.js';
@@ -28,6 +29,7 @@ export interface RetryLoopDeps {
   heartbeatMs: number;
   pollIntervalMs: number;
   backoff: Backoff;
+  metrics: Metrics;
 }
 
 export type LoopStop = 'term-ended' | 'fenced' | 'drained';
@@ -63,6 +65,7 @@ export class RetryLoop {
       replicaId: deps.replicaId,
       stopStarting: AbortSignal.any([this.draining.signal, term.signal]),
       hardStop: this.hardStop.signal,
+      metrics: deps.metrics,
     };
   }
 
@@ -105,6 +108,7 @@ export class RetryLoop {
         } catch (err) {
           if (err instanceof FencedError) {
             this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds a newer epoch; stepping down');
+            this.deps.metrics.fencedRejection('claim');
             this.term.end('fenced');
             stop = 'fenced';
             break;
@@ -149,6 +153,7 @@ export class RetryLoop {
       await client.query('COMMIT').finally(() => client.release());
       return 0;
     }
+    this.deps.metrics.claimed(records.length);
     this.waiting += records.length;
     const batch = runBatch(
       this.batchDeps,

@@ -8,7 +8,9 @@ import type { Elector } from './election/elector.js';
 import type { Handlers } from './executor/handler.js';
 import { loadHandlersModule, withBuiltins } from './executor/load-handlers.js';
 import { LeadershipGate } from './leadership-gate.js';
+import { HttpServer } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 
 export interface WorkerOptions {
   /** Settings by name (see SETTINGS); strings are parsed as the environment's would be. */
@@ -30,6 +32,9 @@ export class Worker {
   private electionPool: pg.Pool | undefined;
   private elector: Elector | undefined;
   private gate: LeadershipGate | undefined;
+  private http: HttpServer | undefined;
+  /** This replica's Prometheus metrics, in a registry of its own (served on /metrics when HTTP_PORT is set). */
+  readonly metrics = new Metrics();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerOptions) {
@@ -71,6 +76,7 @@ export class Worker {
       backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
       backend: c.electionBackend,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
+      metrics: this.metrics,
       log: this.log,
     });
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
@@ -78,6 +84,15 @@ export class Worker {
     this.elector = createElector(c, this.log, this.electionPool);
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
+    if (c.httpPort !== undefined) {
+      this.http = new HttpServer({ port: c.httpPort, databaseUrl: c.databaseUrl, electionName: c.electionName, replicaId: c.replicaId, backend: c.electionBackend, metrics: this.metrics, elector: this.elector, log: this.log });
+      await this.http.start();
+    }
+  }
+
+  /** The health, metrics and status server, when HTTP_PORT is set and start() has run (its `port` is the bound one). */
+  get httpServer(): HttpServer | undefined {
+    return this.http;
   }
 
   stop(): Promise<void> {
@@ -86,6 +101,7 @@ export class Worker {
       await this.elector?.stop();
       await this.pool?.end();
       await this.electionPool?.end();
+      await this.http?.stop();
       this.log.info('replica stopped');
     })();
     return this.stopping;

@@ -4,9 +4,9 @@ import { TestCluster } from './support/cluster.js';
 import { isExecutionStart, waitForLeader } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
-for (const backend of ['etcd', 'redis', 'postgres']) {
+for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
 test(`${backend}: three replica processes settle 500 records correctly, one executor at a time`, async (t) => {
-  const cluster = await TestCluster.start({ etcdMembers: backend === 'etcd' ? 3 : 1, env: { ELECTION_BACKEND: backend } });
+  const cluster = await TestCluster.start({ etcdMembers: backend === 'etcd' ? 3 : 1, env: { ELECTION_BACKEND: backend, LEADER_ID: 'b' } });
   t.after(() => cluster.stop());
   for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
   await waitForLeader(cluster.replicas);

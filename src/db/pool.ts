@@ -8,6 +8,8 @@ export interface PoolOptions {
   idleInTransactionTimeoutMs?: number;
   /** Bounds every lock wait of this pool's sessions. */
   lockTimeoutMs?: number;
+  /** Bounds every statement of this pool's sessions (status reads; never the claim pool). */
+  statementTimeoutMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -27,10 +29,11 @@ const types = {
 } as unknown as pg.CustomTypesConfig;
 
 /** Session settings sent in the startup packet, so they cost no round trip. */
-function sessionOptions(options: Pick<PoolOptions, 'idleInTransactionTimeoutMs' | 'lockTimeoutMs'>): string | undefined {
+function sessionOptions(options: Pick<PoolOptions, 'idleInTransactionTimeoutMs' | 'lockTimeoutMs' | 'statementTimeoutMs'>): string | undefined {
   const settings: string[] = [];
   if (options.idleInTransactionTimeoutMs !== undefined) settings.push(`-c idle_in_transaction_session_timeout=${Math.ceil(options.idleInTransactionTimeoutMs)}`);
   if (options.lockTimeoutMs !== undefined) settings.push(`-c lock_timeout=${Math.ceil(options.lockTimeoutMs)}`);
+  if (options.statementTimeoutMs !== undefined) settings.push(`-c statement_timeout=${Math.ceil(options.statementTimeoutMs)}`);
   return settings.length > 0 ? settings.join(' ') : undefined;
 }
 

@@ -5,6 +5,7 @@ import type { Elector } from './elector.js';
 import { EtcdElector } from './etcd-elector.js';
 import { PostgresElector } from './postgres-elector.js';
 import { RedisElector } from './redis-elector.js';
+import { StaticElector } from './static-elector.js';
 
 /** The one switch on the backend name. `pool` is a small pool of the elector's own (postgres backend). */
 export function createElector(config: Config, log: Logger, pool: pg.Pool): Elector {
@@ -16,5 +17,7 @@ export function createElector(config: Config, log: Logger, pool: pg.Pool): Elect
       return new RedisElector({ ...common, redisUrl: config.redisUrl });
     case 'postgres':
       return new PostgresElector({ ...common, pool, databaseUrl: config.databaseUrl });
+    case 'static':
+      return new StaticElector({ leaderId: config.leaderId!, epoch: config.staticEpoch, replicaId: config.replicaId, log });
   }
 }

@@ -14,4 +14,9 @@ export interface Elector {
   readonly backend: string;
   start(onTerm: (term: Term) => Promise<void>): void;
   stop(): Promise<void>;
+  /**
+   * Resolves once the backend has answered one cheap request within a short deadline, and rejects otherwise
+   * (also before `start()` and after `stop()`). For readiness checks; it changes nothing.
+   */
+  ping?(): Promise<void>;
 }

@@ -66,6 +66,13 @@ export class EtcdElector implements Elector {
     this.client?.close();
   }
 
+  /** A read of the leader key, bounded by the call deadline. */
+  async ping(): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopping.signal.aborted) throw new Error('the etcd elector is not running');
+    await withTimeout(client.get(this.key).exec(), this.callTimeoutMs, 'etcd ping');
+  }
+
   private async campaign(client: Etcd3, onTerm: (term: Term) => Promise<void>): Promise<void> {
     let backoffMs = 100;
     let lastHolder: string | undefined;

@@ -112,6 +112,12 @@ export class PostgresElector implements Elector {
     await this.closeListener();
   }
 
+  /** SELECT 1 on the elector's own pool, bounded by the call timeout. */
+  async ping(): Promise<void> {
+    if (!this.loop || this.stopping.signal.aborted) throw new Error('the postgres elector is not running');
+    await this.query('SELECT 1', [], 'ping');
+  }
+
   private async campaign(onTerm: (term: Term) => Promise<void>): Promise<void> {
     let backoffMs = 100;
     let lastHolder: string | null | undefined;

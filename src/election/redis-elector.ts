@@ -135,6 +135,13 @@ export class RedisElector implements Elector {
     this.client?.disconnect();
   }
 
+  /** PING, bounded by the command timeout. */
+  async ping(): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopping.signal.aborted) throw new Error('the redis elector is not running');
+    await client.ping();
+  }
+
   private async campaign(client: Redis, onTerm: (term: Term) => Promise<void>): Promise<void> {
     let backoffMs = 100;
     let lastHolder: string | undefined;

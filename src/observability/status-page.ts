@@ -1,0 +1,170 @@
+import type { QueueStats } from '../db/queue-stats.js';
+import type { TermRow } from '../db/recent-terms.js';
+import type { RecentExecution } from './recent-executions.js';
+
+/** Everything the status page shows; also served as /status.json. */
+export interface StatusSnapshot {
+  replicaId: string;
+  backend: string;
+  electionName: string;
+  /** Wall-clock time of the snapshot (ISO 8601). */
+  generatedAt: string;
+  /** This replica's own view: whether it executes a term now. */
+  thisReplica: { leading: boolean; epoch: number | null; safeForMs: number | null };
+  /** Who leads, by the latest open term in Postgres (or this replica's own view when the database is unreachable). */
+  leader: { holder: string; epoch: number; since: string | null } | null;
+  /** null when the database did not answer. */
+  queue: QueueStats | null;
+  recentExecutions: readonly RecentExecution[];
+  /** Newest first; null when the database did not answer. */
+  recentTerms: readonly TermRow[] | null;
+}
+
+/** Seconds between the page's refreshes of itself. */
+export const REFRESH_SECONDS = 2;
+
+/**
+ * The HTML status page: who leads, queue depths, recent executions and recent terms. Every value is
+ * escaped (the `html` tag escapes whatever it interpolates unless it is already SafeHtml). It refreshes
+ * itself by fetching the page and swapping its <main> (no flicker, scroll kept); without JavaScript a
+ * meta refresh does it.
+ */
+export function renderStatusPage(s: StatusSnapshot): string {
+  const now = Date.parse(s.generatedAt);
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>retry-worker · ${s.replicaId}</title>
+<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"></noscript>
+<style>${raw(STYLE)}</style>
+</head>
+<body>
+<main>
+<header>
+  <h1>retry-worker <span class="muted">status</span></h1>
+  <p class="muted">replica <code id="replica-id">${s.replicaId}</code> · backend ${s.backend} · election ${s.electionName} · <span id="generated-at">${s.generatedAt}</span></p>
+</header>
+${leaderSection(s, now)}
+${queueSection(s.queue)}
+${executionsSection(s.recentExecutions, now)}
+${termsSection(s.recentTerms, now)}
+</main>
+<script>${raw(REFRESH_SCRIPT)}</script>
+</body>
+</html>
+`.value;
+}
+
+function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
+  const me = s.thisReplica;
+  const who = me.leading
+    ? html`<p id="leader" class="big ok">This replica leads: <strong id="leader-holder">${s.replicaId}</strong>, epoch <strong id="leader-epoch">${me.epoch}</strong></p>
+       <p class="muted">lease safe for another <span id="safe-for-ms">${me.safeForMs}</span> ms</p>`
+    : s.leader
+      ? html`<p id="leader" class="big">Leader: <strong id="leader-holder">${s.leader.holder}</strong>, epoch <strong id="leader-epoch">${s.leader.epoch}</strong>${s.leader.since ? html` <span class="muted">since ${ago(s.leader.since, now)}</span>` : ''}</p>
+         <p class="muted">this replica follows</p>`
+      : html`<p id="leader" class="big warn">No leader is recorded in Postgres</p><p class="muted">this replica follows</p>`;
+  return html`<section><h2>Leadership</h2>${who}</section>`;
+}
+
+function queueSection(q: QueueStats | null): SafeHtml {
+  if (!q) return html`<section><h2>Queue</h2><p class="warn">The database did not answer.</p></section>`;
+  const cell = (id: string, label: string, value: number | string, cls = '') => html`<div class="stat ${cls}"><div class="num" id="${id}">${value}</div><div class="label">${label}</div></div>`;
+  return html`<section><h2>Queue <span class="muted">(failed_records)</span></h2><div class="stats">
+    ${cell('queue-pending', 'pending', q.records.pending)}
+    ${cell('queue-due', 'due now', q.due, q.due > 0 ? 'warn' : '')}
+    ${cell('queue-oldest-due', 'oldest due waits', `${formatSeconds(q.oldestDueAgeSeconds)}`)}
+    ${cell('queue-succeeded', 'succeeded', q.records.succeeded, 'ok')}
+    ${cell('queue-dead', 'dead', q.records.dead, q.records.dead > 0 ? 'bad' : '')}
+  </div></section>`;
+}
+
+function executionsSection(items: readonly RecentExecution[], now: number): SafeHtml {
+  const rows = items.map(
+    (e) => html`<tr><td>${ago(e.finishedAt, now)}</td><td>${e.recordId}</td><td class="wrap">${e.kind}</td><td>${e.attempt}</td><td>${e.epoch}</td><td><span class="pill ${e.outcome}">${e.outcome}</span></td><td class="r">${e.durationMs} ms</td><td class="err">${e.error ?? ''}</td></tr>`,
+  );
+  return html`<section><h2>Recent executions <span class="muted">(this replica, last ${items.length})</span></h2>
+    ${items.length === 0 ? html`<p class="muted">None yet.</p>` : html`<table id="executions"><thead><tr><th>finished</th><th>record</th><th>kind</th><th>attempt</th><th>epoch</th><th>outcome</th><th class="r">took</th><th>error</th></tr></thead><tbody>${rows}</tbody></table>`}
+  </section>`;
+}
+
+function termsSection(terms: readonly TermRow[] | null, now: number): SafeHtml {
+  if (!terms) return html`<section><h2>Recent terms</h2><p class="warn">The database did not answer.</p></section>`;
+  const rows = terms.map(
+    (t) => html`<tr><td>${t.epoch}</td><td>${t.holder}</td><td>${t.backend}</td><td>${ago(t.startedAt, now)}</td><td>${t.endedAt ? ago(t.endedAt, now) : html`<span class="pill succeeded">leading</span>`}</td><td>${t.endReason ?? ''}</td><td>${t.name}</td></tr>`,
+  );
+  return html`<section><h2>Recent terms <span class="muted">(failovers, newest first)</span></h2>
+    ${terms.length === 0 ? html`<p class="muted">No term has reached Postgres yet.</p>` : html`<table id="terms"><thead><tr><th>epoch</th><th>holder</th><th>backend</th><th>started</th><th>ended</th><th>end reason</th><th>election</th></tr></thead><tbody>${rows}</tbody></table>`}
+  </section>`;
+}
+
+function ago(at: Date | string, now: number): SafeHtml {
+  const date = at instanceof Date ? at : new Date(at);
+  return html`<time datetime="${date.toISOString()}" title="${date.toISOString()}">${formatSeconds(Math.max(0, (now - date.getTime()) / 1000))} ago</time>`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 10) return `${Math.round(seconds * 10) / 10} s`;
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+/** HTML that is already safe to insert. */
+class SafeHtml {
+  constructor(readonly value: string) {}
+}
+
+function raw(value: string): SafeHtml {
+  return new SafeHtml(value);
+}
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
+  let out = strings[0]!;
+  values.forEach((value, i) => {
+    out += toHtml(value) + strings[i + 1]!;
+  });
+  return new SafeHtml(out);
+}
+
+function toHtml(value: unknown): string {
+  if (value instanceof SafeHtml) return value.value;
+  if (Array.isArray(value)) return value.map(toHtml).join('');
+  if (value === null || value === undefined) return '';
+  return escapeHtml(String(value));
+}
+
+const REFRESH_SCRIPT = `
+setInterval(async () => {
+  try {
+    const res = await fetch(location.href, { cache: 'no-store' });
+    if (!res.ok) return;
+    const next = new DOMParser().parseFromString(await res.text(), 'text/html').querySelector('main');
+    if (next) document.querySelector('main').replaceWith(next);
+  } catch {}
+}, ${REFRESH_SECONDS * 1000});`;
+
+const STYLE = `
+:root { color-scheme: light; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f6f8fa; color: #1f2328; }
+main { max-width: 1100px; margin: 0 auto; padding: 16px 24px 40px; }
+h1 { font-size: 22px; margin: 8px 0 0; } h2 { font-size: 16px; margin: 0 0 8px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 18px; margin-top: 14px; }
+.muted { color: var(--muted); font-weight: normal; } .ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
+.big { font-size: 20px; margin: 4px 0; }
+.stats { display: flex; gap: 12px; flex-wrap: wrap; }
+.stat { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 110px; }
+.stat .num { font-size: 26px; font-weight: 600; } .stat .label { color: var(--muted); }
+table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { color: var(--muted); font-weight: 600; } td { white-space: nowrap; } .r { text-align: right; }
+td.wrap, td.err { white-space: normal; overflow-wrap: anywhere; max-width: 360px; } td.err { color: var(--bad); }
+.pill { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; background: #eaeef2; }
+.pill.succeeded { background: #dafbe1; color: var(--ok); } .pill.failed { background: #fff8c5; color: var(--warn); }
+.pill.dead { background: #ffebe9; color: var(--bad); } .pill.skipped { background: #eaeef2; color: var(--muted); }
+code { font-size: 13px; }`;

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import { Term } from '../../src/election/term.js';
+import { createWorker, PermanentFailure, type Worker } from '../../src/index.js';
+import { HttpServer } from '../../src/observability/http-server.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { TestCluster } from '../support/cluster.js';
+import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { waitFor } from '../support/ports.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const REPLICA_ID = 'obs-r1';
+const EVIL_KIND = '<img src=x onerror="alert(1)">';
+
+let etcd: EtcdCluster;
+let db: TestDatabase;
+let worker: Worker;
+let base: string;
+
+before(async () => {
+  [etcd, db] = await Promise.all([startEtcd(1), createTestDatabase()]);
+  worker = createWorker({
+    config: { databaseUrl: db.url, etcdEndpoints: etcd.endpoints, leaseTtlSeconds: 2, pollIntervalMs: 100, backoffBaseMs: 20, backoffMaxMs: 200, replicaId: REPLICA_ID, httpPort: 0 },
+    handlers: {
+      ok: async () => undefined,
+      reject: async () => {
+        throw new PermanentFailure('not today');
+      },
+      flaky: async () => {
+        throw new Error('try again');
+      },
+    },
+    logger: pino({ level: 'silent' }),
+  });
+  await worker.start();
+  base = `http://127.0.0.1:${worker.httpServer!.port}`;
+});
+
+after(async () => {
+  await worker?.stop();
+  await etcd?.stop();
+  await db?.drop();
+});
+
+const get = (path: string) => fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) });
+
+/** The value of one sample in Prometheus text, e.g. sample(text, 'x_total', { outcome: 'dead' }). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = m[2] ? m[2].split(',') : [];
+    if (want.length === have.length && want.every((w) => have.includes(w))) return Number(m[3]);
+  }
+  return undefined;
+}
+
+test('/healthz answers 200 while the process runs', async () => {
+  const res = await get('/healthz');
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'ok\n');
+});
+
+test('/readyz answers 200 once this replica leads, with each check named', async () => {
+  const body = await waitFor('/readyz to be 200 while leading', async () => {
+    const res = await get('/readyz');
+    const json = (await res.json()) as { ready: boolean; checks: Record<string, string> };
+    return res.status === 200 && json.checks.leadership === 'ok: leading' ? json : undefined;
+  });
+  assert.deepEqual(body, { ready: true, checks: { database: 'ok', election: 'ok', leadership: 'ok: leading' } });
+});
+
+test('after records ran, /metrics counts them by outcome and shows the term and the queue', async () => {
+  await db.pool.query(
+    `INSERT INTO failed_records (kind, payload, max_attempts, next_run_at)
+     SELECT kind, '{}', max_attempts, now() + delay
+     FROM (VALUES ('ok', NULL::int, interval '0'), ('ok', NULL, '0'), ('ok', NULL, '0'), ('ok', NULL, '0'), ('ok', NULL, '0'),
+                  ('reject', NULL, '0'), ('reject', NULL, '0'), ('flaky', 2, '0'), ($1, NULL, '0'),
+                  ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour')) AS r(kind, max_attempts, delay)`,
+    [EVIL_KIND],
+  );
+  // 5 ok succeed; 2 reject and the unknown kind die at once; flaky fails once, then dies; 3 wait an hour.
+  await waitFor('every due record to settle', async () => {
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending' AND next_run_at <= now()`);
+    return rows[0]!.n === 0 || undefined;
+  });
+  await worker.metrics.queueStats(); // let the 1 s cache of an earlier read pass
+  await new Promise((r) => setTimeout(r, 1_100));
+  const res = await get('/metrics');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  const outcomes = { succeeded: 5, failed: 1, dead: 4, skipped: 0 };
+  for (const [outcome, n] of Object.entries(outcomes)) assert.equal(sample(text, 'retry_worker_executions_total', { outcome }), n, `executions ${outcome}`);
+  assert.equal(sample(text, 'retry_worker_execution_seconds_count', { outcome: 'succeeded' }), 5);
+  assert.equal(sample(text, 'retry_worker_claimed_records_total'), 10, '9 records, one of them twice');
+  assert.ok((sample(text, 'retry_worker_claimed_batches_total') ?? 0) >= 2);
+  assert.equal(sample(text, 'retry_worker_leader'), 1);
+  const { rows } = await db.pool.query<{ epoch: number }>('SELECT epoch FROM retry_worker_leader');
+  assert.equal(sample(text, 'retry_worker_epoch'), rows[0]!.epoch);
+  assert.ok((sample(text, 'retry_worker_safe_until_remaining_ms') ?? 0) > 0, 'a live term has time left');
+  assert.equal(sample(text, 'retry_worker_terms_started_total'), 1);
+  assert.equal(sample(text, 'retry_worker_fenced_rejections_total', { stage: 'claim' }), 0);
+  assert.equal(sample(text, 'retry_worker_queue_records', { status: 'pending' }), 3);
+  assert.equal(sample(text, 'retry_worker_queue_records', { status: 'succeeded' }), 5);
+  assert.equal(sample(text, 'retry_worker_queue_records', { status: 'dead' }), 4);
+  assert.equal(sample(text, 'retry_worker_queue_due_records'), 0);
+  assert.equal(sample(text, 'retry_worker_queue_oldest_due_age_seconds'), 0);
+  assert.equal(sample(text, 'retry_worker_queue_stats_errors_total'), 0);
+});
+
+test('the status page names the leader, shows the queue and recent executions, and escapes what it shows', async () => {
+  const res = await get('/');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+  const page = await res.text();
+  assert.match(page, new RegExp(`This replica leads: <strong id="leader-holder">${REPLICA_ID}</strong>`));
+  assert.match(page, /id="queue-pending">3</);
+  assert.match(page, /id="queue-succeeded">5</);
+  assert.match(page, /id="queue-dead">4</);
+  assert.match(page, /<table id="executions">/);
+  assert.match(page, /<table id="terms">/);
+  assert.ok(!page.includes('<img'), 'a record kind is never inserted as markup');
+  assert.ok(page.includes('&#60;img src=x onerror=&#34;alert(1)&#34;&#62;'), 'the kind is shown escaped');
+
+  const status = (await (await get('/status.json')).json()) as { leader: { holder: string; epoch: number }; recentTerms: { holder: string; endedAt: string | null }[]; recentExecutions: unknown[] };
+  assert.equal(status.leader.holder, REPLICA_ID);
+  assert.equal(status.recentTerms[0]!.holder, REPLICA_ID);
+  assert.equal(status.recentTerms[0]!.endedAt, null);
+  assert.equal(status.recentExecutions.length, 10);
+});
+
+test('in a real browser, the status page shows the leader and the queue and refreshes itself', { skip: existsSync(CHROMIUM) ? false : `no browser: ${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  await page.goto(`${base}/`);
+  assert.equal(await page.locator('#leader-holder').textContent(), REPLICA_ID);
+  assert.equal(await page.locator('#queue-pending').textContent(), '3');
+  assert.equal(await page.locator('#queue-dead').textContent(), '4');
+  assert.ok((await page.locator('#executions tbody tr').count()) >= 10);
+
+  // Two more waiting records: the open page shows them by itself, without a reload.
+  await db.pool.query(`INSERT INTO failed_records (kind, next_run_at) VALUES ('ok', now() + interval '1 hour'), ('ok', now() + interval '1 hour')`);
+  await waitFor('the page to refresh itself', async () => ((await page.locator('#queue-pending').textContent()) === '5' ? true : undefined), 10_000, 200);
+  assert.match((await page.locator('#leader').textContent()) ?? '', /This replica leads/);
+  const dir = await mkdtemp(join(tmpdir(), 'rw-status-page-'));
+  const file = join(dir, 'status-page.png');
+  await page.screenshot({ path: file, fullPage: true });
+  t.diagnostic(`screenshot: ${file}`);
+  assert.deepEqual(dialogs, [], 'no script from the data ran');
+});
+
+test('HttpServer: stop() before start() and twice; /readyz is 503 for a leader whose term is no longer safe', async () => {
+  const metrics = new Metrics();
+  const server = new HttpServer({ port: 0, host: '127.0.0.1', databaseUrl: db.url, electionName: 'other', replicaId: 'direct', backend: 'static', metrics, elector: { ping: async () => undefined }, log: pino({ level: 'silent' }) });
+  await new HttpServer({ port: 0, databaseUrl: db.url, electionName: 'x', replicaId: 'x', backend: 'static', metrics, elector: {}, log: pino({ level: 'silent' }) }).stop();
+  await server.start();
+  await server.start();
+  const url = `http://127.0.0.1:${server.port}/readyz`;
+  try {
+    assert.equal((await fetch(url)).status, 200, 'a follower with reachable backends is ready');
+    let now = 0;
+    const term = new Term(7, 1_000, () => now);
+    metrics.termStarted(term);
+    assert.equal((await fetch(url)).status, 200, 'a leader with a safe term is ready');
+    now = 2_000; // past safeUntil: its lease may have expired
+    const res = await fetch(url);
+    assert.equal(res.status, 503);
+    assert.match(((await res.json()) as { checks: { leadership: string } }).checks.leadership, /^failed: leading, but the term is no longer safe/);
+    metrics.termEnded(term, 'deadline');
+    assert.equal((await fetch(url)).status, 200, 'once it stops leading it is ready again');
+  } finally {
+    await server.stop();
+    await server.stop();
+  }
+  await assert.rejects(fetch(url), 'the port is closed after stop()');
+});
+
+test('a replica process with HTTP_PORT=0 logs its port and serves /readyz and the status page', async (t) => {
+  const cluster = await TestCluster.start({ env: { LEASE_TTL_SECONDS: '2' } });
+  t.after(() => cluster.stop());
+  const replica = cluster.startReplica('proc-r1', { HTTP_PORT: '0' });
+  const line = await replica.waitForLog((l) => l.msg === 'http server listening');
+  const port = line.port as number;
+  assert.ok(Number.isInteger(port) && port > 0);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  await waitFor('/readyz 200 while leading', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    return res.status === 200 && ((await res.json()) as { checks: { leadership: string } }).checks.leadership === 'ok: leading' ? true : undefined;
+  });
+  await cluster.insertSinkRecords(3, { mode: 'ok' });
+  await cluster.waitUntilSettled();
+  await waitFor('the status page to show 3 succeeded', async () => {
+    const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    return page.includes('<strong id="leader-holder">proc-r1</strong>') && page.includes('id="queue-succeeded">3<') ? true : undefined;
+  }, 5_000, 200);
+  replica.signal('SIGTERM');
+  assert.equal((await replica.exited).code, 0);
+});
+
+test('/readyz is 503 when the election backend is unreachable, while /healthz stays 200', async () => {
+  await etcd.members[0]!.kill();
+  const res = await waitFor('/readyz 503', async () => {
+    const r = await get('/readyz');
+    return r.status === 503 ? r : undefined;
+  });
+  const body = (await res.json()) as { ready: boolean; checks: { database: string; election: string } };
+  assert.equal(body.ready, false);
+  assert.equal(body.checks.database, 'ok');
+  assert.match(body.checks.election, /^failed: /);
+  assert.equal((await get('/healthz')).status, 200);
+});
