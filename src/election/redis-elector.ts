@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
+import { Waker } from '../waker.js';
 import type { Elector } from './elector.js';
 import { holdTerm } from './hold-term.js';
 import { Term, monotonicNow, type MonotonicClock } from './term.js';
@@ -16,10 +17,11 @@ export interface RedisElectorOptions {
 }
 
 /** The two keys of one election. `{name}` is a Redis Cluster hash tag, so both keys share a slot (the win script touches both). */
-export function redisElectionKeys(electionName: string): { leader: string; epoch: string } {
+export function redisElectionKeys(electionName: string): { leader: string; epoch: string; released: string } {
   return {
     leader: `retry-worker:{${electionName}}:leader`,
     epoch: `retry-worker:{${electionName}}:epoch`,
+    released: `retry-worker:{${electionName}}:released`,
   };
 }
 
@@ -50,10 +52,12 @@ end
 return 0
 `;
 
-/** Compare-and-delete: DEL only while the key still holds our value. */
+/** Compare-and-delete: DEL only while the key still holds our value, then tell the followers (ARGV[2]). */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  return 1
 end
 return 0
 `;
@@ -63,7 +67,7 @@ return 0
  * given back with compare-and-delete (both Lua scripts, so only the holder of this term's value can touch it).
  *
  *   follower ──key absent: WIN script (INCR epoch, SET NX PX)──▶ leader ──term ends──▶ compare-and-delete ──▶ follower
- *      ▲  └──key present: retry every min(500 ms, TTL/4)──┘
+ *      ▲  └──key present: retry every min(500 ms, TTL/4), or at once when a release is published──┘
  *
  * While leading: RENEW every TTL/3 moves `safeUntil = send time + TTL - margin` forward on the monotonic
  * clock; a reply of 0 (the key expired, was deleted, e.g. by a failover to a replica that never saw it, or
@@ -78,7 +82,7 @@ return 0
  */
 export class RedisElector implements Elector {
   readonly backend = 'redis';
-  private readonly keys: { leader: string; epoch: string };
+  private readonly keys: { leader: string; epoch: string; released: string };
   private readonly ttlMs: number;
   private readonly marginMs: number;
   private readonly commandTimeoutMs: number;
@@ -87,6 +91,9 @@ export class RedisElector implements Elector {
   private readonly log: Logger;
   private readonly stopping = new AbortController();
   private client: Redis | undefined;
+  /** Subscribed to the release channel, so followers try at once after a resignation instead of at their next poll. */
+  private subscriber: Redis | undefined;
+  private readonly waker = new Waker();
   private loop: Promise<void> | undefined;
   private current: Term | undefined;
 
@@ -125,6 +132,11 @@ export class RedisElector implements Elector {
       lastError = undefined;
     });
     this.client = client;
+    const subscriber = client.duplicate();
+    subscriber.on('error', () => undefined); // the main connection logs; polling covers a lost subscription
+    subscriber.on('message', () => this.waker.wake());
+    subscriber.subscribe(this.keys.released).catch((err: unknown) => this.log.debug({ err }, 'could not subscribe to resignations; polling only'));
+    this.subscriber = subscriber;
     this.loop = this.campaign(client, onTerm);
   }
 
@@ -132,6 +144,7 @@ export class RedisElector implements Elector {
     this.stopping.abort();
     this.current?.end('resigned');
     await this.loop;
+    this.subscriber?.disconnect();
     this.client?.disconnect();
   }
 
@@ -157,7 +170,7 @@ export class RedisElector implements Elector {
           const holder = String(reply);
           if (holder !== lastHolder) this.log.info({ leader: holder }, 'following the leader');
           lastHolder = holder;
-          await sleep(this.followIntervalMs, this.stopping.signal);
+          await this.waker.wait(this.followIntervalMs, this.stopping.signal);
         }
       } catch (err) {
         if (this.stopping.signal.aborted) break;
@@ -186,7 +199,7 @@ export class RedisElector implements Elector {
         lease: {
           // 0 when the key expired, was deleted (say by a failover) or holds another value.
           renew: async () => (Number(await client.eval(RENEW, 1, this.keys.leader, won.value, this.ttlMs)) === 1 ? this.ttlMs : 0),
-          release: async () => Number(await client.eval(RELEASE, 1, this.keys.leader, won.value)) === 1,
+          release: async () => Number(await client.eval(RELEASE, 1, this.keys.leader, won.value, this.keys.released)) === 1,
         },
       });
     } finally {
