@@ -24,5 +24,9 @@ COPY --from=build /app/dist/src ./dist/src
 COPY migrations ./migrations
 # The node image ships an unprivileged user `node` (uid 1000); the files stay root-owned and read-only to it.
 USER node
+# Liveness on /healthz (served when HTTP_PORT is set; docker-compose.yml sets 8080). The slim image has no
+# curl: node probes it. A container without HTTP_PORT (say a one-shot migrate) should disable this check.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli.js"]
 CMD ["start"]

@@ -5,6 +5,8 @@ import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
+import { runDemo } from './demo/run-demo.js';
+import { runStatus } from './status/run-status.js';
 import { Worker } from './worker.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -15,21 +17,40 @@ Replicas elect one leader; only the leader claims rows of failed_records (SELECT
 re-executes them by kind, and records succeeded, pending (with backoff) or dead.
 
 Usage:
-  retry-worker start      run a replica until SIGTERM or SIGINT
-  retry-worker migrate    create or update the tables (safe to run twice, and from several replicas at once)
-  retry-worker --help     show this text
+  retry-worker start                 run a replica until SIGTERM or SIGINT
+  retry-worker migrate               create or update the tables (safe to run twice, and from several replicas at once)
+  retry-worker status [--json]       who leads (epoch, since when), replicas seen recently, records per status,
+                                     the age of the oldest due record, the last few terms and how they ended
+  retry-worker status --record ID [--json]
+                                     why one record is where it is: succeeded, dead (attempts exhausted or
+                                     permanent, with last_error), executing now (replica, epoch), not due until T
+                                     (backoff), due but no leader, unknown kind (per HANDLERS_MODULE), ...
+  retry-worker demo                  on this machine, with no database or etcd needed: an embedded PostgreSQL,
+                                     etcd if a binary is on PATH (else the postgres backend), 3 replicas, a
+                                     sink, a few hundred failed records, a kill -9 of the leader, a summary
+  retry-worker --help                show this text
+
+status reads DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; demo reads only ETCD_ENDPOINTS
+(optional: an etcd to use instead of starting one).
 
 Environment (variable, default, meaning):
 ${describeSettings()}
 
 Exit codes:
-  0  stopped cleanly (start: after SIGTERM/SIGINT, in-flight executions finished and leadership handed over)
-  1  failed at run time (database or etcd unreachable at start, schema not migrated, ...)
+  0  stopped cleanly (start: after SIGTERM/SIGINT, in-flight executions finished and leadership handed over);
+     status: printed; demo: every record settled and no overlap found
+  1  failed at run time (database or etcd unreachable at start, schema not migrated, ...); status --record: no
+     such record; demo: a record left unsettled, an overlap found, or a part failed to start
   2  bad usage or a bad setting (the message names the variable and what is expected)
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, record: { type: 'string' } },
+  });
   const command = positionals[0];
   if (values.help || command === 'help' || command === undefined) {
     process.stdout.write(HELP);
@@ -40,8 +61,12 @@ async function main(argv: string[]): Promise<number> {
       return start();
     case 'migrate':
       return runMigrate();
+    case 'status':
+      return status(values.record, values.json === true);
+    case 'demo':
+      return runDemo({ out: process.stdout });
     default:
-      process.stderr.write(`retry-worker: unknown command ${JSON.stringify(command)}; expected start or migrate (see retry-worker --help)\n`);
+      process.stderr.write(`retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status or demo (see retry-worker --help)\n`);
       return EXIT.usage;
   }
 }
@@ -57,6 +82,23 @@ async function runMigrate(): Promise<number> {
   } finally {
     await pool.end();
   }
+}
+
+async function status(record: string | boolean | undefined, json: boolean): Promise<number> {
+  let recordId: number | undefined;
+  if (record !== undefined) {
+    recordId = typeof record === 'string' && /^\d+$/.test(record) ? Number(record) : NaN;
+    if (!Number.isSafeInteger(recordId) || recordId < 1) {
+      process.stderr.write(`retry-worker: --record needs a record id (a positive whole number), got ${JSON.stringify(record)}\n`);
+      return EXIT.usage;
+    }
+  }
+  return runStatus(loadConfig(), {
+    recordId,
+    json,
+    out: (text) => process.stdout.write(text),
+    warn: (text) => process.stderr.write(text),
+  });
 }
 
 async function start(): Promise<number> {

@@ -11,6 +11,7 @@ import { LeadershipGate } from './leadership-gate.js';
 import { HttpServer } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { ReplicaHeartbeat } from './replica-heartbeat.js';
 
 export interface WorkerOptions {
   /** Settings by name (see SETTINGS); strings are parsed as the environment's would be. */
@@ -33,6 +34,7 @@ export class Worker {
   private elector: Elector | undefined;
   private gate: LeadershipGate | undefined;
   private http: HttpServer | undefined;
+  private heartbeat: ReplicaHeartbeat | undefined;
   /** This replica's Prometheus metrics, in a registry of its own (served on /metrics when HTTP_PORT is set). */
   readonly metrics = new Metrics();
   private stopping: Promise<void> | undefined;
@@ -84,6 +86,18 @@ export class Worker {
     this.elector = createElector(c, this.log, this.electionPool);
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
+    this.heartbeat = new ReplicaHeartbeat({
+      pool,
+      electionName: c.electionName,
+      replicaId: c.replicaId,
+      backend: c.electionBackend,
+      leadingEpoch: () => {
+        const term = this.metrics.currentTerm();
+        return term && !term.signal.aborted ? term.epoch : undefined;
+      },
+      log: this.log,
+    });
+    this.heartbeat.start();
     if (c.httpPort !== undefined) {
       this.http = new HttpServer({ port: c.httpPort, databaseUrl: c.databaseUrl, electionName: c.electionName, replicaId: c.replicaId, backend: c.electionBackend, metrics: this.metrics, elector: this.elector, log: this.log });
       await this.http.start();
@@ -99,6 +113,7 @@ export class Worker {
     this.stopping ??= (async () => {
       await this.gate?.stop();
       await this.elector?.stop();
+      await this.heartbeat?.stop();
       await this.pool?.end();
       await this.electionPool?.end();
       await this.http?.stop();

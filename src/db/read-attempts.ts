@@ -1,0 +1,27 @@
+import type pg from 'pg';
+
+/** One row of the attempt ledger. outcome null: running now, or its executor died. */
+export interface AttemptRow {
+  attempt: number;
+  epoch: number;
+  replicaId: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  outcome: 'succeeded' | 'failed' | 'dead' | 'skipped' | null;
+  error: string | null;
+}
+
+/** The latest `limit` ledger rows of one record, newest first. */
+export async function readAttempts(db: pg.Pool | pg.ClientBase, recordId: number, limit: number): Promise<AttemptRow[]> {
+  const { rows } = await db.query<AttemptRow>({
+    name: 'retry-worker.read-attempts',
+    text: `
+      SELECT attempt, epoch, replica_id AS "replicaId", started_at AS "startedAt", finished_at AS "finishedAt", outcome, error
+      FROM failed_record_attempts
+      WHERE record_id = $1
+      ORDER BY id DESC
+      LIMIT $2`,
+    values: [recordId, limit],
+  });
+  return rows;
+}

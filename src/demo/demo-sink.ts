@@ -1,0 +1,80 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+
+/** What a demo record asks the sink to do (the record's http body). */
+export type SinkBehaviour =
+  | { mode: 'ok'; delayMs: number }
+  | { mode: 'fail-until'; succeedOnAttempt: number; delayMs: number }
+  | { mode: 'always-fail'; delayMs: number }
+  | { mode: 'permanent'; delayMs: number };
+
+/** One request the sink served, on its own clock: the evidence comes from outside the worker. */
+export interface SinkExecution {
+  recordId: number;
+  attempt: number;
+  epoch: number;
+  replicaId: string;
+  start: number;
+  end: number;
+  status: number;
+  /** Refused: its fencing token was below one already accepted. */
+  refused: boolean;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * The downstream the demo's records call: 200, 503 or 422 as the body asks, after delayMs. It refuses
+ * fencing tokens below the highest seen (as downstreams should), and keeps every request it served.
+ */
+export class DemoSink {
+  readonly executions: SinkExecution[] = [];
+  private highestEpoch = 0;
+  private server: Server | undefined;
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      void this.handle(req).then(
+        (status) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
+        () => res.writeHead(400).end('bad request\n'),
+      );
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  }
+
+  get url(): string {
+    const address = this.server?.address();
+    return `http://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}/exec`;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage): Promise<number> {
+    const start = now();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as SinkBehaviour;
+    const recordId = Number(String(req.headers['idempotency-key']).replace(/^\D*/, ''));
+    const attempt = Number(req.headers['x-retry-attempt']);
+    const epoch = Number(req.headers['x-fencing-token']);
+    const replicaId = String(req.headers['x-replica-id']);
+    const refused = epoch < this.highestEpoch;
+    this.highestEpoch = Math.max(this.highestEpoch, epoch);
+    let status = 409;
+    if (!refused) {
+      await new Promise((r) => setTimeout(r, body.delayMs ?? 0));
+      status = 200;
+      if (body.mode === 'fail-until' && attempt < body.succeedOnAttempt) status = 503;
+      if (body.mode === 'always-fail') status = 503;
+      if (body.mode === 'permanent') status = 422;
+    }
+    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: now(), status, refused });
+    return status;
+  }
+}

@@ -1,0 +1,65 @@
+import { relative } from './explain-record.js';
+import type { ClusterStatus, RecordStatusReport } from './read-status.js';
+
+/** A plain-text table: columns padded to their widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
+}
+
+const ago = (d: Date | null, now: Date) => (d ? relative(d, now) : '-');
+
+/** `retry-worker status` for people. */
+export function formatClusterStatus(s: ClusterStatus): string {
+  const now = new Date(s.generatedAt);
+  const out: string[] = [];
+  const l = s.leader;
+  out.push(`election ${JSON.stringify(s.electionName)}`);
+  if (l.state === 'leading') out.push(`leader: ${l.holder}, epoch ${l.epoch}, since ${l.since!.toISOString()} (${ago(l.since, now)})${l.backend ? `, backend ${l.backend}` : ''}`);
+  else if (l.state === 'unconfirmed') out.push(`leader: unconfirmed: ${l.note}`);
+  else out.push(`leader: none right now: ${l.note}`);
+  out.push('');
+  out.push(`replicas seen in the last 10 min: ${s.replicas.length}`);
+  if (s.replicas.length > 0) {
+    out.push(
+      table(
+        ['replica', 'state', 'leading epoch', 'last seen', 'up since', 'host/pid', 'backend'],
+        s.replicas.map((r) => [r.replicaId, r.state, r.leadingEpoch === null ? '-' : String(r.leadingEpoch), `${r.ageSeconds.toFixed(1)} s ago`, r.startedAt.toISOString(), `${r.host}/${r.pid}`, r.backend]),
+      ),
+    );
+  }
+  out.push('');
+  const q = s.queue;
+  out.push('records:');
+  out.push(table(['status', 'count'], [...Object.entries(q.records).map(([k, v]) => [k, String(v)]), ['due now', String(q.due)]]));
+  out.push(`oldest due record waiting: ${q.due > 0 ? `${q.oldestDueAgeSeconds.toFixed(1)} s` : 'none due'}`);
+  out.push('');
+  out.push(`last ${s.recentTerms.length} terms (failovers), newest first:`);
+  if (s.recentTerms.length > 0) {
+    out.push(
+      table(
+        ['epoch', 'holder', 'backend', 'started', 'ended', 'reason'],
+        s.recentTerms.map((t) => [String(t.epoch), t.holder, t.backend, t.startedAt.toISOString(), t.endedAt ? t.endedAt.toISOString() : 'open', t.endReason ?? (t.endedAt ? '-' : '')]),
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** `retry-worker status --record ID` for people. */
+export function formatRecordStatus(report: RecordStatusReport): string {
+  const e = report.explanation;
+  const out = [`record ${e.recordId}: ${e.state}`, `  ${e.summary}`];
+  for (const d of e.details) out.push(`  - ${d}`);
+  if (report.attempts.length > 0 && report.record) {
+    out.push('', 'attempt ledger, newest first:');
+    out.push(
+      table(
+        ['attempt', 'replica', 'epoch', 'started', 'outcome', 'error'],
+        report.attempts.map((a) => [String(a.attempt), a.replicaId, String(a.epoch), `${a.startedAt.toISOString()} (${relative(a.startedAt, report.record!.now)})`, a.outcome ?? 'open', (a.error ?? '').slice(0, 80)]),
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
