@@ -60,6 +60,7 @@ export class LeadershipGate {
   /** Raises the epoch in Postgres once the previous term's transactions have ended. False if the term is over. */
   private async fence(term: Term, log: Logger): Promise<boolean> {
     let waitingLogged = false;
+    let failingSince: number | undefined;
     while (term.isSafe() && !this.stopping) {
       try {
         const result = await fenceTerm(this.pool, {
@@ -69,7 +70,9 @@ export class LeadershipGate {
           backend: this.deps.backend,
           lockKey: this.deps.lockKey,
           lockTimeoutMs: Math.min(500, Math.max(50, term.remainingMs())),
+          timeoutMs: this.deps.databaseTimeoutMs,
         });
+        failingSince = undefined;
         if (result.outcome === 'fenced') return true;
         if (result.outcome === 'superseded') {
           log.warn({ storedEpoch: result.storedEpoch }, 'fenced: Postgres already holds an epoch at least as high; stepping down');
@@ -80,6 +83,12 @@ export class LeadershipGate {
         if (!waitingLogged) log.info("waiting for the previous term's transactions to end");
         waitingLogged = true;
       } catch (err) {
+        failingSince ??= performance.now();
+        if (performance.now() - failingSince > this.deps.databaseGraceMs) {
+          log.error({ err }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
+          term.end('database-unreachable');
+          return false;
+        }
         log.warn({ err }, 'could not store the epoch in Postgres; retrying');
         await sleep(200, term.signal);
       }

@@ -11,7 +11,7 @@ import { describeKinds } from './executor/load-handlers.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { runBatch, type BatchDeps } from './run-batch.js';
-import { sleep } from './sleep.js';
+import { TimeoutError, sleep, withTimeout } from './sleep.js';
 import { Slots, Waker } from './waker.js';
 
 export interface RetryLoopDeps {
@@ -29,6 +29,10 @@ export interface RetryLoopDeps {
   heartbeatMs: number;
   pollIntervalMs: number;
   backoff: Backoff;
+  /** Every claim-path statement answers within this, or its connection is given up. */
+  databaseTimeoutMs: number;
+  /** A leader whose claims fail for this long gives its term up, so a replica that can reach Postgres leads. */
+  databaseGraceMs: number;
   metrics: Metrics;
 }
 
@@ -65,6 +69,7 @@ export class RetryLoop {
       replicaId: deps.replicaId,
       stopStarting: AbortSignal.any([this.draining.signal, term.signal]),
       hardStop: this.hardStop.signal,
+      databaseTimeoutMs: deps.databaseTimeoutMs,
       metrics: deps.metrics,
     };
   }
@@ -94,6 +99,7 @@ export class RetryLoop {
     const listener = await this.listen();
     let stop: LoopStop = 'term-ended';
     let errorBackoffMs = 50;
+    let failingSince: number | undefined;
     try {
       while (!stopClaiming.aborted) {
         if (!this.term.isSafe()) break;
@@ -105,12 +111,20 @@ export class RetryLoop {
         try {
           claimed = await this.claimBatch();
           errorBackoffMs = 50;
+          failingSince = undefined;
         } catch (err) {
           if (err instanceof FencedError) {
             this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds a newer epoch; stepping down');
             this.deps.metrics.fencedRejection('claim');
             this.term.end('fenced');
             stop = 'fenced';
+            break;
+          }
+          failingSince ??= performance.now();
+          const failingForMs = performance.now() - failingSince;
+          if (failingForMs > this.deps.databaseGraceMs) {
+            this.log.error({ err, failingForMs: Math.round(failingForMs) }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
+            this.term.end('database-unreachable');
             break;
           }
           this.log.warn({ err, retryInMs: errorBackoffMs }, 'claim failed');
@@ -134,18 +148,22 @@ export class RetryLoop {
     const client = await this.deps.pool.connect();
     let records;
     try {
-      records = await claimRecords(client, {
+      const claim = claimRecords(client, {
         name: this.deps.electionName,
         epoch: this.term.epoch,
         limit: this.deps.batchSize,
         defaultMaxAttempts: this.deps.defaultMaxAttempts,
         lockKey: this.deps.lockKey,
       });
+      records = await withTimeout(claim, this.deps.databaseTimeoutMs, 'claim');
     } catch (err) {
-      const rolledBack = await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      );
+      // A connection that did not answer in time is given up (destroyed), never returned to the pool.
+      const rolledBack =
+        !(err instanceof TimeoutError) &&
+        (await withTimeout(client.query('ROLLBACK'), this.deps.databaseTimeoutMs, 'rollback').then(
+          () => true,
+          () => false,
+        ));
       client.release(!rolledBack);
       throw err;
     }

@@ -10,6 +10,7 @@ import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
+import { TimeoutError, withTimeout } from './sleep.js';
 import type { Slots } from './waker.js';
 
 export interface BatchDeps {
@@ -26,6 +27,8 @@ export interface BatchDeps {
   stopStarting: AbortSignal;
   /** Aborted when the shutdown timeout passes: in-flight handlers are told to stop. */
   hardStop: AbortSignal;
+  /** Each statement on the claim connection answers within this, or the connection counts as lost. */
+  databaseTimeoutMs: number;
   metrics: Metrics;
 }
 
@@ -54,7 +57,9 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   const onConnectionEnd = () => connectionLost.abort(new Error('database connection closed'));
   client.on('error', onConnectionError);
   client.on('end', onConnectionEnd);
-  const heartbeat = setInterval(() => client.query('SELECT 1').catch(onConnectionError), deps.heartbeatMs);
+  // A silent connection (no answer, no close) counts as lost too: nothing else would ever tell us.
+  const bounded = <T>(query: Promise<T>, what: string) => withTimeout(query, deps.databaseTimeoutMs, what);
+  const heartbeat = setInterval(() => bounded(client.query('SELECT 1'), 'heartbeat').catch(onConnectionError), deps.heartbeatMs);
   // Not the term's signal: when leadership ends, executions already started run to their end (bounded by the
   // execution timeout) while this transaction keeps their rows and the barrier, so the next leader waits for
   // them. Aborting them would only abort our side of the call: the downstream could still be working on a
@@ -68,7 +73,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   };
   let destroyClient = false;
   try {
-    const plans = await startAttempts(deps.pool, records, term.epoch, deps.replicaId);
+    const plans = await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts');
     const byId = new Map(records.map((r) => [r.id, r]));
     const results = await Promise.all(
       plans.map(async (plan): Promise<Result> => {
@@ -93,15 +98,17 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
     clearInterval(heartbeat);
     const completions = results.map((r) => toCompletion(r, byId.get(r.plan.recordId)!, deps.backoff)).filter((c) => c !== undefined);
     if (connectionLost.signal.aborted) throw connectionLost.signal.reason;
-    const changed = await completeRecords(client, completions);
+    const changed = await bounded(completeRecords(client, completions), 'completion');
     if (changed !== completions.length) log.error({ expected: completions.length, changed }, 'completion changed fewer rows than it held');
-    await client.query('COMMIT');
+    await bounded(client.query('COMMIT'), 'commit');
   } catch (err) {
     log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
-    destroyClient = connectionLost.signal.aborted;
-    await client.query('ROLLBACK').catch(() => {
-      destroyClient = true;
-    });
+    destroyClient = connectionLost.signal.aborted || err instanceof TimeoutError;
+    if (!destroyClient) {
+      await bounded(client.query('ROLLBACK'), 'rollback').catch(() => {
+        destroyClient = true;
+      });
+    }
   } finally {
     clearInterval(heartbeat);
     client.off('error', onConnectionError);

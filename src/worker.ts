@@ -13,6 +13,9 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ReplicaHeartbeat } from './replica-heartbeat.js';
 
+/** Claim-path statements (claims wait up to lock_timeout = 2 s for the barrier) answer within this. */
+const DATABASE_TIMEOUT_MS = 5_000;
+
 export interface WorkerOptions {
   /** Settings by name (see SETTINGS); strings are parsed as the environment's would be. */
   config: ConfigInput;
@@ -57,6 +60,7 @@ export class Worker {
       applicationName: `retry-worker ${c.replicaId}`,
       idleInTransactionTimeoutMs,
       lockTimeoutMs: 2_000,
+      connectionTimeoutMs: DATABASE_TIMEOUT_MS,
       onError: (err) => this.log.warn({ err }, 'database connection failed'),
     });
     this.pool = pool;
@@ -78,6 +82,8 @@ export class Worker {
       backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
       backend: c.electionBackend,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
+      databaseTimeoutMs: DATABASE_TIMEOUT_MS,
+      databaseGraceMs: c.leaseTtlSeconds * 1000,
       metrics: this.metrics,
       log: this.log,
     });

@@ -15,7 +15,7 @@ after(() => db.drop());
 
 const name = 'fence-test';
 const lockKey = termLockKey(name);
-const fence = (epoch: number, lockTimeoutMs = 200) => fenceTerm(db.pool, { name, epoch, holder: `leader-${epoch}`, backend: 'test', lockKey, lockTimeoutMs });
+const fence = (epoch: number, lockTimeoutMs = 200) => fenceTerm(db.pool, { name, epoch, holder: `leader-${epoch}`, backend: 'test', lockKey, lockTimeoutMs, timeoutMs: 10_000 });
 const claim = (client: pg.ClientBase, epoch: number) => claimRecords(client, { name, epoch, limit: 10, defaultMaxAttempts: 3, lockKey });
 
 test('the stored epoch only grows: a lower or equal epoch is superseded', async () => {

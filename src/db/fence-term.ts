@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { TimeoutError, withTimeout } from '../sleep.js';
 import type { TermLockKey } from './term-lock.js';
 
 export type FenceResult =
@@ -13,6 +14,8 @@ export interface FenceTermArgs {
   backend: string;
   lockKey: TermLockKey;
   lockTimeoutMs: number;
+  /** The whole transaction answers within this, or its connection is destroyed and TimeoutError thrown. */
+  timeoutMs: number;
 }
 
 /**
@@ -22,6 +25,18 @@ export interface FenceTermArgs {
  */
 export async function fenceTerm(pool: pg.Pool, args: FenceTermArgs): Promise<FenceResult> {
   const client = await pool.connect();
+  let destroy = false;
+  try {
+    return await withTimeout(fenceOn(client, args), args.timeoutMs, 'fencing the term');
+  } catch (err) {
+    destroy = err instanceof TimeoutError; // a silent connection must not go back to the pool
+    throw err;
+  } finally {
+    client.release(destroy);
+  }
+}
+
+async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<FenceResult> {
   try {
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.ceil(args.lockTimeoutMs))}`);
@@ -60,8 +75,6 @@ export async function fenceTerm(pool: pg.Pool, args: FenceTermArgs): Promise<Fen
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
-  } finally {
-    client.release();
   }
 }
 

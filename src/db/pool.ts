@@ -10,6 +10,8 @@ export interface PoolOptions {
   lockTimeoutMs?: number;
   /** Bounds every statement of this pool's sessions (status reads; never the claim pool). */
   statementTimeoutMs?: number;
+  /** How long to wait for a new connection (default 10 s). */
+  connectionTimeoutMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -44,7 +46,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     application_name: options.applicationName,
     options: sessionOptions(options),
     types,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client that loses its connection emits on the pool. A checked-out client emits on itself, and

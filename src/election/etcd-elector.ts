@@ -149,7 +149,7 @@ export class EtcdElector implements Elector {
         },
       });
     } finally {
-      await watcher?.cancel().catch(() => undefined);
+      await this.cancelWatch(watcher);
       this.current = undefined;
     }
   }
@@ -174,6 +174,11 @@ export class EtcdElector implements Elector {
     }
   }
 
+  /** Cancels a watch, bounded by the call deadline: etcd3's cancel waits for the server, which may not answer. */
+  private async cancelWatch(watcher: Watcher | undefined): Promise<void> {
+    if (watcher) await withTimeout(watcher.cancel(), this.callTimeoutMs, 'etcd watch cancel').catch(() => undefined);
+  }
+
   /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
   private async waitForDeletion(client: Etcd3, revision: number): Promise<void> {
     const done = new AbortController();
@@ -191,7 +196,7 @@ export class EtcdElector implements Elector {
       await sleep(this.ttlMs, done.signal);
     } finally {
       this.stopping.signal.removeEventListener('abort', stop);
-      await watcher?.cancel().catch(() => undefined);
+      await this.cancelWatch(watcher);
     }
   }
 

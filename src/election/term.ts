@@ -13,6 +13,7 @@ export type TermEndReason =
   | 'deadline' // our own safe-until deadline passed without a renewal
   | 'key-deleted' // someone removed our leader key
   | 'fenced' // Postgres holds a newer epoch
+  | 'database-unreachable' // the leader could not reach Postgres for a whole lease TTL
   | 'released'; // the gate finished the term by itself
 
 export class TermEnded extends Error {

