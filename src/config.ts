@@ -103,7 +103,7 @@ export const SETTINGS = {
     env: 'BATCH_SIZE',
     kind: { type: 'int', min: 1, max: 10_000 },
     default: 100,
-    help: 'records claimed per transaction',
+    help: 'records claimed per transaction (larger batches cost fewer statements per record; a crash counts an attempt for every record of its open batches)',
   },
   maxOpenBatches: {
     env: 'MAX_OPEN_BATCHES',

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench`: our CLI and its peers (graphile-worker, pg-boss) on one Postgres, in one run, on the same
+ * workloads; prints a Markdown table (stdout) with every figure and the ratio ours ÷ peer. Progress goes to
+ * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
+ *
+ *   node dist/bench/run.js [--quick] [--reps N] [--only drain,io,latency,backlog,footprint,failover,reference]
+ *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
+ *
+ * --quick: a few hundred records, ours only, one repetition (the smoke test runs it).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startEtcd } from '../test/support/etcd.js';
+import { benchServer, serverInfo } from './bench-postgres.js';
+import { PEER_NODE, PEERS_DIR, ROOT } from './paths.js';
+import { markdownTable } from './report.js';
+import { ours, peerSystem, type System } from './systems.js';
+import { backlog } from './workloads/backlog.js';
+import type { BenchContext, Measurement } from './workloads/context.js';
+import { failover } from './workloads/failover.js';
+import { footprint } from './workloads/footprint.js';
+import { latency } from './workloads/latency.js';
+import { reference } from './workloads/reference.js';
+import { throughput } from './workloads/throughput.js';
+
+const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference'] as const;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' }, 'ours-env': { type: 'string', multiple: true } },
+  });
+  const quick = values.quick ?? false;
+  const only = new Set(values.only ? values.only.split(',') : quick ? ['drain', 'io', 'latency'] : ALL);
+  const peerNames = new Set(values.peers === 'none' || (quick && values.peers === undefined) ? [] : (values.peers ?? 'graphile-worker,pg-boss').split(','));
+  const reps = Number(values.reps ?? (quick ? 1 : 3));
+  if (peerNames.size > 0 && !existsSync(PEER_NODE)) {
+    process.stderr.write(`bench: installing the peers and their Node 22 into ${PEERS_DIR} (npm ci)\n`);
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: PEERS_DIR, stdio: ['ignore', 2, 2] });
+    if (r.status !== 0) throw new Error('bench: could not install bench/peers; run `npm ci` in bench/peers');
+  }
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const outDir = `${ROOT}.tmp/bench/${stamp}${quick ? '-quick' : ''}`;
+  const logDir = `${outDir}/logs`;
+  await mkdir(logDir, { recursive: true });
+  const server = await benchServer();
+  const etcd = await startEtcd(1);
+  const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+  const ctx: BenchContext = { server, etcdEndpoints: etcd.endpoints[0]!, logDir, reps, quick, log };
+  const info = await serverInfo(server);
+  const machine = {
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    peerNode: peerNames.size > 0 ? execFileSync(PEER_NODE, ['-v']).toString().trim() : '(no peers)',
+    postgres: info.version,
+    postgresSource: server.source,
+    postgresSettings: info.settings,
+    ourLogLevel: 'info (JSON lines to a file)',
+  };
+  log(`Postgres from ${server.source}: ${info.version}`);
+
+  // --ours-env KEY=VALUE (repeatable): settings for our replicas, e.g. BATCH_SIZE=500, to compare configurations.
+  const oursEnv = Object.fromEntries((values['ours-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const us = ours(ctx.etcdEndpoints, oursEnv);
+  const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] => (peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : []);
+  const measurements: Measurement[] = [];
+  try {
+    if (only.has('drain')) {
+      const n = quick ? 300 : 20_000;
+      measurements.push(...(await throughput(ctx, 'drain', [us, ...peer('graphile-worker', 'default', 'batched', 'perfdoc'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'noop', n, 10)));
+    }
+    if (only.has('io')) {
+      const n = quick ? 200 : 5_000;
+      for (const c of quick ? [10] : [10, 50]) {
+        measurements.push(...(await throughput(ctx, 'io', [us, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'io5', n, c)));
+      }
+    }
+    if (only.has('latency')) {
+      measurements.push(...(await latency(ctx, [us, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'notify', 'batchburst')], quick ? 20 : 200, 20)));
+    }
+    if (only.has('backlog')) measurements.push(...(await backlog(ctx, [us, ...peer('graphile-worker', 'batched'), ...peer('pg-boss', 'batchburst')], 10_000, quick ? 50_000 : 1_000_000, 10_000)));
+    if (only.has('footprint')) measurements.push(...(await footprint(ctx, [...peer('graphile-worker', 'default'), ...peer('pg-boss', 'default')])));
+    if (only.has('failover')) measurements.push(...(await failover(ctx, us, [5, 2], quick ? 1 : 5)));
+    if (only.has('reference')) measurements.push(...(await reference(ctx, quick ? 3 : 10)));
+  } finally {
+    await etcd.stop();
+    await server.stop();
+  }
+  // Busy-leader RSS: the peak sampled during each system's drain.
+  for (const m of measurements.filter((x) => x.workload === 'drain' && x.extra?.peakRssMiB)) {
+    measurements.push({ workload: 'footprint', metric: 'busy RSS MiB (peak while draining)', peer: m.peer, config: m.config, concurrency: m.concurrency, runs: m.extra!.peakRssMiB!, higherIsBetter: false });
+  }
+  const table = markdownTable(measurements);
+  const header = [
+    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB. Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
+    `Postgres (${machine.postgresSource}): ${machine.postgres}; ${Object.entries(machine.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')}.`,
+    `Medians of ${reps} run(s); our LOG_LEVEL: ${machine.ourLogLevel}. Command: node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+  ].join('\n');
+  await writeFile(`${outDir}/results.json`, JSON.stringify({ machine, reps, measurements }, null, 2));
+  await writeFile(`${outDir}/report.md`, `${header}\n\n${table}\n`);
+  process.stdout.write(`${header}\n\n${table}\n`);
+  log(`results in ${outDir}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

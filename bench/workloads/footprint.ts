@@ -1,0 +1,85 @@
+import { startEtcd } from '../../test/support/etcd.js';
+import { freshDatabase } from '../bench-postgres.js';
+import { ours, rssMiB, type System } from '../systems.js';
+import { sleep } from '../stats.js';
+import type { BenchContext, Measurement } from './context.js';
+
+/** Sum of etcd's grpc_server_msg_received_total: every unary request and every streamed message it received. */
+async function etcdMessages(endpoint: string): Promise<number> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith('grpc_server_msg_received_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+/**
+ * Ours: a leader and an idle standby on an etcd of their own. The standby's etcd traffic is the rate with
+ * both running minus the rate with the leader alone (10 s windows). RSS of the idle standby and of the idle
+ * leader after they settle. Peers: RSS of an idle worker. (Busy RSS comes from the drain runs.)
+ */
+export async function footprint(ctx: BenchContext, peers: System[]): Promise<Measurement[]> {
+  const out: Measurement[] = [];
+  const etcd = await startEtcd(1);
+  const db = await freshDatabase(ctx.server, 'footprint_ours', true);
+  const ourSystem = ours(etcd.endpoints[0]!);
+  const env = { ELECTION_NAME: 'bench-footprint' };
+  const standbyRss: number[] = [];
+  const leaderRss: number[] = [];
+  const standbyRate: number[] = [];
+  try {
+    const leader = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'leader' } });
+    await waitFor(() => leader.logs.some((l) => l.msg.startsWith('leading')));
+    await sleep(3_000);
+    const window = 10_000;
+    let a = await etcdMessages(etcd.endpoints[0]!);
+    await sleep(window);
+    const leaderAlone = (await etcdMessages(etcd.endpoints[0]!)) - a;
+    const standby = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'standby' } });
+    await waitFor(() => standby.logs.some((l) => l.msg === 'following the leader'));
+    await sleep(3_000);
+    for (let rep = 0; rep < ctx.reps; rep++) {
+      a = await etcdMessages(etcd.endpoints[0]!);
+      await sleep(window);
+      const both = (await etcdMessages(etcd.endpoints[0]!)) - a;
+      standbyRate.push(Math.max(0, (both - leaderAlone) / (window / 1000)));
+      standbyRss.push(await rssMiB(standby.pid));
+      leaderRss.push(await rssMiB(leader.pid));
+    }
+    ctx.log(`footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`);
+    await Promise.all([leader.stop(), standby.stop()]);
+  } finally {
+    await db.drop();
+    await etcd.stop();
+  }
+  const base = { workload: 'footprint', concurrency: '10', higherIsBetter: false };
+  out.push({ ...base, metric: 'idle replica RSS MiB', peer: 'ours', config: 'standby', runs: standbyRss });
+  out.push({ ...base, metric: 'idle replica RSS MiB', peer: 'ours', config: 'idle leader', runs: leaderRss });
+  out.push({ ...base, metric: 'etcd requests/s from an idle replica', peer: 'ours', config: 'standby', runs: standbyRate });
+  for (const peer of peers) {
+    const runs: number[] = [];
+    for (let rep = 0; rep < ctx.reps; rep++) {
+      const pdb = await freshDatabase(ctx.server, `footprint_${peer.peer}_${peer.config}`, false);
+      try {
+        await peer.prepare(pdb, [], 10);
+        const run = peer.start(pdb, { concurrency: 10, logTo: 'pipe' });
+        await waitFor(() => run.messages.some((m) => m.type === 'ready'));
+        await sleep(5_000);
+        runs.push(await rssMiB(run.pid));
+        await run.stop();
+      } finally {
+        await pdb.drop();
+      }
+    }
+    ctx.log(`footprint ${peer.peer} ${peer.config}: idle RSS ${runs.map((x) => x.toFixed(0)).join('/')} MiB`);
+    out.push({ ...base, metric: 'idle replica RSS MiB', peer: peer.peer, config: peer.config, runs });
+  }
+  return out;
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('bench: footprint: timed out waiting for a replica');
+    await sleep(20);
+  }
+}
