@@ -5,6 +5,7 @@ import { completeRecords, type Completion } from './db/complete-records.js';
 import { startAttempts, type AttemptPlan } from './db/start-attempts.js';
 import type { Term } from './election/term.js';
 import { retryDelayMs, type Backoff } from './executor/backoff.js';
+import { AbortFanout } from './executor/abort-fanout.js';
 import { executeRecord, type ExecutionOutcome } from './executor/execute-record.js';
 import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
@@ -66,6 +67,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   // request when the next leader retries that record. A lost connection has already released the rows, so
   // it aborts at once; so does the end of the shutdown timeout.
   const signal = AbortSignal.any([connectionLost.signal, deps.hardStop]);
+  const executions = new AbortFanout(signal);
   let dispatched = 0;
   const dispatch = () => {
     dispatched++;
@@ -87,11 +89,11 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
           // Checked synchronously right before the handler starts: a process that was paused past its lease
           // sees the passed deadline here before anything else runs.
           if (!term.isSafe() || signal.aborted || deps.stopStarting.aborted) {
-            deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: new Date() });
-            deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null });
+            deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: Date.now() });
+            deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null, finishedAt: Date.now() });
             return { plan, outcome: 'skipped' };
           }
-          return { plan, outcome: await execute(deps, record, plan, term, signal, log) };
+          return { plan, outcome: await execute(deps, record, plan, term, executions, log) };
         });
       }),
     );
@@ -118,15 +120,15 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   }
 }
 
-async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<AttemptPlan, { action: 'run' }>, term: Term, signal: AbortSignal, batchLog: Logger): Promise<ExecutionOutcome> {
-  const log = batchLog.child({ recordId: record.id, attempt: plan.attempt, kind: record.kind });
-  log.info('execution started');
+async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<AttemptPlan, { action: 'run' }>, term: Term, executions: AbortFanout, log: Logger): Promise<ExecutionOutcome> {
+  // Bindings passed per line rather than a child logger per record: the handler's ctx.log is made only if read.
+  log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind }, 'execution started');
   const started = performance.now();
   const outcome = await executeRecord({
     handler: deps.handlers[record.kind],
     knownKinds: deps.knownKinds,
     record: { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts },
-    signal,
+    parent: executions,
     timeoutMs: deps.executionTimeoutMs,
     abandonAfterMs: Math.min(5_000, deps.executionTimeoutMs),
     fencingToken: term.epoch,
@@ -134,16 +136,18 @@ async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<Att
     log,
   });
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
-  const finishedAt = new Date();
-  const final = outcome.kind !== 'succeeded' && (outcome.kind === 'dead' || plan.attempt >= record.maxAttempts);
-  deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: outcome.kind === 'succeeded' ? 'succeeded' : final ? 'dead' : 'failed', durationMs, error: outcome.kind === 'succeeded' ? null : outcome.error.message });
+  const finishedAt = Date.now();
   if (outcome.kind === 'succeeded') {
-    log.info({ outcome: 'succeeded', durationMs }, 'execution succeeded');
+    deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'succeeded', durationMs, error: null, finishedAt });
+    log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: 'succeeded', durationMs }, 'execution succeeded');
     deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt });
-  } else {
-    log.warn({ outcome: final ? 'dead' : 'failed', durationMs, err: outcome.error }, final ? 'execution failed; record is dead' : 'execution failed; will retry');
-    deps.recorder.record({ ledgerId: plan.ledgerId, outcome: outcome.kind, error: outcome.error.message, finishedAt });
+    return outcome;
   }
+  const final = outcome.kind === 'dead' || plan.attempt >= record.maxAttempts;
+  const label = final ? 'dead' : 'failed';
+  deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: label, durationMs, error: outcome.error.message, finishedAt });
+  log.warn({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: label, durationMs, err: outcome.error }, final ? 'execution failed; record is dead' : 'execution failed; will retry');
+  deps.recorder.record({ ledgerId: plan.ledgerId, outcome: outcome.kind, error: outcome.error.message, finishedAt });
   return outcome;
 }
 

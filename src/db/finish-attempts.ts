@@ -6,7 +6,8 @@ export interface FinishedAttempt {
   ledgerId: number;
   outcome: AttemptOutcome;
   error: string | null;
-  finishedAt: Date;
+  /** Wall-clock ms since the epoch. */
+  finishedAt: number;
 }
 
 /** Records how attempts ended, many in one statement, on an autocommit connection. */
@@ -16,8 +17,8 @@ export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedA
     name: 'retry-worker.finish-attempts',
     text: `
       UPDATE failed_record_attempts AS a
-      SET outcome = u.outcome, error = u.error, finished_at = u.finished_at
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, outcome, error, finished_at)
+      SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
       WHERE a.id = u.id AND a.outcome IS NULL`,
     values: [attempts.map((a) => a.ledgerId), attempts.map((a) => a.outcome), attempts.map((a) => a.error), attempts.map((a) => a.finishedAt)],
   });

@@ -1,6 +1,7 @@
 import { PermanentFailure, RetryLater, coerceError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { FailedRecord, Handler } from './handler.js';
+import type { AbortFanout } from './abort-fanout.js';
+import type { FailedRecord, Handler, HandlerContext } from './handler.js';
 
 export type ExecutionOutcome =
   | { kind: 'succeeded' }
@@ -12,12 +13,13 @@ export interface ExecuteArgs {
   knownKinds: string;
   record: FailedRecord;
   /** Aborts on a lost database connection or at the end of the shutdown timeout; the timeout is added here. */
-  signal: AbortSignal;
+  parent: AbortFanout;
   timeoutMs: number;
   /** After the signal aborts, how long to wait for a handler that ignores it before giving up on it. */
   abandonAfterMs: number;
   fencingToken: number;
   replicaId: string;
+  /** The batch's logger: the handler's ctx.log is a child of it bound to recordId, attempt and kind. */
   log: Logger;
 }
 
@@ -25,57 +27,85 @@ export class ExecutionTimeout extends Error {
   override readonly name = 'ExecutionTimeout';
 }
 
-/** Runs one handler under a timeout and a signal, and classifies how it ended. Never throws. */
-export async function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
+const SUCCEEDED: ExecutionOutcome = Object.freeze({ kind: 'succeeded' });
+
+/**
+ * Runs one handler under a timeout and its parent's abort, and classifies how it ended. Never throws.
+ *
+ * ctx.signal and ctx.log are made when the handler first reads them: a short handler that reads neither costs
+ * one timer and one promise. An abort (timeout or parent) reaches the signal whether it was read before or
+ * after, and starts the give-up clock either way.
+ */
+export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
   const { handler, record } = args;
   if (!handler) {
-    return { kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${args.knownKinds})`) };
+    return Promise.resolve({ kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${args.knownKinds})`) });
   }
-  // One controller per execution, aborted by the parent signal (with its reason) or by the timeout. Cheaper
-  // than AbortSignal.any() plus a second controller, which dominated the per-record cost of short handlers.
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const onParentAbort = () => controller.abort(args.signal.reason);
-  const timer = setTimeout(() => controller.abort(new ExecutionTimeout(`execution timed out after ${args.timeoutMs} ms`)), args.timeoutMs);
-  // Once the signal aborts, a handler that ignores it is given up on after abandonAfterMs.
-  let giveUpTimer: NodeJS.Timeout | undefined;
-  let giveUp: (value: { done: false }) => void = () => undefined;
-  const abandoned = new Promise<{ done: false }>((resolve) => (giveUp = resolve));
-  const onAbort = () => {
-    giveUpTimer = setTimeout(() => giveUp({ done: false }), args.abandonAfterMs);
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  if (args.signal.aborted) onParentAbort();
-  else args.signal.addEventListener('abort', onParentAbort, { once: true });
-  try {
-    const run = (async () => handler(record, { signal, attempt: record.attempt, fencingToken: args.fencingToken, replicaId: args.replicaId, log: args.log }))();
-    const settled = await Promise.race([
-      run.then(
-        () => ({ done: true as const, error: undefined }),
-        (thrown: unknown) => ({ done: true as const, error: coerceError(thrown) }),
-      ),
-      abandoned,
-    ]);
-    if (!settled.done) {
-      args.log.error({ abandonedAfterMs: args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
-      return { kind: 'failed', error: abortReason(signal) };
+  return new Promise<ExecutionOutcome>((resolve) => {
+    let controller: AbortController | undefined;
+    let abortReason: unknown;
+    let aborted = false;
+    let giveUpTimer: NodeJS.Timeout | undefined;
+    let childLog: Logger | undefined;
+    let settled = false;
+
+    const abort = (reason: unknown) => {
+      if (aborted || settled) return;
+      aborted = true;
+      abortReason = reason;
+      controller?.abort(reason);
+      giveUpTimer = setTimeout(() => {
+        ctx.log.error({ abandonedAfterMs: args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
+        finish({ kind: 'failed', error: reasonError(abortReason) });
+      }, args.abandonAfterMs);
+    };
+    const timer = setTimeout(() => abort(new ExecutionTimeout(`execution timed out after ${args.timeoutMs} ms`)), args.timeoutMs);
+    const unsubscribe = args.parent.subscribe(abort);
+
+    const finish = (outcome: ExecutionOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (giveUpTimer) clearTimeout(giveUpTimer);
+      unsubscribe();
+      resolve(outcome);
+    };
+    const fail = (thrown: unknown) => {
+      const error = coerceError(thrown);
+      if (error instanceof PermanentFailure) return finish({ kind: 'dead', error });
+      // A handler that stopped because its signal aborted failed for the signal's reason (timeout, shutdown…).
+      const reported = aborted ? reasonError(abortReason, error) : error;
+      finish(error instanceof RetryLater ? { kind: 'failed', error: reported, retryAfterMs: error.retryAfterMs } : { kind: 'failed', error: reported });
+    };
+
+    const ctx: HandlerContext = {
+      attempt: record.attempt,
+      fencingToken: args.fencingToken,
+      replicaId: args.replicaId,
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (aborted) controller.abort(abortReason);
+        }
+        return controller.signal;
+      },
+      get log() {
+        return (childLog ??= args.log.child({ recordId: record.id, attempt: record.attempt, kind: record.kind }));
+      },
+    };
+    let result: Promise<void> | void;
+    try {
+      result = handler(record, ctx);
+    } catch (thrown) {
+      fail(thrown);
+      return;
     }
-    if (settled.error === undefined) return { kind: 'succeeded' };
-    if (settled.error instanceof PermanentFailure) return { kind: 'dead', error: settled.error };
-    // A handler that stopped because its signal aborted failed for the signal's reason (timeout, shutdown…).
-    const error = signal.aborted ? abortReason(signal, settled.error) : settled.error;
-    if (settled.error instanceof RetryLater) return { kind: 'failed', error, retryAfterMs: settled.error.retryAfterMs };
-    return { kind: 'failed', error };
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(giveUpTimer);
-    signal.removeEventListener('abort', onAbort);
-    args.signal.removeEventListener('abort', onParentAbort);
-  }
+    if (result && typeof (result as Promise<void>).then === 'function') (result as Promise<void>).then(() => finish(SUCCEEDED), fail);
+    else finish(SUCCEEDED);
+  });
 }
 
-function abortReason(signal: AbortSignal, fallback?: Error): Error {
-  const reason: unknown = signal.reason;
+function reasonError(reason: unknown, fallback?: Error): Error {
   if (reason instanceof Error) return fallback && fallback !== reason && !isAbortError(fallback) ? new Error(`${reason.message}: ${fallback.message}`, { cause: fallback }) : reason;
   return fallback ?? new Error('aborted');
 }

@@ -1,19 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RECORD_STATUSES, type QueueStats } from '../db/queue-stats.js';
 import type { Term } from '../election/term.js';
-import { RecentExecutions, type ExecutionOutcomeLabel } from './recent-executions.js';
+import { RecentExecutions, type ExecutionFinished, type ExecutionOutcomeLabel } from './recent-executions.js';
 
 export type FencedStage = 'fence' | 'claim';
-
-export interface ExecutionFinished {
-  recordId: number;
-  kind: string;
-  attempt: number;
-  epoch: number;
-  outcome: ExecutionOutcomeLabel;
-  durationMs: number;
-  error: string | null;
-}
+export type { ExecutionFinished };
 
 const OUTCOMES: readonly ExecutionOutcomeLabel[] = ['succeeded', 'failed', 'dead', 'skipped'];
 
@@ -40,6 +31,8 @@ export class Metrics {
   private readonly claimedRecords: Counter;
   private readonly executions: Counter<'outcome'>;
   private readonly executionSeconds: Histogram<'outcome'>;
+  // Per-outcome children, looked up once: label lookups by object hash on every execution cost more than the count.
+  private readonly byOutcome: Record<ExecutionOutcomeLabel, { count: { inc(): void }; seconds: { observe(value: number): void } }>;
   private readonly fencedRejections: Counter<'stage'>;
   private readonly queueStatsErrors: Counter;
 
@@ -100,6 +93,8 @@ export class Metrics {
       },
     });
     for (const outcome of OUTCOMES) this.executions.inc({ outcome }, 0);
+    const child = (outcome: ExecutionOutcomeLabel) => ({ count: this.executions.labels({ outcome }), seconds: this.executionSeconds.labels({ outcome }) });
+    this.byOutcome = { succeeded: child('succeeded'), failed: child('failed'), dead: child('dead'), skipped: child('skipped') };
     for (const stage of ['fence', 'claim'] as const) this.fencedRejections.inc({ stage }, 0);
     this.leader.set(0);
     this.epoch.set(0);
@@ -133,9 +128,10 @@ export class Metrics {
   }
 
   executionFinished(execution: ExecutionFinished): void {
-    this.executions.inc({ outcome: execution.outcome });
-    if (execution.outcome !== 'skipped') this.executionSeconds.observe({ outcome: execution.outcome }, execution.durationMs / 1000);
-    this.recent.add({ ...execution, finishedAt: new Date().toISOString() });
+    const children = this.byOutcome[execution.outcome];
+    children.count.inc();
+    if (execution.outcome !== 'skipped') children.seconds.observe(execution.durationMs / 1000);
+    this.recent.add(execution);
   }
 
   fencedRejection(stage: FencedStage): void {

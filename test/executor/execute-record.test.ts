@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { PermanentFailure, RetryLater } from '../../src/errors.js';
+import { AbortFanout } from '../../src/executor/abort-fanout.js';
 import { ExecutionTimeout, executeRecord, type ExecuteArgs } from '../../src/executor/execute-record.js';
 import type { Handler } from '../../src/executor/handler.js';
 
@@ -9,7 +10,7 @@ const args = (handler: Handler | undefined, overrides: Partial<ExecuteArgs> = {}
   handler,
   knownKinds: 'http, noop',
   record: { id: 7, kind: 'thing', payload: {}, attempt: 2, maxAttempts: 5 },
-  signal: new AbortController().signal,
+  parent: new AbortFanout(new AbortController().signal),
   timeoutMs: 1_000,
   abandonAfterMs: 100,
   fencingToken: 42,
@@ -61,8 +62,36 @@ test('a parent signal (lost connection, shutdown timeout) aborts the handler wit
   setTimeout(() => parent.abort(new Error('term 9 ended: deadline')), 20);
   const outcome = await executeRecord(args(
     (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))),
-    { signal: parent.signal },
+    { parent: new AbortFanout(parent.signal) },
   ));
   assert.equal(outcome.kind, 'failed');
   assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /term 9 ended/);
+});
+
+test('a signal first read after the timeout is already aborted, with the timeout as its reason', async () => {
+  let readLate: AbortSignal | undefined;
+  const outcome = await executeRecord(args(
+    (_r, ctx) => new Promise<void>((resolve) => setTimeout(() => {
+      readLate = ctx.signal;
+      resolve();
+    }, 60)),
+    { timeoutMs: 20, abandonAfterMs: 500 },
+  ));
+  // The handler resolved after the timeout: it ran to its end, so it succeeded; its signal still said why it was told to stop.
+  assert.equal(outcome.kind, 'succeeded');
+  assert.ok(readLate?.aborted);
+  assert.ok(readLate?.reason instanceof ExecutionTimeout);
+});
+
+test('a parent that aborted before the start hands the handler an aborted signal; a synchronous throw is a failure', async () => {
+  const parent = new AbortController();
+  parent.abort(new Error('database connection lost'));
+  let sawAborted = false;
+  const outcome = await executeRecord(args((_r, ctx) => {
+    sawAborted = ctx.signal.aborted;
+    throw new Error('stopping');
+  }, { parent: new AbortFanout(parent.signal) }));
+  assert.ok(sawAborted);
+  assert.equal(outcome.kind, 'failed');
+  assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /database connection lost: stopping/);
 });
