@@ -5,9 +5,6 @@ import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
-import { runDemo } from './demo/run-demo.js';
-import { runStatus } from './status/run-status.js';
-import { Worker } from './worker.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -64,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return status(values.record, values.json === true);
     case 'demo':
-      return runDemo({ out: process.stdout });
+      // Each command loads only its own modules: start-up time is part of every failover.
+      return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout });
     default:
       process.stderr.write(`retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status or demo (see retry-worker --help)\n`);
       return EXIT.usage;
@@ -93,6 +91,7 @@ async function status(record: string | boolean | undefined, json: boolean): Prom
       return EXIT.usage;
     }
   }
+  const { runStatus } = await import('./status/run-status.js');
   return runStatus(loadConfig(), {
     recordId,
     json,
@@ -102,7 +101,9 @@ async function status(record: string | boolean | undefined, json: boolean): Prom
 }
 
 async function start(): Promise<number> {
-  const worker = new Worker({ config: loadConfig() as never });
+  const config = loadConfig();
+  const { Worker } = await import('./worker.js');
+  const worker = new Worker({ config: config as never });
   // A bug must still leave a log line that says what happened before the process dies.
   process.on('uncaughtException', (err) => {
     worker.log.fatal({ err }, 'uncaught exception; exiting');

@@ -50,6 +50,12 @@ export class Worker {
   async start(): Promise<void> {
     if (this.pool || this.stopping) return;
     const c = this.config;
+    // Renewals get connections of their own, so that busy claim transactions cannot starve them.
+    const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
+    this.electionPool = electionPool;
+    // The backend's client library loads (etcd3 alone takes ~100 ms) while Postgres answers the schema check.
+    const elector = createElector(c, this.log, electionPool);
+    elector.catch(() => undefined);
     const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
     const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
     // A paused leader's claim session ends this long after its last statement; live sessions heartbeat.
@@ -87,9 +93,11 @@ export class Worker {
       metrics: this.metrics,
       log: this.log,
     });
-    // Renewals get connections of their own, so that busy claim transactions cannot starve them.
-    this.electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
-    this.elector = createElector(c, this.log, this.electionPool);
+    this.elector = await elector;
+    if (this.stopping) {
+      await this.elector.stop();
+      return;
+    }
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
     this.heartbeat = new ReplicaHeartbeat({

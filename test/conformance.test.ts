@@ -107,10 +107,10 @@ for (const backend of BACKENDS) {
       const cluster = await start();
       t.after(() => cluster.stop());
       const config = resolveConfig({ databaseUrl: cluster.db.url, electionBackend: backend, etcdEndpoints: cluster.etcd.endpoints, redisUrl: cluster.baseEnv.REDIS_URL, electionName: `${cluster.baseEnv.ELECTION_NAME}-stop`, leaseTtlSeconds: TTL_S, replicaId: 'x' });
-      const idle = createElector(config, pino({ level: 'silent' }), cluster.pool);
+      const idle = await createElector(config, pino({ level: 'silent' }), cluster.pool);
       await idle.stop();
       await idle.stop();
-      const elector = createElector(config, pino({ level: 'silent' }), cluster.pool);
+      const elector = await createElector(config, pino({ level: 'silent' }), cluster.pool);
       let ended: string | undefined;
       let started = false;
       elector.start(async (term) => {
