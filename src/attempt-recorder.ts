@@ -1,10 +1,11 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type pg from 'pg';
 import { finishAttempts, type FinishedAttempt } from './db/finish-attempts.js';
 import type { Logger } from './observability/logger.js';
 
 /**
- * Writes attempt outcomes to the ledger as soon as handlers return, grouping whatever arrives while a write
- * is in flight into the next one. The write is on an autocommit connection, so a recorded success survives a
+ * Writes attempt outcomes to the ledger as soon as handlers return: one write per turn of the event loop for
+ * everything that finished in it, and whatever arrives while a write is in flight goes into the next one. The write is on an autocommit connection, so a recorded success survives a
  * crash before the claim transaction commits, and the next claim reconciles it instead of running it again.
  */
 export class AttemptRecorder {
@@ -28,6 +29,7 @@ export class AttemptRecorder {
 
   private async drain(): Promise<void> {
     try {
+      await nextTurn();
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
