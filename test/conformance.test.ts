@@ -9,6 +9,7 @@ import { redisElectionKeys } from '../src/election/redis-elector.js';
 import { TestCluster } from './support/cluster.js';
 import { waitFor } from './support/ports.js';
 import { isExecutionStart, isLeading, type LogLine, type Replica } from './support/replica.js';
+import { untilEnded } from './support/candidate.js';
 import { checkEvidence } from './support/sink.js';
 
 /**
@@ -115,7 +116,7 @@ for (const backend of BACKENDS) {
       let started = false;
       elector.start(async (term) => {
         started = true;
-        await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+        await untilEnded(term);
         ended = term.endReason;
       });
       await waitFor('a term', () => started || undefined);

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { PostgresElector } from '../src/election/postgres-elector.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { waitFor } from './support/ports.js';
-import { candidate as hold } from './support/candidate.js';
+import { candidate as hold, untilEnded } from './support/candidate.js';
 
 let db: TestDatabase;
 before(async () => {
@@ -178,7 +178,7 @@ test('stop() waits for onTerm to settle before releasing the lease', async () =>
   const leading = new Promise<void>((r) => (started = r));
   e.start(async (term) => {
     started();
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+    await untilEnded(term);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await leaseRow(name))?.expired, false, 'the lease was released before onTerm settled');
     settled = true;

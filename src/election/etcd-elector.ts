@@ -181,6 +181,7 @@ export class EtcdElector implements Elector {
 
   /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
   private async waitForDeletion(client: Etcd3, revision: number): Promise<void> {
+    if (this.stopping.signal.aborted) return;
     const done = new AbortController();
     const stop = () => done.abort();
     this.stopping.signal.addEventListener('abort', stop, { once: true });

@@ -16,8 +16,16 @@ export function candidate<E extends Elector>(id: string, elector: E): Candidate<
   const terms: Term[] = [];
   elector.start(async (term) => {
     terms.push(term);
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+    await untilEnded(term);
   });
   const live = () => terms.find((t) => !t.signal.aborted);
   return { id, elector, terms, leading: () => live() !== undefined, live };
+}
+
+/**
+ * Resolves when `term` ends, at once if it already has: an elector stopped while it was winning hands over a
+ * term that has already ended, and a listener added then would never fire.
+ */
+export function untilEnded(term: Term): Promise<void> {
+  return new Promise((resolve) => (term.signal.aborted ? resolve() : term.signal.addEventListener('abort', () => resolve(), { once: true })));
 }
