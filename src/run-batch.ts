@@ -152,25 +152,21 @@ async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<Att
 }
 
 function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff: Backoff): Completion | undefined {
-  const base = { id: plan.recordId, attempts: plan.attempt, delayMs: 0 };
+  const done = (status: Completion['status'], lastError: string | null, delayMs = 0): Completion => ({ id: plan.recordId, status, attempts: plan.attempt, delayMs, lastError });
   switch (plan.action) {
     case 'succeeded':
-      return { ...base, status: 'succeeded', lastError: null };
+      return done('succeeded', null);
     case 'dead':
-      return { ...base, status: 'dead', lastError: plan.error };
+      return done('dead', plan.error);
     case 'exhausted':
-      return {
-        ...base,
-        status: 'dead',
-        lastError: `attempts exhausted: ${plan.attempt} of ${record.maxAttempts} attempts started and the last did not finish (its executor stopped)${plan.error ? `; earlier error: ${plan.error}` : ''}`,
-      };
+      return done('dead', `attempts exhausted: ${plan.attempt} of ${record.maxAttempts} attempts started and the last did not finish (its executor stopped)${plan.error ? `; earlier error: ${plan.error}` : ''}`);
     case 'run':
       break;
   }
   if (outcome === 'skipped') return undefined;
-  if (outcome.kind === 'succeeded') return { ...base, status: 'succeeded', lastError: null };
-  if (outcome.kind === 'dead') return { ...base, status: 'dead', lastError: outcome.error.message };
-  if (plan.attempt >= record.maxAttempts) return { ...base, status: 'dead', lastError: `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}` };
+  if (outcome.kind === 'succeeded') return done('succeeded', null);
+  if (outcome.kind === 'dead') return done('dead', outcome.error.message);
+  if (plan.attempt >= record.maxAttempts) return done('dead', `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}`);
   const delayMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(retryDelayMs(plan.attempt, backoff), outcome.retryAfterMs ?? 0));
-  return { ...base, status: 'pending', delayMs, lastError: outcome.error.message };
+  return done('pending', outcome.error.message, delayMs);
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { numberArray, wordArray } from './array-literal.js';
 
 export type RecordStatus = 'pending' | 'succeeded' | 'dead';
 
@@ -30,10 +31,10 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
       WHERE f.id = u.id AND f.status = 'pending'`,
     values: [
-      completions.map((c) => c.id),
-      completions.map((c) => c.status),
-      completions.map((c) => c.attempts),
-      completions.map((c) => Math.max(0, Math.round(c.delayMs))),
+      numberArray(completions.map((c) => c.id)),
+      wordArray(completions.map((c) => c.status)),
+      numberArray(completions.map((c) => c.attempts)),
+      numberArray(completions.map((c) => Math.max(0, Math.round(c.delayMs)))),
       completions.map((c) => c.lastError),
     ],
   });

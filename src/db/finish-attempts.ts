@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { numberArray, wordArray } from './array-literal.js';
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'skipped';
 
@@ -20,6 +21,6 @@ export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedA
       SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
       WHERE a.id = u.id AND a.outcome IS NULL`,
-    values: [attempts.map((a) => a.ledgerId), attempts.map((a) => a.outcome), attempts.map((a) => a.error), attempts.map((a) => a.finishedAt)],
+    values: [numberArray(attempts.map((a) => a.ledgerId)), wordArray(attempts.map((a) => a.outcome)), attempts.map((a) => a.error), numberArray(attempts.map((a) => a.finishedAt))],
   });
 }

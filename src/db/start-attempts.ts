@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { numberArray } from './array-literal.js';
 import type { ClaimedRecord } from './claim-records.js';
 
 /**
@@ -56,7 +57,7 @@ export async function startAttempts(pool: pg.Pool, records: readonly ClaimedReco
   const { rows } = await pool.query<Row>({
     name: 'retry-worker.start-attempts',
     text: START_ATTEMPTS,
-    values: [records.map((r) => r.id), records.map((r) => r.attempts), records.map((r) => r.maxAttempts), epoch, replicaId],
+    values: [numberArray(records.map((r) => r.id)), numberArray(records.map((r) => r.attempts)), numberArray(records.map((r) => r.maxAttempts)), epoch, replicaId],
   });
   return rows.map((row): AttemptPlan => {
     if (row.ledgerId !== null && row.attempt !== null) return { recordId: row.recordId, action: 'run', attempt: row.attempt, ledgerId: row.ledgerId };
