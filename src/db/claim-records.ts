@@ -19,15 +19,6 @@ export interface ClaimArgs {
   lockKey: TermLockKey;
 }
 
-const CLAIM = `
-  SELECT id, kind, payload, attempts, coalesce(max_attempts, $2) AS "maxAttempts"
-  FROM failed_records
-  WHERE status = 'pending' AND next_run_at <= now()
-    AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = $3 AND epoch = $4)
-  ORDER BY next_run_at, id
-  LIMIT $1
-  FOR UPDATE SKIP LOCKED`;
-
 /**
  * Opens a claim transaction on `client` and locks up to `limit` due records in it. The transaction stays
  * open: the caller executes the records, completes them and commits, so each row stays locked for its whole
@@ -36,15 +27,23 @@ const CLAIM = `
  * First the barrier (shared), then, in a later statement so that its snapshot sees any newer epoch, the
  * claim, which returns rows only while the stored epoch is still ours. Zero rows with another epoch stored
  * throws FencedError. The caller rolls back on any error.
+ *
+ * BEGIN, the barrier and the claim go in one round trip, as one simple query: each statement of it still
+ * takes its own snapshot. Its values are numbers we checked and the election name, quoted by pg.
  */
 export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Promise<ClaimedRecord[]> {
-  // One round trip: both statements are constant text (the lock key is two numbers we computed).
-  await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${args.lockKey[0] | 0}, ${args.lockKey[1] | 0})`);
-  const { rows } = await client.query<ClaimedRecord>({
-    name: 'retry-worker.claim-records',
-    text: CLAIM,
-    values: [args.limit, args.defaultMaxAttempts, args.name, args.epoch],
-  });
+  const [lockA, lockB] = args.lockKey;
+  const results = (await client.query(`
+    BEGIN;
+    SELECT pg_advisory_xact_lock_shared(${int(lockA)}, ${int(lockB)});
+    SELECT id, kind, payload, attempts, coalesce(max_attempts, ${int(args.defaultMaxAttempts)}) AS "maxAttempts"
+    FROM failed_records
+    WHERE status = 'pending' AND next_run_at <= now()
+      AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${int(args.epoch)})
+    ORDER BY next_run_at, id
+    LIMIT ${int(args.limit)}
+    FOR UPDATE SKIP LOCKED`)) as unknown as pg.QueryResult<ClaimedRecord>[];
+  const rows = results[2]!.rows;
   if (rows.length > 0) return rows;
   const stored = await client.query<{ epoch: number }>({
     name: 'retry-worker.stored-epoch',
@@ -54,4 +53,9 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   const storedEpoch = stored.rows[0]?.epoch ?? null;
   if (storedEpoch !== args.epoch) throw new FencedError(args.epoch, storedEpoch);
   return rows;
+}
+
+function int(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`expected a whole number, got ${value}`);
+  return String(value);
 }
