@@ -94,6 +94,12 @@ async function main(): Promise<void> {
   for (const m of measurements.filter((x) => x.workload === 'drain' && x.extra?.peakRssMiB)) {
     measurements.push({ workload: 'footprint', metric: 'busy RSS MiB (peak while draining)', peer: m.peer, config: m.config, concurrency: m.concurrency, runs: m.extra!.peakRssMiB!, higherIsBetter: false });
   }
+  // The same runs with start-up left out, and start-up on its own: a replica starts once and then runs for
+  // days, so steady throughput and start-up time are reported apart as well as together.
+  for (const m of measurements.filter((x) => (x.workload === 'drain' || x.workload === 'io') && x.extra?.rateAfterFirst)) {
+    measurements.push({ ...m, metric: 'records/s after the first start', runs: m.extra!.rateAfterFirst!, key: `${m.key ?? m.workload} steady`, extra: undefined });
+    measurements.push({ ...m, metric: 'start-up ms (spawn to first handler start)', runs: m.extra!.startupMs!, higherIsBetter: false, key: `${m.key ?? m.workload} start-up`, note: undefined, extra: undefined });
+  }
   const table = markdownTable(measurements);
   const header = [
     `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB. Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
