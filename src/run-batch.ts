@@ -106,12 +106,16 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   } catch (err) {
     log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
     destroyClient = connectionLost.signal.aborted || err instanceof TimeoutError;
+    // Outcomes gathered but not yet written go first: once the rows are free, another claim must find a
+    // recorded success in the ledger rather than run the record again.
+    await deps.recorder.flush();
     if (!destroyClient) {
       await bounded(client.query('ROLLBACK'), 'rollback').catch(() => {
         destroyClient = true;
       });
     }
   } finally {
+    executions.close();
     clearInterval(heartbeat);
     client.off('error', onConnectionError);
     client.off('end', onConnectionEnd);
@@ -167,6 +171,7 @@ function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff:
   if (outcome.kind === 'succeeded') return done('succeeded', null);
   if (outcome.kind === 'dead') return done('dead', outcome.error.message);
   if (plan.attempt >= record.maxAttempts) return done('dead', `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}`);
-  const delayMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(retryDelayMs(plan.attempt, backoff), outcome.retryAfterMs ?? 0));
+  const retryAfterMs = Number.isFinite(outcome.retryAfterMs) ? outcome.retryAfterMs! : 0; // a RetryLater(msg, NaN) must not fail the batch
+  const delayMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(retryDelayMs(plan.attempt, backoff), retryAfterMs));
   return done('pending', outcome.error.message, delayMs);
 }

@@ -40,6 +40,7 @@ export class Worker {
   private heartbeat: ReplicaHeartbeat | undefined;
   /** This replica's Prometheus metrics, in a registry of its own (served on /metrics when HTTP_PORT is set). */
   readonly metrics = new Metrics();
+  private started = false;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerOptions) {
@@ -48,7 +49,8 @@ export class Worker {
   }
 
   async start(): Promise<void> {
-    if (this.pool || this.stopping) return;
+    if (this.started || this.stopping) return;
+    this.started = true;
     const c = this.config;
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
     const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
@@ -57,6 +59,8 @@ export class Worker {
     const elector = createElector(c, this.log, electionPool);
     elector.catch(() => undefined);
     const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
+    // stop() during an await of start() has ended what existed then; start() creates nothing more.
+    if (this.stopping) return;
     const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
     // A paused leader's claim session ends this long after its last statement; live sessions heartbeat.
     const idleInTransactionTimeoutMs = c.executionTimeoutMs + 2_000;
@@ -70,7 +74,13 @@ export class Worker {
       onError: (err) => this.log.warn({ err }, 'database connection failed'),
     });
     this.pool = pool;
-    await checkSchema(pool);
+    try {
+      await checkSchema(pool);
+    } catch (err) {
+      if (this.stopping) return;
+      throw err;
+    }
+    if (this.stopping) return;
     this.gate = new LeadershipGate(pool, {
       databaseUrl: c.databaseUrl,
       pool,

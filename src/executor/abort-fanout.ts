@@ -5,9 +5,19 @@
  */
 export class AbortFanout {
   private readonly subscribers = new Set<(reason: unknown) => void>();
+  private readonly onAbort = () => this.fire();
 
   constructor(readonly signal: AbortSignal) {
-    if (!signal.aborted) signal.addEventListener('abort', () => this.fire(), { once: true });
+    if (!signal.aborted) signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /**
+   * Removes the listener from the parent. Required when the parent lives longer than the fan-out: Node keeps
+   * an AbortSignal.any() signal that has listeners (and what they reach) alive as long as its sources.
+   */
+  close(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.subscribers.clear();
   }
 
   /** Calls `onAbort` once when the signal aborts (at once if it already has); returns the unsubscribe. */

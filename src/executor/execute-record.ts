@@ -100,8 +100,12 @@ export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
       fail(thrown);
       return;
     }
-    if (result && typeof (result as Promise<void>).then === 'function') (result as Promise<void>).then(() => finish(SUCCEEDED), fail);
-    else finish(SUCCEEDED);
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      // Promise.resolve() adopts any thenable; a `then` that throws becomes a rejection, never an escape.
+      Promise.resolve(result).then(() => finish(SUCCEEDED), fail);
+    } else {
+      finish(SUCCEEDED);
+    }
   });
 }
 

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 
@@ -11,7 +12,7 @@ export function createLogger(level: LogLevel, replicaId: string): Logger {
       base: { replicaId },
       formatters: { level: (label) => ({ level: label }) },
     },
-    new LinesPerTick(pino.destination({ fd: process.stdout.fd ?? 1, sync: false })),
+    new LinesPerTick(process.stdout.fd ?? 1),
   );
 }
 
@@ -27,19 +28,27 @@ class LinesPerTick implements DestinationStream {
   private lines: string[] = [];
   private scheduled = false;
 
-  constructor(private readonly destination: SonicBoom) {
+  private readonly destination: SonicBoom;
+
+  constructor(private readonly fd: number) {
+    this.destination = pino.destination({ fd, sync: false });
     if (open.size === 0) process.on('exit', flushAllOnExit);
     open.add(new WeakRef(this));
   }
 
-  /** On exit: what is pending, written synchronously. */
+  /**
+   * On exit: what the destination holds, then this turn's lines, written synchronously. (A chunk the
+   * destination is writing asynchronously at that moment is the one thing that can still be cut short.)
+   */
   flushSync(): void {
-    this.flushLines();
+    const text = this.lines.join('');
+    this.lines = [];
     try {
       this.destination.flushSync();
     } catch {
-      // destroyed or never opened: nothing more can be written
+      // destroyed or never opened: its buffer is gone
     }
+    writeAllSync(this.fd, text);
   }
 
   write(line: string): void {
@@ -70,4 +79,16 @@ const open = new Set<WeakRef<LinesPerTick>>();
 
 function flushAllOnExit(): void {
   for (const ref of open) ref.deref()?.flushSync();
+}
+
+/** Writes all of `text` to `fd`, retrying short writes and a non-blocking pipe's EAGAIN (a bounded number of times). */
+function writeAllSync(fd: number, text: string): void {
+  let buffer = Buffer.from(text);
+  for (let tries = 0; buffer.length > 0 && tries < 1_000; tries++) {
+    try {
+      buffer = buffer.subarray(writeSync(fd, buffer));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    }
+  }
 }

@@ -95,3 +95,9 @@ test('a parent that aborted before the start hands the handler an aborted signal
   assert.equal(outcome.kind, 'failed');
   assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /database connection lost: stopping/);
 });
+
+test('a handler returning a thenable whose then() throws fails the execution instead of escaping', async () => {
+  const outcome = await executeRecord(args(() => ({ then() { throw new Error('broken thenable'); } }) as unknown as Promise<void>));
+  assert.equal(outcome.kind, 'failed');
+  assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /broken thenable/);
+});
