@@ -136,7 +136,7 @@ export class RetryLoop {
       }
       if (this.draining.signal.aborted && stop !== 'fenced') stop = 'drained';
       while (this.batches.size > 0) await Promise.all([...this.batches]);
-      await this.batchDeps.recorder.flush();
+      await withTimeout(this.batchDeps.recorder.flush(), this.deps.databaseTimeoutMs, 'recording outcomes').catch((err) => this.log.warn({ err }, 'could not record the last attempt outcomes; the next claim counts them as unfinished'));
       return stop;
     } finally {
       await listener?.close();

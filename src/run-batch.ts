@@ -107,8 +107,8 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
     log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
     destroyClient = connectionLost.signal.aborted || err instanceof TimeoutError;
     // Outcomes gathered but not yet written go first: once the rows are free, another claim must find a
-    // recorded success in the ledger rather than run the record again.
-    await deps.recorder.flush();
+    // recorded success in the ledger rather than run the record again. Bounded: Postgres may be the failure.
+    await bounded(deps.recorder.flush(), 'recording outcomes').catch(() => undefined);
     if (!destroyClient) {
       await bounded(client.query('ROLLBACK'), 'rollback').catch(() => {
         destroyClient = true;
