@@ -96,7 +96,12 @@ export class RetryLoop {
 
   private async loop(): Promise<LoopStop> {
     const stopClaiming = AbortSignal.any([this.term.signal, this.draining.signal]);
-    const listener = await this.listen();
+    // LISTEN is set up beside the first claim, not before it (a connection and a round trip off the start of
+    // every term); once it listens, one wake-up claims again, for records inserted before it did.
+    const listening = this.listen().then((listener) => {
+      this.waker.wake();
+      return listener;
+    });
     let stop: LoopStop = 'term-ended';
     let errorBackoffMs = 50;
     let failingSince: number | undefined;
@@ -139,7 +144,7 @@ export class RetryLoop {
       await withTimeout(this.batchDeps.recorder.flush(), this.deps.databaseTimeoutMs, 'recording outcomes').catch((err) => this.log.warn({ err }, 'could not record the last attempt outcomes; the next claim counts them as unfinished'));
       return stop;
     } finally {
-      await listener?.close();
+      await (await listening)?.close();
     }
   }
 
