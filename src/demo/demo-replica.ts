@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 export const CLI_PATH = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export interface LogLine {
-  level: number;
+  /** pino's label ('info', 'warn', 'error'…): the logger writes labels, not numbers. */
+  level: string;
   time: number;
   msg: string;
   replicaId?: string;
@@ -18,7 +19,7 @@ export interface LogLine {
 
 /** One `retry-worker start` process; every JSON log line goes to onLine. Signals go to its PID only. */
 export class DemoReplica {
-  readonly exited: Promise<void>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
   readonly stderr: string[] = [];
 
@@ -36,7 +37,7 @@ export class DemoReplica {
       }
     });
     this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
   get pid(): number | undefined {
@@ -60,7 +61,10 @@ export class DemoReplica {
 
   /** SIGTERM (graceful: drain and resign), then SIGKILL after graceMs. */
   async stop(graceMs: number): Promise<void> {
-    if (!this.alive || this.pid === undefined) return this.exited;
+    if (!this.alive || this.pid === undefined) {
+      await this.exited;
+      return;
+    }
     process.kill(this.pid, 'SIGTERM');
     const timer = setTimeout(() => void this.kill(), graceMs);
     await this.exited;

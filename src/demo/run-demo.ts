@@ -181,7 +181,7 @@ class DemoRun {
     } else if (l.msg === 'following the leader') {
       if (this.followed.get(replica.id) !== l.leader) this.con.line(`${tag} follows ${String(l.leader)}`);
       this.followed.set(replica.id, l.leader);
-    } else if (l.msg === 'stopped executing' || l.msg === 'leadership ended' || l.level >= 50) {
+    } else if (l.msg === 'stopped executing' || l.msg === 'leadership ended' || l.level === 'error' || l.level === 'fatal') {
       if (this.leader?.replica === replica && l.msg === 'stopped executing') this.leader = undefined;
       this.con.line(`${tag} ${l.msg}${l.reason ? ` (${String(l.reason)})` : ''}`);
     }
