@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { SETTINGS, loadConfig, resolveConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { CLI } from './support/replica.js';
 
 const DATABASE_URL = 'postgres://app@127.0.0.1:5432/app';
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 /** Runs the real CLI with only the given environment (plus PATH), so no outside setting leaks in. */
 function runCli(args: string[], env: Record<string, string>) {

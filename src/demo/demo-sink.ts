@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 
-/** What a demo record asks the sink to do (the record's http body). */
+/** What a record asks the sink to do (the record's http body); delayMs defaults to 5. */
 export type SinkBehaviour =
-  | { mode: 'ok'; delayMs: number }
-  | { mode: 'fail-until'; succeedOnAttempt: number; delayMs: number }
-  | { mode: 'always-fail'; delayMs: number }
-  | { mode: 'permanent'; delayMs: number };
+  | { mode: 'ok'; delayMs?: number }
+  | { mode: 'fail-until'; succeedOnAttempt: number; delayMs?: number }
+  | { mode: 'always-fail'; delayMs?: number }
+  | { mode: 'permanent'; delayMs?: number };
 
 /** One request the sink served, on its own clock: the evidence comes from outside the worker. */
 export interface SinkExecution {
@@ -23,8 +23,9 @@ export interface SinkExecution {
 const now = () => performance.timeOrigin + performance.now();
 
 /**
- * The downstream the demo's records call: 200, 503 or 422 as the body asks, after delayMs. It refuses
- * fencing tokens below the highest seen (as downstreams should), and keeps every request it served.
+ * The downstream the demo's records call (and the test suite's): 200, 503 or 422 as the body asks, after
+ * delayMs. It refuses fencing tokens below the highest seen (as downstreams should), and keeps every request
+ * it served.
  */
 export class DemoSink {
   readonly executions: SinkExecution[] = [];
@@ -38,6 +39,7 @@ export class DemoSink {
         () => res.writeHead(400).end('bad request\n'),
       );
     });
+    server.keepAliveTimeout = 1000;
     this.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   }
@@ -45,6 +47,11 @@ export class DemoSink {
   get url(): string {
     const address = this.server?.address();
     return `http://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}/exec`;
+  }
+
+  /** A payload for an `http` record that calls this sink with `behaviour`. */
+  payload(behaviour: SinkBehaviour): object {
+    return { url: this.url, method: 'POST', body: behaviour };
   }
 
   async stop(): Promise<void> {
@@ -68,7 +75,7 @@ export class DemoSink {
     this.highestEpoch = Math.max(this.highestEpoch, epoch);
     let status = 409;
     if (!refused) {
-      await new Promise((r) => setTimeout(r, body.delayMs ?? 0));
+      await new Promise((r) => setTimeout(r, body.delayMs ?? 5));
       status = 200;
       if (body.mode === 'fail-until' && attempt < body.succeedOnAttempt) status = 503;
       if (body.mode === 'always-fail') status = 503;

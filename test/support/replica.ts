@@ -1,55 +1,44 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { CLI_PATH, DemoReplica, type LogLine } from '../../src/demo/demo-replica.js';
 import { waitFor } from './ports.js';
 
-export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+export type { LogLine };
 
-export interface LogLine {
-  level: string;
-  time: number;
-  msg: string;
-  replicaId?: string;
-  epoch?: number;
-  recordId?: number;
-  attempt?: number;
-  [key: string]: unknown;
-}
+/** The built CLI (dist/src/cli.js). */
+export const CLI = CLI_PATH;
 
-/** A real `retry-worker start` process; its JSON log lines are kept and can be awaited. */
+/**
+ * A real `retry-worker start` process (the demo's DemoReplica, which the CLI ships); its JSON log lines are
+ * kept here and can be awaited.
+ */
 export class Replica {
   readonly logs: LogLine[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly child: ChildProcess;
+  private readonly process: DemoReplica;
   private readonly waiters = new Set<() => void>();
 
   constructor(
     readonly id: string,
     env: Record<string, string>,
   ) {
-    this.child = spawn(process.execPath, [CLI, 'start'], {
-      env: { PATH: process.env.PATH ?? '', REPLICA_ID: id, LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      try {
-        this.logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.stderr.push(line);
-      }
+    this.process = new DemoReplica(id, env, (_, line) => {
+      this.logs.push(line);
       for (const w of this.waiters) w();
     });
-    this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.process.exited;
+  }
+
+  get stderr(): readonly string[] {
+    return this.process.stderr;
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.process.pid!;
   }
 
   get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.process.alive;
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -83,9 +72,8 @@ export class Replica {
   }
 
   /** SIGKILL if still running, and wait for the exit. */
-  async kill(): Promise<void> {
-    if (this.alive) this.child.kill('SIGKILL');
-    await this.exited;
+  kill(): Promise<void> {
+    return this.process.kill();
   }
 }
 
