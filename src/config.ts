@@ -66,7 +66,7 @@ export const SETTINGS = {
     env: 'ETCD_ENDPOINTS',
     kind: { type: 'list' },
     default: ['http://127.0.0.1:2379'],
-    help: 'comma-separated etcd client URLs; list every member',
+    help: 'comma-separated etcd client URLs (etcd 3.4 or later: we use the HTTP/JSON API it serves there); list every member',
   },
   redisUrl: {
     env: 'REDIS_URL',

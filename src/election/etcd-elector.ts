@@ -1,7 +1,7 @@
-import { Etcd3, type Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
-import { sleep, withTimeout } from '../sleep.js';
+import { sleep } from '../sleep.js';
 import type { Elector } from './elector.js';
+import { EtcdClient, type EtcdWatch } from './etcd-client.js';
 import { holdTerm } from './hold-term.js';
 import { Term, monotonicNow, type MonotonicClock } from './term.js';
 
@@ -15,8 +15,9 @@ export interface EtcdElectorOptions {
 }
 
 /**
- * Scheme II of the design note, built on etcd's lease, transaction and watch API (not etcd3's Election,
- * which fires `elected` after `resign()` and after a lost lease, and reports a lost lease 2-3 TTLs late).
+ * Scheme II of the design note, built on etcd's lease, transaction and watch API (see etcd-client.ts; not
+ * etcd3's Election, which fires `elected` after `resign()` and after a lost lease, and reports a lost lease
+ * 2-3 TTLs late).
  *
  *   follower ──key absent: grant lease, txn put-if-absent──▶ leader ──term ends──▶ revoke lease ──▶ follower
  *      ▲  └──key present: watch it for deletion (and re-read every TTL)──┘
@@ -35,7 +36,7 @@ export class EtcdElector implements Elector {
   private readonly clock: MonotonicClock;
   private readonly log: Logger;
   private readonly stopping = new AbortController();
-  private client: Etcd3 | undefined;
+  private client: EtcdClient | undefined;
   private loop: Promise<void> | undefined;
   private current: Term | undefined;
 
@@ -50,12 +51,7 @@ export class EtcdElector implements Elector {
 
   start(onTerm: (term: Term) => Promise<void>): void {
     if (this.loop || this.stopping.signal.aborted) return;
-    const callTimeoutMs = this.callTimeoutMs;
-    this.client = new Etcd3({
-      hosts: [...this.options.endpoints],
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
-    });
+    this.client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.callTimeoutMs });
     this.loop = this.campaign(this.client, onTerm);
   }
 
@@ -70,21 +66,20 @@ export class EtcdElector implements Elector {
   async ping(): Promise<void> {
     const client = this.client;
     if (!client || this.stopping.signal.aborted) throw new Error('the etcd elector is not running');
-    await withTimeout(client.get(this.key).exec(), this.callTimeoutMs, 'etcd ping');
+    await client.get(this.key);
   }
 
-  private async campaign(client: Etcd3, onTerm: (term: Term) => Promise<void>): Promise<void> {
+  private async campaign(client: EtcdClient, onTerm: (term: Term) => Promise<void>): Promise<void> {
     let backoffMs = 100;
     let lastHolder: string | undefined;
     while (!this.stopping.signal.aborted) {
       try {
-        const holder = await client.get(this.key).exec();
-        const kv = holder.kvs[0];
+        const holder = await client.get(this.key);
+        const kv = holder.kv;
         if (kv) {
-          const value = kv.value.toString();
-          if (value !== lastHolder) this.log.info({ leader: value, epoch: Number(kv.create_revision) }, 'following the leader');
-          lastHolder = value;
-          await this.waitForDeletion(client, Number(holder.header.revision));
+          if (kv.value !== lastHolder) this.log.info({ leader: kv.value, epoch: kv.createRevision }, 'following the leader');
+          lastHolder = kv.value;
+          await this.waitForDeletion(client, holder.revision);
         } else {
           const won = await this.tryToWin(client);
           if (won) {
@@ -103,18 +98,14 @@ export class EtcdElector implements Elector {
   }
 
   /** Grants a lease and puts the key only if it is absent. Returns the term's facts, or undefined if we lost. */
-  private async tryToWin(client: Etcd3): Promise<{ leaseId: string; epoch: number; safeUntil: number } | undefined> {
+  private async tryToWin(client: EtcdClient): Promise<{ leaseId: string; epoch: number; safeUntil: number } | undefined> {
     const sentAt = this.clock();
-    const grant = await client.leaseClient.leaseGrant({ TTL: this.options.leaseTtlSeconds, ID: 0 });
-    const leaseId = grant.ID;
+    const grant = await client.grantLease(this.options.leaseTtlSeconds);
+    const leaseId = grant.id;
     try {
-      const txn = await client
-        .if(this.key, 'Create', '==', 0)
-        .then(client.put(this.key).value(this.options.replicaId).lease(leaseId))
-        .else(client.get(this.key))
-        .commit();
+      const txn = await client.putIfAbsent(this.key, this.options.replicaId, leaseId);
       if (txn.succeeded) {
-        return { leaseId, epoch: Number(txn.header.revision), safeUntil: sentAt + Number(grant.TTL) * 1000 - this.marginMs };
+        return { leaseId, epoch: txn.revision, safeUntil: sentAt + grant.ttlSeconds * 1000 - this.marginMs };
       }
     } catch (err) {
       this.revoke(client, leaseId);
@@ -125,7 +116,7 @@ export class EtcdElector implements Elector {
   }
 
   /** Holds the term (renewals and deadline in holdTerm) and watches our own key for deletion. */
-  private async lead(client: Etcd3, won: { leaseId: string; epoch: number; safeUntil: number }, onTerm: (term: Term) => Promise<void>): Promise<void> {
+  private async lead(client: EtcdClient, won: { leaseId: string; epoch: number; safeUntil: number }, onTerm: (term: Term) => Promise<void>): Promise<void> {
     const term = new Term(won.epoch, won.safeUntil, this.clock);
     this.current = term;
     const log = this.log.child({ epoch: term.epoch });
@@ -141,26 +132,22 @@ export class EtcdElector implements Elector {
         clock: this.clock,
         log,
         lease: {
-          renew: async () => (await keepaliveOnce(client, won.leaseId, this.callTimeoutMs)) * 1000,
+          renew: async () => (await client.keepAliveOnce(won.leaseId)) * 1000,
           release: async () => {
-            await client.leaseClient.leaseRevoke({ ID: won.leaseId });
+            await client.revokeLease(won.leaseId);
             return true;
           },
         },
       });
     } finally {
-      await this.cancelWatch(watcher);
+      watcher?.cancel();
       this.current = undefined;
     }
   }
 
-  private async watchOwnKey(client: Etcd3, term: Term, log: Logger): Promise<Watcher | undefined> {
+  private async watchOwnKey(client: EtcdClient, term: Term, log: Logger): Promise<EtcdWatch | undefined> {
     try {
-      const watcher = await withTimeout(
-        client.watch().key(this.key).startRevision(String(term.epoch)).create(),
-        this.callTimeoutMs,
-        'etcd watch of our own key',
-      );
+      const watcher = await client.watch(this.key, term.epoch);
       watcher.on('delete', () => {
         if (term.signal.aborted) return;
         log.warn('our leader key was deleted');
@@ -174,63 +161,32 @@ export class EtcdElector implements Elector {
     }
   }
 
-  /** Cancels a watch, bounded by the call deadline: etcd3's cancel waits for the server, which may not answer. */
-  private async cancelWatch(watcher: Watcher | undefined): Promise<void> {
-    if (watcher) await withTimeout(watcher.cancel(), this.callTimeoutMs, 'etcd watch cancel').catch(() => undefined);
-  }
-
   /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
-  private async waitForDeletion(client: Etcd3, revision: number): Promise<void> {
+  private async waitForDeletion(client: EtcdClient, revision: number): Promise<void> {
     if (this.stopping.signal.aborted) return;
     const done = new AbortController();
     const stop = () => done.abort();
     this.stopping.signal.addEventListener('abort', stop, { once: true });
-    let watcher: Watcher | undefined;
+    let watcher: EtcdWatch | undefined;
     try {
-      watcher = await withTimeout(
-        client.watch().key(this.key).startRevision(String(revision + 1)).create(),
-        this.callTimeoutMs,
-        'etcd watch of the leader key',
-      );
+      watcher = await client.watch(this.key, revision + 1);
       watcher.on('delete', stop);
       watcher.on('error', stop);
       await sleep(this.ttlMs, done.signal);
     } finally {
       this.stopping.signal.removeEventListener('abort', stop);
-      await this.cancelWatch(watcher);
+      watcher?.cancel();
     }
   }
 
   /** Gives a lease back, bounded by the call deadline; true when etcd confirmed. */
-  private async revoke(client: Etcd3, leaseId: string): Promise<boolean> {
+  private async revoke(client: EtcdClient, leaseId: string): Promise<boolean> {
     try {
-      await client.leaseClient.leaseRevoke({ ID: leaseId });
+      await client.revokeLease(leaseId);
       return true;
     } catch (err) {
       this.log.debug({ err, leaseId }, 'lease revoke failed; it will expire by itself');
       return false;
     }
-  }
-}
-
-/** One LeaseKeepAlive request on a fresh stream; resolves with the granted TTL in seconds (0: lease gone). */
-async function keepaliveOnce(client: Etcd3, leaseId: string, timeoutMs: number): Promise<number> {
-  const stream = await withTimeout(client.leaseClient.leaseKeepAlive(), timeoutMs, 'etcd keepalive stream');
-  try {
-    return await withTimeout(
-      new Promise<number>((resolve, reject) => {
-        stream.on('data', (res) => resolve(Number(res.TTL)));
-        stream.on('error', reject);
-        stream.on('end', () => reject(new Error('keepalive stream ended without a reply')));
-        stream.write({ ID: leaseId });
-      }),
-      timeoutMs,
-      'etcd keepalive',
-    );
-  } finally {
-    const raw = stream as unknown as { removeAllListeners(e: string): void; on(e: string, f: () => void): void; cancel?: () => void };
-    raw.removeAllListeners('data');
-    raw.on('error', () => undefined);
-    raw.cancel?.();
   }
 }
