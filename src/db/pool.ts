@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 
 export interface PoolOptions {
   databaseUrl: string;
@@ -15,6 +16,27 @@ export interface PoolOptions {
   onError?: (err: Error) => void;
 }
 
+let loaded: typeof pg | undefined;
+
+/**
+ * pg, loaded on first use. At load, pg tells Node from Cloudflare Workers (lib/stream.js) by
+ * `navigator.userAgent` where there is a navigator (Node 21 and later), else by constructing a fetch
+ * `Response`, which on Node 20 first loads Node's whole fetch implementation (undici): about 50 ms, a tenth of
+ * a replica's start-up, to learn nothing. So while pg loads, and only then, it sees the navigator that newer
+ * Node has. No other code runs in between (the load is synchronous).
+ */
+function pgModule(): typeof pg {
+  if (loaded) return loaded;
+  const hinted = !('navigator' in globalThis);
+  if (hinted) Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node}` }, configurable: true });
+  try {
+    loaded = createRequire(import.meta.url)('pg') as typeof pg;
+  } finally {
+    if (hinted) delete (globalThis as { navigator?: unknown }).navigator;
+  }
+  return loaded;
+}
+
 const INT8_OID = 20;
 const INT8_ARRAY_OID = 1016;
 
@@ -23,10 +45,10 @@ const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID) return (value: string) => Number(value);
     if (oid === INT8_ARRAY_OID) {
-      const parseArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (value: string) => string[])(oid, 'text');
+      const parseArray = (pgModule().types.getTypeParser as (oid: number, format: 'text') => (value: string) => string[])(oid, 'text');
       return (value: string) => parseArray(value).map(Number);
     }
-    return pg.types.getTypeParser(oid, format);
+    return pgModule().types.getTypeParser(oid, format);
   },
 } as unknown as pg.CustomTypesConfig;
 
@@ -40,7 +62,7 @@ function sessionOptions(options: Pick<PoolOptions, 'idleInTransactionTimeoutMs' 
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new (pgModule().Pool)({
     connectionString: options.databaseUrl,
     max: options.max,
     application_name: options.applicationName,
@@ -60,7 +82,7 @@ export function createPool(options: PoolOptions): pg.Pool {
 
 /** A client of its own (not pooled), e.g. for LISTEN. */
 export function createClient(options: Omit<PoolOptions, 'max'>): pg.Client {
-  return new pg.Client({
+  return new (pgModule().Client)({
     connectionString: options.databaseUrl,
     application_name: options.applicationName,
     options: sessionOptions(options),
