@@ -38,7 +38,7 @@ export class Worker {
   private gate: LeadershipGate | undefined;
   private http: HttpServer | undefined;
   private heartbeat: ReplicaHeartbeat | undefined;
-  /** This replica's Prometheus metrics, in a registry of its own (served on /metrics when HTTP_PORT is set). */
+  /** This replica's Prometheus metrics, its own (served on /metrics when HTTP_PORT is set). */
   readonly metrics = new Metrics();
   private started = false;
   private stopping: Promise<void> | undefined;
