@@ -190,7 +190,9 @@ export class EtcdClient {
     const payload = JSON.stringify(body);
     const deadline = performance.now() + this.callTimeoutMs;
     let lastError: EtcdError | undefined;
-    for (let tried = 0; tried < this.endpoints.length; tried++) {
+    // Every endpoint once, and at least twice in all: a kept-alive connection the member closed while idle
+    // fails the first request sent on it, and a lone endpoint deserves a second try on a new connection.
+    for (let tried = 0; tried < Math.max(2, this.endpoints.length); tried++) {
       const left = deadline - performance.now();
       if (left <= 0) break;
       const endpoint = this.endpoints[this.current]!;
@@ -218,7 +220,7 @@ export class EtcdClient {
           } catch (err) {
             reject(new EtcdError(`etcd ${path} at ${endpoint.host} answered with something other than JSON`, undefined, res.statusCode, { cause: err }));
           }
-        }, reject);
+        }, (err: Error) => reject(new EtcdError(`etcd ${path} at ${endpoint.host}: the answer broke off: ${err.message}`, undefined, res.statusCode, { cause: err })));
       });
       request.on('error', (err) => {
         clearTimeout(timer);
