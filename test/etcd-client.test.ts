@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
@@ -162,6 +163,28 @@ test('a member that never answers costs one deadline: the call fails as unreacha
   } finally {
     client.close();
     silent.close();
+  }
+});
+
+test('a deletion that arrives in the same read as the watch confirmation reaches listeners attached after the await', async () => {
+  // A member that confirms the watch and reports a deletion in one write, as etcd may when it replays history.
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"result":{"header":{"revision":"9"},"created":true}}\n{"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"a2V5"}}]}}\n');
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const client = new EtcdClient({ endpoints: [`http://127.0.0.1:${port}`], callTimeoutMs: 2000 });
+  try {
+    const watch = await client.watch('key', 5);
+    let deletes = 0;
+    watch.on('delete', () => deletes++);
+    await waitFor('the delete that came with the confirmation', () => deletes === 1 || undefined);
+  } finally {
+    client.close();
+    server.closeAllConnections();
+    server.close();
   }
 });
 

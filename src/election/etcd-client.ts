@@ -48,10 +48,13 @@ const GRPC_UNAVAILABLE = 14;
 
 /**
  * A watch of one key from a revision on. Emits `delete` for each deletion of the key, and `error` once when
- * the stream ends for any reason other than cancel(): the caller must then assume it missed events.
+ * the stream ends for any reason other than cancel(): the caller must then assume it missed events. Events go
+ * out on a later turn of the event loop than the one that read them, in order: one that arrived together
+ * with etcd's confirmation reaches the listeners attached right after `await client.watch(...)`.
  */
 export class EtcdWatch extends EventEmitter<{ delete: []; error: [Error] }> {
   private cancelled = false;
+  private failed = false;
   constructor(private readonly request: ClientRequest) {
     super();
   }
@@ -64,11 +67,20 @@ export class EtcdWatch extends EventEmitter<{ delete: []; error: [Error] }> {
   }
 
   /** @internal */
+  deliverDelete(): void {
+    setImmediate(() => {
+      if (!this.cancelled) this.emit('delete');
+    });
+  }
+
+  /** @internal */
   fail(err: Error): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
+    if (this.cancelled || this.failed) return;
+    this.failed = true;
     this.request.destroy();
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    setImmediate(() => {
+      if (!this.cancelled && this.listenerCount('error') > 0) this.emit('error', err);
+    });
   }
 }
 
@@ -173,7 +185,7 @@ export class EtcdClient {
           this.watches.add(watch);
           resolve(watch);
         }
-        for (const event of result.events ?? []) if (event.type === 'DELETE') watch.emit('delete');
+        for (const event of result.events ?? []) if (event.type === 'DELETE') watch.deliverDelete();
       };
     });
   }
