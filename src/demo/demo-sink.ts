@@ -30,18 +30,27 @@ const now = () => performance.timeOrigin + performance.now();
 export class DemoSink {
   readonly executions: SinkExecution[] = [];
   private highestEpoch = 0;
+  private serving = 0;
   private server: Server | undefined;
 
   async start(): Promise<void> {
     const server = createServer((req, res) => {
-      void this.handle(req).then(
-        (status) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
-        () => res.writeHead(400).end('bad request\n'),
-      );
+      this.serving++;
+      void this.handle(req)
+        .finally(() => this.serving--)
+        .then(
+          (status) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
+          () => res.writeHead(400).end('bad request\n'),
+        );
     });
     server.keepAliveTimeout = 1000;
     this.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  }
+
+  /** Requests received and not yet answered (their executions are not in `executions` yet). */
+  get inFlight(): number {
+    return this.serving;
   }
 
   get url(): string {

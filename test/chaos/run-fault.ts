@@ -91,6 +91,9 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       notes.push(`not settled ${options.settleTimeoutMs} ms after the fault was healed`);
     }
     await sleep(500); // late requests of a paused leader, if any, reach the sink
+    // Requests still at the sink (a slow handler's call its worker abandoned at the execution timeout) are
+    // recorded when they end: wait for them, so that the analysis sees every execution.
+    await waitFor('the sink to finish its requests', () => (cluster.sink.inFlight === 0 ? true : undefined), 10_000, 20).catch(() => notes.push('the sink still had requests in flight'));
     return await analyse(fault.name, cluster, expected, faultAt, notes);
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
@@ -128,7 +131,7 @@ async function insertRecords(cluster: TestCluster, total: number, slow: boolean)
 }
 
 async function analyse(fault: string, cluster: TestCluster, expected: Map<number, Expectation>, faultAt: number, notes: string[]): Promise<RunResult> {
-  const all = cluster.sink.executions;
+  const all = [...cluster.sink.executions]; // one snapshot: every count below is of the same executions
   const accepted = all.filter((e) => !e.refused);
   const evidence = checkEvidence(all);
 
