@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { EtcdElector } from '../src/election/etcd-elector.js';
-import { startEtcd, type EtcdCluster } from './support/etcd.js';
+import { startEtcd, waitForEtcdHealthy, type EtcdCluster } from './support/etcd.js';
 import { candidate as hold } from './support/candidate.js';
 import { waitFor } from './support/ports.js';
 
@@ -68,6 +68,26 @@ test('revoking the lease behind the leader ends its term; isSafe() turns false a
     await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 5_000);
     assert.ok(['lease-expired', 'key-deleted'].includes(a.terms[0]!.endReason!), a.terms[0]!.endReason);
     assert.equal(a.terms[0]!.isSafe(), false);
+  } finally {
+    client.close();
+    await a.elector.stop();
+  }
+});
+
+test('after the etcd member restarts under a leader, deleting its key still ends its term (key-deleted)', async () => {
+  // TTL 10 s: the restart (a second or two of failed keepalives) must not end the term by its deadline.
+  const name = `e${names++}`;
+  const a = candidate(name, 'a', 10);
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  try {
+    await waitFor('a leads', () => a.leading() || undefined);
+    await etcd.members[0]!.kill();
+    await etcd.members[0]!.restart();
+    await waitForEtcdHealthy(etcd);
+    assert.equal(a.terms[0]!.signal.aborted, false, 'the term outlived the restart');
+    await client.delete().key(`retry-worker/${name}/leader`).exec();
+    await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 8_000);
+    assert.equal(a.terms[0]!.endReason, 'key-deleted');
   } finally {
     client.close();
     await a.elector.stop();

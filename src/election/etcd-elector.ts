@@ -22,9 +22,10 @@ export interface EtcdElectorOptions {
  *   follower ──key absent: grant lease, txn put-if-absent──▶ leader ──term ends──▶ revoke lease ──▶ follower
  *      ▲  └──key present: watch it for deletion (and re-read every TTL)──┘
  *
- * While leading: a keepalive every TTL/3 on a fresh stream (so a reply always matches its request) moves
- * `safeUntil = send time + granted TTL - margin` forward on the monotonic clock; a timer ends the term when
- * safeUntil passes; a watch on our own key ends it if the key is deleted. The epoch is the key's create
+ * While leading: a keepalive every TTL/3 on a fresh stream (so a reply always matches its request), with a
+ * read of our key beside it, moves `safeUntil = send time + granted TTL - margin` forward on the monotonic
+ * clock while the key is still ours; a timer ends the term when safeUntil passes; a watch on our own key
+ * (replaced when its stream ends) ends it at once if the key is deleted. The epoch is the key's create
  * revision, which grows with every new key. Every unary call has a deadline.
  */
 export class EtcdElector implements Elector {
@@ -122,7 +123,7 @@ export class EtcdElector implements Elector {
     const log = this.log.child({ epoch: term.epoch });
     log.info({ leaseTtlSeconds: this.options.leaseTtlSeconds, safeForMs: Math.round(term.remainingMs()) }, 'won the etcd election');
     if (this.stopping.signal.aborted) term.end('resigned');
-    const watcher = await this.watchOwnKey(client, term, log);
+    const stopGuard = this.guardOwnKey(client, term, log);
     try {
       await holdTerm({
         term,
@@ -132,7 +133,13 @@ export class EtcdElector implements Elector {
         clock: this.clock,
         log,
         lease: {
-          renew: async () => (await client.keepAliveOnce(won.leaseId)) * 1000,
+          // A renewal counts only if the lease is alive and the key is still the one we created: a watch can
+          // miss a deletion (its stream died silently), this read cannot.
+          renew: async () => {
+            const [ttlSeconds, holder] = await Promise.all([client.keepAliveOnce(won.leaseId), client.get(this.key)]);
+            if (holder.kv?.createRevision !== term.epoch) this.keyGone(term, log);
+            return ttlSeconds * 1000;
+          },
           release: async () => {
             await client.revokeLease(won.leaseId);
             return true;
@@ -140,25 +147,58 @@ export class EtcdElector implements Elector {
         },
       });
     } finally {
-      watcher?.cancel();
+      stopGuard();
       this.current = undefined;
     }
   }
 
-  private async watchOwnKey(client: EtcdClient, term: Term, log: Logger): Promise<EtcdWatch | undefined> {
-    try {
-      const watcher = await client.watch(this.key, term.epoch);
-      watcher.on('delete', () => {
-        if (term.signal.aborted) return;
-        log.warn('our leader key was deleted');
-        term.end('key-deleted');
-      });
-      watcher.on('error', (err: Error) => log.warn({ err }, 'watch of our own key failed'));
-      return watcher;
-    } catch (err) {
-      log.warn({ err }, 'could not watch our own key; relying on keepalives');
-      return undefined;
-    }
+  private keyGone(term: Term, log: Logger): void {
+    if (term.signal.aborted) return;
+    log.warn('our leader key was deleted');
+    term.end('key-deleted');
+  }
+
+  /**
+   * Watches our own key for the whole term, from its create revision (so a deletion before the watch began
+   * is replayed). A watch that ends is replaced after a read that checks the key is still ours; returns
+   * what stops it.
+   */
+  private guardOwnKey(client: EtcdClient, term: Term, log: Logger): () => void {
+    let watcher: EtcdWatch | undefined;
+    let stopped = false;
+    const active = () => !stopped && !term.signal.aborted;
+    const watchFrom = async (revision: number): Promise<void> => {
+      try {
+        const w = await client.watch(this.key, revision);
+        if (!active()) return w.cancel();
+        watcher = w;
+        w.on('delete', () => this.keyGone(term, log));
+        w.on('error', (err: Error) => {
+          log.warn({ err }, 'the watch of our own key ended; checking the key and watching again');
+          void recheck();
+        });
+      } catch (err) {
+        log.warn({ err }, 'could not watch our own key; retrying');
+        await sleep(200, term.signal);
+        if (active()) await recheck();
+      }
+    };
+    const recheck = async (): Promise<void> => {
+      while (active()) {
+        try {
+          const { revision, kv } = await client.get(this.key);
+          if (kv?.createRevision !== term.epoch) return this.keyGone(term, log);
+          if (active()) return await watchFrom(revision + 1);
+        } catch {
+          await sleep(200, term.signal);
+        }
+      }
+    };
+    void watchFrom(term.epoch);
+    return () => {
+      stopped = true;
+      watcher?.cancel();
+    };
   }
 
   /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
