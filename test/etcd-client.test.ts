@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { EtcdClient, EtcdError } from '../src/election/etcd-client.js';
+import { EtcdClient, EtcdError, type EtcdWatch } from '../src/election/etcd-client.js';
 import { startEtcd, waitForEtcdHealthy, type EtcdCluster } from './support/etcd.js';
 import { freePort, waitFor } from './support/ports.js';
 
@@ -185,6 +185,77 @@ test('a deletion that arrives in the same read as the watch confirmation reaches
     client.close();
     server.closeAllConnections();
     server.close();
+  }
+});
+
+/** A member that answers every request with `status` and `body`: a 200 stream stays open, an error ends. */
+async function scriptedMember(status: number, body: string): Promise<{ url: string; close: () => void }> {
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json' });
+    if (status === 200) res.write(body);
+    else res.end(body);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+test("a watch refused by the member rejects with the member's own error", async () => {
+  const member = await scriptedMember(404, '{"error":"Not Found","code":5,"message":"Not Found"}\n');
+  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
+  try {
+    const err = await client.watch('key', 1).catch((e: unknown) => e);
+    assert.ok(err instanceof EtcdError, String(err));
+    assert.match(err.message, /etcd watch: Not Found/);
+    assert.equal(err.code, 5);
+  } finally {
+    client.close();
+    member.close();
+  }
+});
+
+test('a watch stream that turns to garbage fails the watch with an error; the process goes on', async () => {
+  const member = await scriptedMember(200, '{"result":{"created":true}}\n<html>proxy error</html>\n');
+  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
+  try {
+    const watch = await client.watch('key', 1).catch((e: unknown) => e);
+    // The confirmation and the garbage may arrive in one read: the watch either fails at once or right after.
+    const err = watch instanceof Error ? watch : await new Promise<Error>((resolve) => (watch as EtcdWatch).on('error', resolve));
+    assert.ok(err instanceof EtcdError, String(err));
+    assert.match(err.message, /something other than JSON/);
+  } finally {
+    client.close();
+    member.close();
+  }
+});
+
+test('stream errors name their cause and a 5xx without an etcd code counts as unreachable', async () => {
+  const member = await scriptedMember(503, '{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}\n');
+  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
+  const proxy = await scriptedMember(502, '<html>bad gateway</html>');
+  const behindProxy = new EtcdClient({ endpoints: [proxy.url], callTimeoutMs: 2000 });
+  try {
+    const err = await client.keepAliveOnce('1').catch((e: unknown) => e);
+    assert.ok(err instanceof EtcdError);
+    assert.match(err.message, /no leader/);
+    assert.equal(err.code, 14);
+    assert.equal(err.unreachable, true);
+    const viaProxy = await behindProxy.get('key').catch((e: unknown) => e);
+    assert.ok(viaProxy instanceof EtcdError);
+    assert.match(viaProxy.message, /HTTP 502/);
+    assert.equal(viaProxy.unreachable, true);
+  } finally {
+    client.close();
+    behindProxy.close();
+    member.close();
+    proxy.close();
   }
 });
 

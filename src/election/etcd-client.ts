@@ -147,7 +147,8 @@ export class EtcdClient {
     return new Promise<EtcdWatch>((resolve, reject) => {
       const timer = setTimeout(() => fail(new EtcdError(`etcd watch at ${endpoint.host} was not confirmed within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
       let created = false;
-      const fail = (err: Error) => {
+      const fail = (cause: Error) => {
+        const err = cause instanceof EtcdError ? cause : new EtcdError(`etcd watch at ${endpoint.host} broke off: ${cause.message}`, undefined, undefined, { cause });
         clearTimeout(timer);
         if (!created) {
           this.moveOn(endpoint);
@@ -166,15 +167,23 @@ export class EtcdClient {
           for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
             const line = buffered.slice(0, end).trim();
             buffered = buffered.slice(end + 1);
-            if (line) onMessage(JSON.parse(line) as StreamMessage<WatchResult>);
+            if (!line) continue;
+            let message: StreamMessage<WatchResult> | null;
+            try {
+              message = JSON.parse(line) as StreamMessage<WatchResult> | null;
+            } catch (err) {
+              return fail(new EtcdError(`etcd watch at ${endpoint.host} sent something other than JSON`, undefined, undefined, { cause: err }));
+            }
+            onMessage(message ?? {});
           }
         });
         res.on('end', () => fail(new EtcdError('etcd watch stream ended')));
+        res.on('close', () => fail(new EtcdError('etcd watch connection closed')));
         res.on('error', fail);
       });
       const watch = new EtcdWatch(request);
+      // Before an answer, a failed or closed connection is an 'error' of the request (socket hang up).
       request.on('error', fail);
-      request.on('close', () => fail(new EtcdError('etcd watch connection closed')));
       const onMessage = (message: StreamMessage<WatchResult>) => {
         if (message.error) return fail(streamError('etcd watch', message.error));
         const result = message.result ?? {};
@@ -228,11 +237,14 @@ export class EtcdClient {
           if (res.statusCode !== 200) return reject(httpError(`etcd ${path} at ${endpoint.host}`, res.statusCode, text));
           try {
             // Streaming calls (keepalive) answer with one JSON message per line; we send one request.
-            resolve(JSON.parse(text.split('\n', 1)[0]!));
+            resolve(JSON.parse(text.split('\n', 1)[0]!) ?? {});
           } catch (err) {
             reject(new EtcdError(`etcd ${path} at ${endpoint.host} answered with something other than JSON`, undefined, res.statusCode, { cause: err }));
           }
-        }, (err: Error) => reject(new EtcdError(`etcd ${path} at ${endpoint.host}: the answer broke off: ${err.message}`, undefined, res.statusCode, { cause: err })));
+        }, (err: Error) => {
+          clearTimeout(timer);
+          reject(new EtcdError(`etcd ${path} at ${endpoint.host}: the answer broke off: ${err.message}`, undefined, res.statusCode, { cause: err }));
+        });
       });
       request.on('error', (err) => {
         clearTimeout(timer);
@@ -279,7 +291,7 @@ interface WatchResult {
 
 interface StreamMessage<T> {
   result?: T;
-  error?: { grpc_code?: number; http_code?: number; message?: string };
+  error?: { grpc_code?: number; code?: number; http_code?: number; message?: string };
 }
 
 function toKeyValue(raw: RawKeyValue | undefined): KeyValue | undefined {
@@ -302,16 +314,21 @@ function readAll(res: IncomingMessage): Promise<string> {
 }
 
 function httpError(what: string, status: number | undefined, text: string): EtcdError {
-  let body: { message?: string; error?: string; code?: number } = {};
+  // Unary calls answer {error, code, message}; streaming ones {error: {grpc_code or code, http_code, message}}.
+  let body: { message?: string; error?: string | { grpc_code?: number; code?: number; message?: string }; code?: number } = {};
   try {
-    body = JSON.parse(text) as typeof body;
+    body = (JSON.parse(text) as typeof body | null) ?? {};
   } catch {
-    // not JSON: a proxy or something that is not etcd answered
+    // not JSON: a proxy, or something that is not etcd, answered
   }
-  const code = body.code ?? (status === 503 ? GRPC_UNAVAILABLE : -1);
-  return new EtcdError(`${what}: ${body.message ?? body.error ?? `HTTP ${status}`}`, code, status);
+  const inner = typeof body.error === 'object' && body.error !== null ? body.error : undefined;
+  const message = body.message ?? inner?.message ?? (typeof body.error === 'string' ? body.error : undefined) ?? `HTTP ${status}`;
+  // Without etcd's own code, a server-side failure (5xx, e.g. a proxy's 502/503/504) may be this member's
+  // alone: worth trying another; anything else is an answer.
+  const code = body.code ?? inner?.grpc_code ?? inner?.code ?? (status !== undefined && status >= 500 ? undefined : -1);
+  return new EtcdError(`${what}: ${message}`, code, status);
 }
 
 function streamError(what: string, error: NonNullable<StreamMessage<unknown>['error']>): EtcdError {
-  return new EtcdError(`${what}: ${error.message ?? 'failed'}`, error.grpc_code ?? -1, error.http_code);
+  return new EtcdError(`${what}: ${error.message ?? 'failed'}`, error.grpc_code ?? error.code ?? -1, error.http_code);
 }
