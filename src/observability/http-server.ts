@@ -40,7 +40,7 @@ const RECENT_TERMS = 10;
  *   GET /healthz      200 while the process runs
  *   GET /readyz       200 when the database answers SELECT 1, the election backend answers a ping (both
  *                     within checkTimeoutMs) and, if this replica leads, its term is still safe; else 503
- *   GET /metrics      Prometheus text (the replica's own registry)
+ *   GET /metrics      Prometheus text of the replica's own metrics (Metrics.render())
  *   GET /             HTML status page; GET /status.json is the same snapshot as JSON
  * Status reads use a pool of their own (2 connections, statement_timeout), never the claim pool.
  * start() and stop() are safe twice; stop() is safe before start().

@@ -133,7 +133,8 @@ export class Metrics {
       histogram(
         'retry_worker_execution_seconds',
         'handler run time, by outcome',
-        OUTCOMES.map((outcome) => {
+        // Skipped executions never ran: no run time.
+        OUTCOMES.filter((outcome) => outcome !== 'skipped').map((outcome) => {
           const d = this.durations[outcome];
           return { labels: { outcome }, bounds: DURATION_BUCKETS_SECONDS, counts: d.cumulative(), sum: d.sum, count: d.count };
         }),
