@@ -55,7 +55,7 @@ export class Worker {
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
     const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
     this.electionPool = electionPool;
-    // The backend's client library loads (etcd3 alone takes ~100 ms) while Postgres answers the schema check.
+    // The backend's module (and its client library, e.g. ioredis) loads while Postgres answers the schema check.
     const elector = createElector(c, this.log, electionPool);
     elector.catch(() => undefined);
     const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};

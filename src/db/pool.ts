@@ -23,12 +23,19 @@ let loaded: typeof pg | undefined;
  * `navigator.userAgent` where there is a navigator (Node 21 and later), else by constructing a fetch
  * `Response`, which on Node 20 first loads Node's whole fetch implementation (undici): about 50 ms, a tenth of
  * a replica's start-up, to learn nothing. So while pg loads, and only then, it sees the navigator that newer
- * Node has. No other code runs in between (the load is synchronous).
+ * Node has (the load is synchronous; only require hooks, such as tracing agents patching pg, also see it).
  */
 function pgModule(): typeof pg {
   if (loaded) return loaded;
-  const hinted = !('navigator' in globalThis);
-  if (hinted) Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node}` }, configurable: true });
+  let hinted = false;
+  if (!('navigator' in globalThis)) {
+    try {
+      Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node}` }, configurable: true });
+      hinted = true;
+    } catch {
+      // a frozen global object: pg takes its slower way
+    }
+  }
   try {
     loaded = createRequire(import.meta.url)('pg') as typeof pg;
   } finally {

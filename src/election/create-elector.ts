@@ -5,7 +5,7 @@ import type { Elector } from './elector.js';
 
 /**
  * The one switch on the backend name. `pool` is a small pool of the elector's own (postgres backend). Each
- * backend's module, and so its client library (etcd3 with gRPC, ioredis), is loaded only when chosen.
+ * backend's module, and so its client library (ioredis for Redis), is loaded only when chosen.
  */
 export async function createElector(config: Config, log: Logger, pool: pg.Pool): Promise<Elector> {
   const common = { electionName: config.electionName, leaseTtlSeconds: config.leaseTtlSeconds, replicaId: config.replicaId, log };
