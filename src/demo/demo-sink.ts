@@ -14,7 +14,10 @@ export interface SinkExecution {
   epoch: number;
   replicaId: string;
   start: number;
+  /** When the sink answered, or when its caller hung up before that (the caller's attempt ended there). */
   end: number;
+  /** The caller hung up before the answer (e.g. its execution timeout aborted the call); the sink went on. */
+  abandoned: boolean;
   status: number;
   /** Refused: its fencing token was below one already accepted. */
   refused: boolean;
@@ -73,6 +76,9 @@ export class DemoSink {
 
   private async handle(req: IncomingMessage): Promise<number> {
     const start = now();
+    let hungUpAt: number | undefined;
+    const onHangUp = () => (hungUpAt ??= now());
+    req.socket.once('close', onHangUp);
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as SinkBehaviour;
@@ -90,7 +96,10 @@ export class DemoSink {
       if (body.mode === 'always-fail') status = 503;
       if (body.mode === 'permanent') status = 422;
     }
-    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: now(), status, refused });
+    req.socket.off('close', onHangUp);
+    const answeredAt = now();
+    const abandoned = hungUpAt !== undefined && hungUpAt < answeredAt;
+    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: abandoned ? hungUpAt! : answeredAt, abandoned, status, refused });
     return status;
   }
 }
