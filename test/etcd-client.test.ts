@@ -166,28 +166,6 @@ test('a member that never answers costs one deadline: the call fails as unreacha
   }
 });
 
-test('a deletion that arrives in the same read as the watch confirmation reaches listeners attached after the await', async () => {
-  // A member that confirms the watch and reports a deletion in one write, as etcd may when it replays history.
-  const server = createHttpServer((req, res) => {
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.write('{"result":{"header":{"revision":"9"},"created":true}}\n{"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"a2V5"}}]}}\n');
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  const client = new EtcdClient({ endpoints: [`http://127.0.0.1:${port}`], callTimeoutMs: 2000 });
-  try {
-    const watch = await client.watch('key', 5);
-    let deletes = 0;
-    watch.on('delete', () => deletes++);
-    await waitFor('the delete that came with the confirmation', () => deletes === 1 || undefined);
-  } finally {
-    client.close();
-    server.closeAllConnections();
-    server.close();
-  }
-});
-
 /** A member that answers every request with `status` and `body`: a 200 stream stays open, an error ends. */
 async function scriptedMember(status: number, body: string): Promise<{ url: string; close: () => void }> {
   const server = createHttpServer((req, res) => {
@@ -206,6 +184,21 @@ async function scriptedMember(status: number, body: string): Promise<{ url: stri
     },
   };
 }
+
+test('a deletion that arrives in the same read as the watch confirmation reaches listeners attached after the await', async () => {
+  // A member that confirms the watch and reports a deletion in one write, as etcd may when it replays history.
+  const member = await scriptedMember(200, '{"result":{"header":{"revision":"9"},"created":true}}\n{"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"a2V5"}}]}}\n');
+  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
+  try {
+    const watch = await client.watch('key', 5);
+    let deletes = 0;
+    watch.on('delete', () => deletes++);
+    await waitFor('the delete that came with the confirmation', () => deletes === 1 || undefined);
+  } finally {
+    client.close();
+    member.close();
+  }
+});
 
 test("a watch refused by the member rejects with the member's own error", async () => {
   const member = await scriptedMember(404, '{"error":"Not Found","code":5,"message":"Not Found"}\n');
