@@ -6,6 +6,7 @@ import { startAttempts, type AttemptPlan } from './db/start-attempts.js';
 import type { Term } from './election/term.js';
 import { retryDelayMs, type Backoff } from './executor/backoff.js';
 import { AbortFanout } from './executor/abort-fanout.js';
+import type { Deadlines } from './executor/deadlines.js';
 import { executeRecord, type ExecutionOutcome } from './executor/execute-record.js';
 import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
@@ -21,7 +22,8 @@ export interface BatchDeps {
   knownKinds: string;
   recorder: AttemptRecorder;
   backoff: Backoff;
-  executionTimeoutMs: number;
+  /** The execution timeout, one deadline per execution. */
+  timeouts: Deadlines;
   heartbeatMs: number;
   replicaId: string;
   /** Aborted on graceful shutdown: records not yet started are left for the next leader. */
@@ -43,6 +45,7 @@ export interface Batch {
 }
 
 type Result = { plan: AttemptPlan; outcome: ExecutionOutcome | 'skipped' };
+type RunPlan = Extract<AttemptPlan, { action: 'run' }>;
 
 /**
  * Executes one claimed batch inside its claim transaction: ledger first (autocommit), then each record in a
@@ -77,26 +80,29 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   try {
     const plans = await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts');
     const byId = new Map(records.map((r) => [r.id, r]));
-    const results = await Promise.all(
-      plans.map(async (plan): Promise<Result> => {
-        if (plan.action !== 'run') {
-          dispatch();
-          return { plan, outcome: 'skipped' };
-        }
-        const record = byId.get(plan.recordId)!;
-        return deps.slots.run(async () => {
-          dispatch();
-          // Checked synchronously right before the handler starts: a process that was paused past its lease
-          // sees the passed deadline here before anything else runs.
-          if (!term.isSafe() || signal.aborted || deps.stopStarting.aborted) {
-            deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: Date.now() });
-            deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null, finishedAt: Date.now() });
-            return { plan, outcome: 'skipped' };
-          }
-          return { plan, outcome: await execute(deps, record, plan, term, executions, log) };
-        });
-      }),
-    );
+    const settled: Result[] = [];
+    const toRun: RunPlan[] = [];
+    for (const plan of plans) {
+      if (plan.action === 'run') {
+        toRun.push(plan);
+      } else {
+        dispatch();
+        settled.push({ plan, outcome: 'skipped' });
+      }
+    }
+    const ran = await deps.slots.runEach(toRun, (plan): Result | Promise<Result> => {
+      dispatch();
+      const record = byId.get(plan.recordId)!;
+      // Checked synchronously right before the handler starts: a process that was paused past its lease
+      // sees the passed deadline here before anything else runs.
+      if (!term.isSafe() || signal.aborted || deps.stopStarting.aborted) {
+        deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: Date.now() });
+        deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null, finishedAt: Date.now() });
+        return { plan, outcome: 'skipped' };
+      }
+      return execute(deps, record, plan, term, executions, log);
+    });
+    const results = settled.concat(ran);
     clearInterval(heartbeat);
     const completions = results.map((r) => toCompletion(r, byId.get(r.plan.recordId)!, deps.backoff)).filter((c) => c !== undefined);
     if (connectionLost.signal.aborted) throw connectionLost.signal.reason;
@@ -124,35 +130,38 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   }
 }
 
-async function execute(deps: BatchDeps, record: ClaimedRecord, plan: Extract<AttemptPlan, { action: 'run' }>, term: Term, executions: AbortFanout, log: Logger): Promise<ExecutionOutcome> {
+function execute(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, executions: AbortFanout, log: Logger): Promise<Result> {
   // Bindings passed per line rather than a child logger per record: the handler's ctx.log is made only if read.
   log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind }, 'execution started');
   const started = performance.now();
-  const outcome = await executeRecord({
+  return executeRecord({
     handler: deps.handlers[record.kind],
     knownKinds: deps.knownKinds,
     record: { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts },
     parent: executions,
-    timeoutMs: deps.executionTimeoutMs,
-    abandonAfterMs: Math.min(5_000, deps.executionTimeoutMs),
+    timeouts: deps.timeouts,
+    abandonAfterMs: Math.min(5_000, deps.timeouts.ms),
     fencingToken: term.epoch,
     replicaId: deps.replicaId,
     log,
-  });
+  }).then((outcome) => finished(deps, record, plan, term, log, started, outcome));
+}
+
+function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, log: Logger, started: number, outcome: ExecutionOutcome): Result {
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const finishedAt = Date.now();
   if (outcome.kind === 'succeeded') {
     deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'succeeded', durationMs, error: null, finishedAt });
     log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: 'succeeded', durationMs }, 'execution succeeded');
     deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt });
-    return outcome;
+    return { plan, outcome };
   }
   const final = outcome.kind === 'dead' || plan.attempt >= record.maxAttempts;
   const label = final ? 'dead' : 'failed';
   deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: label, durationMs, error: outcome.error.message, finishedAt });
   log.warn({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: label, durationMs, err: outcome.error }, final ? 'execution failed; record is dead' : 'execution failed; will retry');
   deps.recorder.record({ ledgerId: plan.ledgerId, outcome: outcome.kind, error: outcome.error.message, finishedAt });
-  return outcome;
+  return { plan, outcome };
 }
 
 function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff: Backoff): Completion | undefined {

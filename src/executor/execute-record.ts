@@ -1,6 +1,7 @@
 import { PermanentFailure, RetryLater, coerceError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { AbortFanout } from './abort-fanout.js';
+import type { Deadlines } from './deadlines.js';
 import type { FailedRecord, Handler, HandlerContext } from './handler.js';
 
 export type ExecutionOutcome =
@@ -14,7 +15,8 @@ export interface ExecuteArgs {
   record: FailedRecord;
   /** Aborts on a lost database connection or at the end of the shutdown timeout; the timeout is added here. */
   parent: AbortFanout;
-  timeoutMs: number;
+  /** The execution timeout: its deadline is added when the handler starts. */
+  timeouts: Deadlines;
   /** After the signal aborts, how long to wait for a handler that ignores it before giving up on it. */
   abandonAfterMs: number;
   fencingToken: number;
@@ -33,7 +35,7 @@ const SUCCEEDED: ExecutionOutcome = Object.freeze({ kind: 'succeeded' });
  * Runs one handler under a timeout and its parent's abort, and classifies how it ended. Never throws.
  *
  * ctx.signal and ctx.log are made when the handler first reads them: a short handler that reads neither costs
- * one timer and one promise. An abort (timeout or parent) reaches the signal whether it was read before or
+ * one deadline entry and one promise. An abort (timeout or parent) reaches the signal whether it was read before or
  * after, and starts the give-up clock either way.
  */
 export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
@@ -59,13 +61,13 @@ export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
         finish({ kind: 'failed', error: reasonError(abortReason) });
       }, args.abandonAfterMs);
     };
-    const timer = setTimeout(() => abort(new ExecutionTimeout(`execution timed out after ${args.timeoutMs} ms`)), args.timeoutMs);
+    const timeout = args.timeouts.add(() => abort(new ExecutionTimeout(`execution timed out after ${args.timeouts.ms} ms`)));
     const unsubscribe = args.parent.subscribe(abort);
 
     const finish = (outcome: ExecutionOutcome) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      args.timeouts.cancel(timeout);
       if (giveUpTimer) clearTimeout(giveUpTimer);
       unsubscribe();
       resolve(outcome);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { PermanentFailure, RetryLater } from '../../src/errors.js';
 import { AbortFanout } from '../../src/executor/abort-fanout.js';
+import { Deadlines } from '../../src/executor/deadlines.js';
 import { ExecutionTimeout, executeRecord, type ExecuteArgs } from '../../src/executor/execute-record.js';
 import type { Handler } from '../../src/executor/handler.js';
 
@@ -11,7 +12,7 @@ const args = (handler: Handler | undefined, overrides: Partial<ExecuteArgs> = {}
   knownKinds: 'http, noop',
   record: { id: 7, kind: 'thing', payload: {}, attempt: 2, maxAttempts: 5 },
   parent: new AbortFanout(new AbortController().signal),
-  timeoutMs: 1_000,
+  timeouts: new Deadlines(1_000),
   abandonAfterMs: 100,
   fencingToken: 42,
   replicaId: 'r1',
@@ -45,7 +46,7 @@ test('the execution timeout aborts the signal and counts as a failed attempt', a
   let aborted = false;
   const outcome = await executeRecord(args(
     (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => { aborted = true; reject(ctx.signal.reason); })),
-    { timeoutMs: 50 },
+    { timeouts: new Deadlines(50) },
   ));
   assert.ok(aborted);
   assert.equal(outcome.kind, 'failed');
@@ -53,7 +54,7 @@ test('the execution timeout aborts the signal and counts as a failed attempt', a
 });
 
 test('a handler that ignores its signal is abandoned after the grace period, as a failure', async () => {
-  const outcome = await executeRecord(args(() => new Promise(() => undefined), { timeoutMs: 30, abandonAfterMs: 30 }));
+  const outcome = await executeRecord(args(() => new Promise(() => undefined), { timeouts: new Deadlines(30), abandonAfterMs: 30 }));
   assert.equal(outcome.kind, 'failed');
 });
 
@@ -75,7 +76,7 @@ test('a signal first read after the timeout is already aborted, with the timeout
       readLate = ctx.signal;
       resolve();
     }, 60)),
-    { timeoutMs: 20, abandonAfterMs: 500 },
+    { timeouts: new Deadlines(20), abandonAfterMs: 500 },
   ));
   // The handler resolved after the timeout: it ran to its end, so it succeeded; its signal still said why it was told to stop.
   assert.equal(outcome.kind, 'succeeded');
