@@ -198,7 +198,9 @@ export class RetryLoop {
         log: this.log,
         onRecordDispatched: () => {
           this.waiting--;
-          if (this.waiting < this.claimAhead) this.waker.wake();
+          // Once, when the queue falls below the claim-ahead mark (not at every record after it: each wake-up
+          // is a turn of the loop); a batch that ends wakes it too.
+          if (this.waiting === this.claimAhead - 1) this.waker.wake();
         },
       },
     ).finally(() => {
