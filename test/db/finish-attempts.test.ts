@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type pg from 'pg';
+import { finishAttempts, type FinishedAttempt } from '../../src/db/finish-attempts.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+});
+after(() => db.drop());
+
+async function startAttempts(count: number): Promise<number[]> {
+  const { rows } = await db.pool.query<{ id: number }>(
+    `WITH r AS (INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, $1::int) RETURNING id)
+     INSERT INTO failed_record_attempts (record_id, attempt, epoch, replica_id) SELECT id, 1, 1, 'r1' FROM r RETURNING id`,
+    [count],
+  );
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+const succeeded = (ledgerId: number): FinishedAttempt => ({ ledgerId, outcome: 'succeeded', error: null, finishedAt: Date.now() });
+
+test('finishAttempts writes each outcome once and never overwrites a recorded one', async () => {
+  const [a, b, c] = await startAttempts(3);
+  await finishAttempts(db.pool, [{ ledgerId: b!, outcome: 'failed', error: 'boom', finishedAt: Date.UTC(2026, 0, 2) }]);
+  await finishAttempts(db.pool, [succeeded(a!), succeeded(b!), { ledgerId: c!, outcome: 'skipped', error: null, finishedAt: Date.now() }]);
+  const { rows } = await db.pool.query<{ id: number; outcome: string; error: string | null; finished: string }>(
+    `SELECT id, outcome, error, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS finished FROM failed_record_attempts WHERE id = ANY($1) ORDER BY id`,
+    [[a, b, c]],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.outcome, r.error]),
+    [
+      [a, 'succeeded', null],
+      [b, 'failed', 'boom'],
+      [c, 'skipped', null],
+    ],
+  );
+  assert.equal(rows[1]!.finished, '2026-01-02', 'the first outcome, with its time, stays');
+});
+
+test('on an analyzed ledger of finished attempts, finishing 500 new ones reads each value once and does not scan the ledger', async () => {
+  // The shape that went wrong: statistics saying no attempt lacks an outcome (30,000 finished), then 500 in flight.
+  const old = await startAttempts(30_000);
+  for (let i = 0; i < old.length; i += 5_000) await finishAttempts(db.pool, old.slice(i, i + 5_000).map(succeeded));
+  await db.pool.query('ANALYZE failed_record_attempts');
+  const fresh = await startAttempts(500);
+
+  let statement: pg.QueryConfig | undefined;
+  const capture = { query: async (config: pg.QueryConfig) => void (statement = config) } as unknown as pg.Pool;
+  await finishAttempts(capture, fresh.map(succeeded));
+  const { rows } = await db.pool.query<{ 'QUERY PLAN': PlanNode[] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement!.text}`, statement!.values);
+  await db.pool.query('UPDATE failed_record_attempts SET outcome = NULL, error = NULL, finished_at = NULL WHERE id = ANY($1)', [fresh]); // undo the EXPLAIN's update
+  const nodes = flatten((rows[0]!['QUERY PLAN'][0] as unknown as { Plan: PlanNode }).Plan);
+  const described = nodes.map((n) => `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''} x${n['Actual Loops']}`).join(', ');
+  const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'failed_record_attempts');
+  assert.deepEqual(scanned, [], `the whole ledger was scanned: ${described}`);
+  for (const n of nodes.filter((n) => n['Node Type'] === 'Function Scan')) assert.equal(n['Actual Loops'], 1, `the values were read more than once: ${described}`);
+
+  await finishAttempts(db.pool, fresh.map(succeeded));
+  const { rows: done } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_record_attempts WHERE id = ANY($1) AND outcome = 'succeeded'`, [fresh]);
+  assert.equal(done[0]!.n, 500);
+});
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Loops': number;
+  Plans?: PlanNode[];
+}
+
+function flatten(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(flatten)];
+}
