@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { numberArray, wordArray } from './array-literal.js';
+import { idRange } from './id-range.js';
 
 export type RecordStatus = 'pending' | 'succeeded' | 'dead';
 
@@ -15,11 +16,18 @@ export interface Completion {
 /**
  * Writes the outcome of a claimed batch, set-based, inside the claim transaction that still holds the rows.
  * Conditional on the row still being pending; returns how many rows it changed.
+ *
+ * The id range is for the planner: without it, on tables of 20,000 to 100,000 rows it joined the 500 values
+ * to a scan of the whole table (5-13 ms a statement where the primary key takes 2). A batch's ids usually lie
+ * close together (claimed in due order); where they do not, the range only costs what its absence did.
  */
 export async function completeRecords(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
   if (completions.length === 0) return 0;
+  const ids = completions.map((c) => c.id);
+  const [lowest, highest] = idRange(ids);
   const result = await client.query({
-    name: 'retry-worker.complete-records',
+    // Unnamed, so planned for these values each time: a prepared statement's generic plan cannot see the id
+    // range, and after five runs Postgres chose one that re-read the values once per row (40 ms instead of 2).
     text: `
       UPDATE failed_records AS f
       SET status = u.status,
@@ -29,13 +37,15 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
           finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
           updated_at = now()
       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
-      WHERE f.id = u.id AND f.status = 'pending'`,
+      WHERE f.id = u.id AND f.id BETWEEN $6 AND $7 AND f.status = 'pending'`,
     values: [
-      numberArray(completions.map((c) => c.id)),
+      numberArray(ids),
       wordArray(completions.map((c) => c.status)),
       numberArray(completions.map((c) => c.attempts)),
       numberArray(completions.map((c) => Math.max(0, Math.round(c.delayMs)))),
       completions.map((c) => c.lastError),
+      lowest,
+      highest,
     ],
   });
   return result.rowCount ?? 0;

@@ -1,0 +1,13 @@
+/**
+ * The lowest and highest of `ids` (not empty). The batch statements bound their join with it: an `id BETWEEN`
+ * the planner can estimate makes it find rows through the primary key instead of scanning the table.
+ */
+export function idRange(ids: readonly number[]): [number, number] {
+  let lowest = ids[0]!;
+  let highest = ids[0]!;
+  for (const id of ids) {
+    if (id < lowest) lowest = id;
+    else if (id > highest) highest = id;
+  }
+  return [lowest, highest];
+}
