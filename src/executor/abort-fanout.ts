@@ -3,8 +3,13 @@
  * subscribe here instead of adding an event listener each: adding and removing DOM-style listeners per
  * execution cost more than a no-op handler itself.
  */
+/** What an abort is for: `abort(reason)` is called once when the signal aborts. */
+export interface Abortable {
+  abort(reason: unknown): void;
+}
+
 export class AbortFanout {
-  private readonly subscribers = new Set<(reason: unknown) => void>();
+  private readonly subscribers = new Set<Abortable>();
   private readonly onAbort = () => this.fire();
 
   constructor(readonly signal: AbortSignal) {
@@ -20,22 +25,20 @@ export class AbortFanout {
     this.subscribers.clear();
   }
 
-  /** Calls `onAbort` once when the signal aborts (at once if it already has); returns the unsubscribe. */
-  subscribe(onAbort: (reason: unknown) => void): () => void {
-    if (this.signal.aborted) {
-      onAbort(this.signal.reason);
-      return noop;
-    }
-    this.subscribers.add(onAbort);
-    return () => this.subscribers.delete(onAbort);
+  /** Calls `subscriber.abort()` once when the signal aborts (at once if it already has). */
+  subscribe(subscriber: Abortable): void {
+    if (this.signal.aborted) subscriber.abort(this.signal.reason);
+    else this.subscribers.add(subscriber);
+  }
+
+  unsubscribe(subscriber: Abortable): void {
+    this.subscribers.delete(subscriber);
   }
 
   private fire(): void {
     const reason: unknown = this.signal.reason;
     const subscribers = [...this.subscribers];
     this.subscribers.clear();
-    for (const onAbort of subscribers) onAbort(reason);
+    for (const subscriber of subscribers) subscriber.abort(reason);
   }
 }
-
-function noop(): void {}

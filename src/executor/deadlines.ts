@@ -1,7 +1,12 @@
-/** One pending deadline: `onExpire` runs once `at` (performance.now() ms) passes, unless cancelled first. */
+/** What a deadline is for: `expire()` is called once when it passes. */
+export interface Expiring {
+  expire(): void;
+}
+
+/** One pending deadline: `target.expire()` runs once `at` (performance.now() ms) passes, unless cancelled first. */
 export interface Deadline {
   readonly at: number;
-  onExpire: (() => void) | undefined;
+  target: Expiring | undefined;
 }
 
 /** Cancelled entries are swept out of the queue once there are this many and they outnumber the live ones. */
@@ -28,8 +33,8 @@ export class Deadlines {
     return this.queue.length - this.head - this.cancelled;
   }
 
-  add(onExpire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.ms, onExpire };
+  add(target: Expiring): Deadline {
+    const deadline: Deadline = { at: performance.now() + this.ms, target };
     this.queue.push(deadline);
     if (this.timer === undefined) this.schedule(deadline.at);
     else if (!this.timerHoldsProcess) this.holdProcess(true);
@@ -37,8 +42,8 @@ export class Deadlines {
   }
 
   cancel(deadline: Deadline): void {
-    if (!deadline.onExpire) return;
-    deadline.onExpire = undefined;
+    if (!deadline.target) return;
+    deadline.target = undefined;
     this.cancelled++;
     this.dropCancelled();
     // The timer stays (executions come and go many times a millisecond; a new timer each time cost more
@@ -53,7 +58,7 @@ export class Deadlines {
   }
 
   private dropCancelled(): void {
-    while (this.head < this.queue.length && !this.queue[this.head]!.onExpire) {
+    while (this.head < this.queue.length && !this.queue[this.head]!.target) {
       this.head++;
       this.cancelled--;
     }
@@ -64,7 +69,7 @@ export class Deadlines {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     } else if (this.cancelled >= SWEEP_AT && this.cancelled * 2 >= this.queue.length - this.head) {
-      this.queue = this.queue.slice(this.head).filter((d) => d.onExpire);
+      this.queue = this.queue.slice(this.head).filter((d) => d.target);
       this.head = 0;
       this.cancelled = 0;
     }
@@ -91,18 +96,18 @@ export class Deadlines {
     const now = performance.now();
     while (this.head < this.queue.length) {
       const deadline = this.queue[this.head]!;
-      if (deadline.onExpire && deadline.at > now) break;
+      if (deadline.target && deadline.at > now) break;
       this.head++;
-      const onExpire = deadline.onExpire;
-      if (!onExpire) {
+      const target = deadline.target;
+      if (!target) {
         this.cancelled--;
         continue;
       }
-      deadline.onExpire = undefined;
-      onExpire();
+      deadline.target = undefined;
+      target.expire();
     }
     this.dropCancelled();
-    // An onExpire that added a deadline has scheduled the timer for it; the oldest live one may be due sooner.
+    // An expire() that added a deadline has scheduled the timer for it; the oldest live one may be due sooner.
     const oldest = this.queue[this.head];
     if (oldest && oldest.at < this.timerAt) this.schedule(oldest.at);
   }

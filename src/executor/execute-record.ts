@@ -1,7 +1,7 @@
 import { PermanentFailure, RetryLater, coerceError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { AbortFanout } from './abort-fanout.js';
-import type { Deadlines } from './deadlines.js';
+import type { Abortable, AbortFanout } from './abort-fanout.js';
+import type { Deadline, Deadlines, Expiring } from './deadlines.js';
 import type { FailedRecord, Handler, HandlerContext } from './handler.js';
 
 export type ExecutionOutcome =
@@ -35,80 +35,122 @@ const SUCCEEDED: ExecutionOutcome = Object.freeze({ kind: 'succeeded' });
  * Runs one handler under a timeout and its parent's abort, and classifies how it ended. Never throws.
  *
  * ctx.signal and ctx.log are made when the handler first reads them: a short handler that reads neither costs
- * one deadline entry and one promise. An abort (timeout or parent) reaches the signal whether it was read before or
- * after, and starts the give-up clock either way.
+ * an execution object, its context, one deadline entry and one promise. An abort (timeout or parent) reaches
+ * the signal whether it was read before or after, and starts the give-up clock either way.
  */
 export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
   const { handler, record } = args;
   if (!handler) {
     return Promise.resolve({ kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${args.knownKinds})`) });
   }
-  return new Promise<ExecutionOutcome>((resolve) => {
-    let controller: AbortController | undefined;
-    let abortReason: unknown;
-    let aborted = false;
-    let giveUpTimer: NodeJS.Timeout | undefined;
-    let childLog: Logger | undefined;
-    let settled = false;
+  return new Promise<ExecutionOutcome>((resolve) => new Execution(args, resolve).run(handler));
+}
 
-    const abort = (reason: unknown) => {
-      if (aborted || settled) return;
-      aborted = true;
-      abortReason = reason;
-      controller?.abort(reason);
-      giveUpTimer = setTimeout(() => {
-        ctx.log.error({ abandonedAfterMs: args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
-        finish({ kind: 'failed', error: reasonError(abortReason) });
-      }, args.abandonAfterMs);
-    };
-    const timeout = args.timeouts.add(() => abort(new ExecutionTimeout(`execution timed out after ${args.timeouts.ms} ms`)));
-    const unsubscribe = args.parent.subscribe(abort);
+/**
+ * One execution's state. It is its own timeout's target and its parent's subscriber (no closures per
+ * execution for those); the handler sees only its Context.
+ */
+class Execution implements Expiring, Abortable {
+  controller: AbortController | undefined;
+  abortReason: unknown;
+  aborted = false;
+  private settled = false;
+  private giveUpTimer: NodeJS.Timeout | undefined;
+  private childLog: Logger | undefined;
+  private readonly timeout: Deadline;
 
-    const finish = (outcome: ExecutionOutcome) => {
-      if (settled) return;
-      settled = true;
-      args.timeouts.cancel(timeout);
-      if (giveUpTimer) clearTimeout(giveUpTimer);
-      unsubscribe();
-      resolve(outcome);
-    };
-    const fail = (thrown: unknown) => {
-      const error = coerceError(thrown);
-      if (error instanceof PermanentFailure) return finish({ kind: 'dead', error });
-      // A handler that stopped because its signal aborted failed for the signal's reason (timeout, shutdown…).
-      const reported = aborted ? reasonError(abortReason, error) : error;
-      finish(error instanceof RetryLater ? { kind: 'failed', error: reported, retryAfterMs: error.retryAfterMs } : { kind: 'failed', error: reported });
-    };
+  constructor(
+    readonly args: ExecuteArgs,
+    private readonly resolve: (outcome: ExecutionOutcome) => void,
+  ) {
+    this.timeout = args.timeouts.add(this);
+    args.parent.subscribe(this);
+  }
 
-    const ctx: HandlerContext = {
-      attempt: record.attempt,
-      fencingToken: args.fencingToken,
-      replicaId: args.replicaId,
-      get signal() {
-        if (!controller) {
-          controller = new AbortController();
-          if (aborted) controller.abort(abortReason);
-        }
-        return controller.signal;
-      },
-      get log() {
-        return (childLog ??= args.log.child({ recordId: record.id, attempt: record.attempt, kind: record.kind }));
-      },
-    };
+  run(handler: Handler): void {
     let result: Promise<void> | void;
     try {
-      result = handler(record, ctx);
+      result = handler(this.args.record, new Context(this));
     } catch (thrown) {
-      fail(thrown);
+      this.fail(thrown);
       return;
     }
     if (result && typeof (result as Promise<void>).then === 'function') {
       // Promise.resolve() adopts any thenable; a `then` that throws becomes a rejection, never an escape.
-      Promise.resolve(result).then(() => finish(SUCCEEDED), fail);
+      Promise.resolve(result).then(
+        () => this.finish(SUCCEEDED),
+        (thrown: unknown) => this.fail(thrown),
+      );
     } else {
-      finish(SUCCEEDED);
+      this.finish(SUCCEEDED);
     }
-  });
+  }
+
+  get log(): Logger {
+    const { record } = this.args;
+    return (this.childLog ??= this.args.log.child({ recordId: record.id, attempt: record.attempt, kind: record.kind }));
+  }
+
+  /** The execution timeout passed. */
+  expire(): void {
+    this.abort(new ExecutionTimeout(`execution timed out after ${this.args.timeouts.ms} ms`));
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted || this.settled) return;
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.giveUpTimer = setTimeout(() => {
+      this.log.error({ abandonedAfterMs: this.args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
+      this.finish({ kind: 'failed', error: reasonError(this.abortReason) });
+    }, this.args.abandonAfterMs);
+  }
+
+  private finish(outcome: ExecutionOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.args.timeouts.cancel(this.timeout);
+    if (this.giveUpTimer) clearTimeout(this.giveUpTimer);
+    this.args.parent.unsubscribe(this);
+    this.resolve(outcome);
+  }
+
+  private fail(thrown: unknown): void {
+    const error = coerceError(thrown);
+    if (error instanceof PermanentFailure) return this.finish({ kind: 'dead', error });
+    // A handler that stopped because its signal aborted failed for the signal's reason (timeout, shutdown…).
+    const reported = this.aborted ? reasonError(this.abortReason, error) : error;
+    this.finish(error instanceof RetryLater ? { kind: 'failed', error: reported, retryAfterMs: error.retryAfterMs } : { kind: 'failed', error: reported });
+  }
+}
+
+/** What the handler gets: the execution's facts, and its signal and logger made on first read. */
+class Context implements HandlerContext {
+  readonly #execution: Execution;
+  readonly attempt: number;
+  readonly fencingToken: number;
+  readonly replicaId: string;
+
+  constructor(execution: Execution) {
+    this.#execution = execution;
+    this.attempt = execution.args.record.attempt;
+    this.fencingToken = execution.args.fencingToken;
+    this.replicaId = execution.args.replicaId;
+  }
+
+  get signal(): AbortSignal {
+    const execution = this.#execution;
+    if (!execution.controller) {
+      execution.controller = new AbortController();
+      if (execution.aborted) execution.controller.abort(execution.abortReason);
+    }
+    return execution.controller.signal;
+  }
+
+  get log(): Logger {
+    return this.#execution.log;
+  }
 }
 
 function reasonError(reason: unknown, fallback?: Error): Error {

@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Deadlines } from '../../src/executor/deadlines.js';
+import { Deadlines, type Expiring } from '../../src/executor/deadlines.js';
+
+const expiring = (fn: () => unknown): Expiring => ({ expire: () => void fn() });
 
 test('a deadline that is not cancelled expires after its time, once; a cancelled one never does', async () => {
   const deadlines = new Deadlines(30);
   const fired: string[] = [];
   const started = performance.now();
   let firedAt = 0;
-  deadlines.add(() => {
+  deadlines.add(expiring(() => {
     fired.push('kept');
     firedAt = performance.now();
-  });
-  const cancelled = deadlines.add(() => fired.push('cancelled'));
+  }));
+  const cancelled = deadlines.add(expiring(() => fired.push('cancelled')));
   deadlines.cancel(cancelled);
   deadlines.cancel(cancelled); // twice is harmless
   assert.equal(deadlines.pending, 1);
@@ -25,9 +27,9 @@ test('a deadline that is not cancelled expires after its time, once; a cancelled
 test('deadlines added after others expire in order, each at its own time', async () => {
   const deadlines = new Deadlines(40);
   const fired: number[] = [];
-  deadlines.add(() => fired.push(1));
+  deadlines.add(expiring(() => fired.push(1)));
   await sleep(25);
-  deadlines.add(() => fired.push(2));
+  deadlines.add(expiring(() => fired.push(2)));
   await sleep(25); // 50 ms: the first is due, the second (due at 65) is not
   assert.deepEqual(fired, [1]);
   await sleep(40);
@@ -37,10 +39,10 @@ test('deadlines added after others expire in order, each at its own time', async
 test('an expiry that adds a deadline gets it served too', async () => {
   const deadlines = new Deadlines(20);
   const fired: string[] = [];
-  deadlines.add(() => {
+  deadlines.add(expiring(() => {
     fired.push('first');
-    deadlines.add(() => fired.push('second'));
-  });
+    deadlines.add(expiring(() => fired.push('second')));
+  }));
   await sleep(100);
   assert.deepEqual(fired, ['first', 'second']);
 });
@@ -48,10 +50,10 @@ test('an expiry that adds a deadline gets it served too', async () => {
 test('cancelling out of order keeps the live deadlines, across the sweep of many cancelled ones', async () => {
   const deadlines = new Deadlines(60);
   const fired: number[] = [];
-  const slow = deadlines.add(() => fired.push(-1)); // the oldest stays live: cancelled ones pile up behind it
+  const slow = deadlines.add(expiring(() => fired.push(-1))); // the oldest stays live: cancelled ones pile up behind it
   const live: number[] = [];
   for (let i = 0; i < 5_000; i++) {
-    const d = deadlines.add(() => fired.push(i));
+    const d = deadlines.add(expiring(() => fired.push(i)));
     if (i % 1_000 === 999) live.push(i);
     else deadlines.cancel(d);
   }
@@ -65,7 +67,7 @@ test('cancelling out of order keeps the live deadlines, across the sweep of many
 test('a replica with only cancelled deadlines can exit: the timer does not hold the process', async () => {
   const { spawnSync } = await import('node:child_process');
   const url = new URL('../../src/executor/deadlines.js', import.meta.url).href;
-  const script = `const { Deadlines } = await import(${JSON.stringify(url)}); const d = new Deadlines(60_000); d.cancel(d.add(() => {})); const t = performance.now(); process.on('exit', () => console.log(Math.round(performance.now() - t)));`;
+  const script = `const { Deadlines } = await import(${JSON.stringify(url)}); const d = new Deadlines(60_000); d.cancel(d.add({ expire() {} })); const t = performance.now(); process.on('exit', () => console.log(Math.round(performance.now() - t)));`;
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(run.status, 0, run.stderr);
   assert.ok(Number(run.stdout) < 10_000, `the process stayed ${run.stdout} ms for a cancelled 60 s deadline`);
