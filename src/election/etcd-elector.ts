@@ -158,47 +158,55 @@ export class EtcdElector implements Elector {
     term.end('key-deleted');
   }
 
-  /**
-   * Watches our own key for the whole term, from its create revision (so a deletion before the watch began
-   * is replayed). A watch that ends is replaced after a read that checks the key is still ours; returns
-   * what stops it.
-   */
+  /** Watches our own key for the whole term (see watchOwnKey); returns what stops it. */
   private guardOwnKey(client: EtcdClient, term: Term, log: Logger): () => void {
-    let watcher: EtcdWatch | undefined;
-    let stopped = false;
-    const active = () => !stopped && !term.signal.aborted;
-    const watchFrom = async (revision: number): Promise<void> => {
+    const stopped = new AbortController();
+    void this.watchOwnKey(client, term, log, AbortSignal.any([stopped.signal, term.signal]));
+    return () => stopped.abort();
+  }
+
+  /**
+   * One loop: watch our key, from its create revision the first time (so a deletion before the watch began
+   * is replayed). When the watch ends or cannot start, read the key: gone, or another's, ends the term; still
+   * ours, watch again from after that read. Until `done` aborts.
+   */
+  private async watchOwnKey(client: EtcdClient, term: Term, log: Logger, done: AbortSignal): Promise<void> {
+    let from = term.epoch;
+    while (!done.aborted) {
       try {
-        const w = await client.watch(this.key, revision);
-        if (!active()) return w.cancel();
-        watcher = w;
-        w.on('delete', () => this.keyGone(term, log));
-        w.on('error', (err: Error) => {
-          log.warn({ err }, 'the watch of our own key ended; checking the key and watching again');
-          void recheck();
+        const watch = await client.watch(this.key, from);
+        await new Promise<void>((resolve) => {
+          const end = () => {
+            done.removeEventListener('abort', end);
+            resolve();
+          };
+          watch.on('delete', () => {
+            this.keyGone(term, log);
+            end();
+          });
+          watch.on('error', (err: Error) => {
+            log.warn({ err }, 'the watch of our own key ended; checking the key and watching again');
+            end();
+          });
+          if (done.aborted) end();
+          else done.addEventListener('abort', end, { once: true });
         });
+        watch.cancel();
       } catch (err) {
         log.warn({ err }, 'could not watch our own key; retrying');
-        await sleep(200, term.signal);
-        if (active()) await recheck();
+        await sleep(200, done);
       }
-    };
-    const recheck = async (): Promise<void> => {
-      while (active()) {
+      while (!done.aborted) {
         try {
           const { revision, kv } = await client.get(this.key);
           if (kv?.createRevision !== term.epoch) return this.keyGone(term, log);
-          if (active()) return await watchFrom(revision + 1);
+          from = revision + 1;
+          break;
         } catch {
-          await sleep(200, term.signal);
+          await sleep(200, done);
         }
       }
-    };
-    void watchFrom(term.epoch);
-    return () => {
-      stopped = true;
-      watcher?.cancel();
-    };
+    }
   }
 
   /** Resolves when the leader key is deleted, after a TTL at the latest (to re-read it), or on stop. */
