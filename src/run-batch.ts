@@ -7,7 +7,7 @@ import type { Term } from './election/term.js';
 import { retryDelayMs, type Backoff } from './executor/backoff.js';
 import { AbortFanout } from './executor/abort-fanout.js';
 import type { Deadlines } from './executor/deadlines.js';
-import { executeRecord, type ExecutionOutcome } from './executor/execute-record.js';
+import { executeRecord, type ExecutionOutcome, type ExecutionSettings } from './executor/execute-record.js';
 import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
 import type { Logger } from './observability/logger.js';
@@ -71,6 +71,15 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   // it aborts at once; so does the end of the shutdown timeout.
   const signal = AbortSignal.any([connectionLost.signal, deps.hardStop]);
   const executions = new AbortFanout(signal);
+  const settings: ExecutionSettings = {
+    knownKinds: deps.knownKinds,
+    parent: executions,
+    timeouts: deps.timeouts,
+    abandonAfterMs: Math.min(5_000, deps.timeouts.ms),
+    fencingToken: term.epoch,
+    replicaId: deps.replicaId,
+    log,
+  };
   let dispatched = 0;
   const dispatch = () => {
     dispatched++;
@@ -100,7 +109,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
         deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null, finishedAt: Date.now() });
         return { plan, outcome: 'skipped' };
       }
-      return execute(deps, record, plan, term, executions, log);
+      return execute(deps, settings, record, plan, term);
     });
     const results = settled.concat(ran);
     clearInterval(heartbeat);
@@ -130,21 +139,13 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   }
 }
 
-function execute(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, executions: AbortFanout, log: Logger): Promise<Result> {
+function execute(deps: BatchDeps, settings: ExecutionSettings, record: ClaimedRecord, plan: RunPlan, term: Term): Promise<Result> {
+  const { log } = settings;
   // Bindings passed per line rather than a child logger per record: the handler's ctx.log is made only if read.
   log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind }, 'execution started');
   const started = performance.now();
-  return executeRecord({
-    handler: deps.handlers[record.kind],
-    knownKinds: deps.knownKinds,
-    record: { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts },
-    parent: executions,
-    timeouts: deps.timeouts,
-    abandonAfterMs: Math.min(5_000, deps.timeouts.ms),
-    fencingToken: term.epoch,
-    replicaId: deps.replicaId,
-    log,
-  }).then((outcome) => finished(deps, record, plan, term, log, started, outcome));
+  const failed = { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts };
+  return executeRecord(settings, deps.handlers[record.kind], failed).then((outcome) => finished(deps, record, plan, term, log, started, outcome));
 }
 
 function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, log: Logger, started: number, outcome: ExecutionOutcome): Result {
@@ -165,22 +166,25 @@ function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: T
 }
 
 function toCompletion({ plan, outcome }: Result, record: ClaimedRecord, backoff: Backoff): Completion | undefined {
-  const done = (status: Completion['status'], lastError: string | null, delayMs = 0): Completion => ({ id: plan.recordId, status, attempts: plan.attempt, delayMs, lastError });
   switch (plan.action) {
     case 'succeeded':
-      return done('succeeded', null);
+      return completion(plan, 'succeeded', null);
     case 'dead':
-      return done('dead', plan.error);
+      return completion(plan, 'dead', plan.error);
     case 'exhausted':
-      return done('dead', `attempts exhausted: ${plan.attempt} of ${record.maxAttempts} attempts started and the last did not finish (its executor stopped)${plan.error ? `; earlier error: ${plan.error}` : ''}`);
+      return completion(plan, 'dead', `attempts exhausted: ${plan.attempt} of ${record.maxAttempts} attempts started and the last did not finish (its executor stopped)${plan.error ? `; earlier error: ${plan.error}` : ''}`);
     case 'run':
       break;
   }
   if (outcome === 'skipped') return undefined;
-  if (outcome.kind === 'succeeded') return done('succeeded', null);
-  if (outcome.kind === 'dead') return done('dead', outcome.error.message);
-  if (plan.attempt >= record.maxAttempts) return done('dead', `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}`);
+  if (outcome.kind === 'succeeded') return completion(plan, 'succeeded', null);
+  if (outcome.kind === 'dead') return completion(plan, 'dead', outcome.error.message);
+  if (plan.attempt >= record.maxAttempts) return completion(plan, 'dead', `attempt ${plan.attempt} of ${record.maxAttempts} failed: ${outcome.error.message}`);
   const retryAfterMs = Number.isFinite(outcome.retryAfterMs) ? outcome.retryAfterMs! : 0; // a RetryLater(msg, NaN) must not fail the batch
   const delayMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(retryDelayMs(plan.attempt, backoff), retryAfterMs));
-  return done('pending', outcome.error.message, delayMs);
+  return completion(plan, 'pending', outcome.error.message, delayMs);
+}
+
+function completion(plan: AttemptPlan, status: Completion['status'], lastError: string | null, delayMs = 0): Completion {
+  return { id: plan.recordId, status, attempts: plan.attempt, delayMs, lastError };
 }

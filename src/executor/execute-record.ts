@@ -9,10 +9,9 @@ export type ExecutionOutcome =
   | { kind: 'failed'; error: Error; retryAfterMs?: number }
   | { kind: 'dead'; error: Error };
 
-export interface ExecuteArgs {
-  handler: Handler | undefined;
+/** What the executions of one batch share. */
+export interface ExecutionSettings {
   knownKinds: string;
-  record: FailedRecord;
   /** Aborts on a lost database connection or at the end of the shutdown timeout; the timeout is added here. */
   parent: AbortFanout;
   /** The execution timeout: its deadline is added when the handler starts. */
@@ -38,12 +37,11 @@ const SUCCEEDED: ExecutionOutcome = Object.freeze({ kind: 'succeeded' });
  * an execution object, its context, one deadline entry and one promise. An abort (timeout or parent) reaches
  * the signal whether it was read before or after, and starts the give-up clock either way.
  */
-export function executeRecord(args: ExecuteArgs): Promise<ExecutionOutcome> {
-  const { handler, record } = args;
+export function executeRecord(settings: ExecutionSettings, handler: Handler | undefined, record: FailedRecord): Promise<ExecutionOutcome> {
   if (!handler) {
-    return Promise.resolve({ kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${args.knownKinds})`) });
+    return Promise.resolve({ kind: 'dead', error: new PermanentFailure(`unknown kind ${JSON.stringify(record.kind)}: no handler is registered for it (known kinds: ${settings.knownKinds})`) });
   }
-  return new Promise<ExecutionOutcome>((resolve) => new Execution(args, resolve).run(handler));
+  return new Promise<ExecutionOutcome>((resolve) => new Execution(settings, record, resolve).run(handler));
 }
 
 /**
@@ -60,17 +58,18 @@ class Execution implements Expiring, Abortable {
   private readonly timeout: Deadline;
 
   constructor(
-    readonly args: ExecuteArgs,
+    readonly settings: ExecutionSettings,
+    readonly record: FailedRecord,
     private readonly resolve: (outcome: ExecutionOutcome) => void,
   ) {
-    this.timeout = args.timeouts.add(this);
-    args.parent.subscribe(this);
+    this.timeout = settings.timeouts.add(this);
+    settings.parent.subscribe(this);
   }
 
   run(handler: Handler): void {
     let result: Promise<void> | void;
     try {
-      result = handler(this.args.record, new Context(this));
+      result = handler(this.record, new Context(this));
     } catch (thrown) {
       this.fail(thrown);
       return;
@@ -87,13 +86,13 @@ class Execution implements Expiring, Abortable {
   }
 
   get log(): Logger {
-    const { record } = this.args;
-    return (this.childLog ??= this.args.log.child({ recordId: record.id, attempt: record.attempt, kind: record.kind }));
+    const { record } = this;
+    return (this.childLog ??= this.settings.log.child({ recordId: record.id, attempt: record.attempt, kind: record.kind }));
   }
 
   /** The execution timeout passed. */
   expire(): void {
-    this.abort(new ExecutionTimeout(`execution timed out after ${this.args.timeouts.ms} ms`));
+    this.abort(new ExecutionTimeout(`execution timed out after ${this.settings.timeouts.ms} ms`));
   }
 
   abort(reason: unknown): void {
@@ -102,17 +101,17 @@ class Execution implements Expiring, Abortable {
     this.abortReason = reason;
     this.controller?.abort(reason);
     this.giveUpTimer = setTimeout(() => {
-      this.log.error({ abandonedAfterMs: this.args.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
+      this.log.error({ abandonedAfterMs: this.settings.abandonAfterMs }, 'handler ignored its abort signal; giving up on it');
       this.finish({ kind: 'failed', error: reasonError(this.abortReason) });
-    }, this.args.abandonAfterMs);
+    }, this.settings.abandonAfterMs);
   }
 
   private finish(outcome: ExecutionOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.args.timeouts.cancel(this.timeout);
+    this.settings.timeouts.cancel(this.timeout);
     if (this.giveUpTimer) clearTimeout(this.giveUpTimer);
-    this.args.parent.unsubscribe(this);
+    this.settings.parent.unsubscribe(this);
     this.resolve(outcome);
   }
 
@@ -134,9 +133,9 @@ class Context implements HandlerContext {
 
   constructor(execution: Execution) {
     this.#execution = execution;
-    this.attempt = execution.args.record.attempt;
-    this.fencingToken = execution.args.fencingToken;
-    this.replicaId = execution.args.replicaId;
+    this.attempt = execution.record.attempt;
+    this.fencingToken = execution.settings.fencingToken;
+    this.replicaId = execution.settings.replicaId;
   }
 
   get signal(): AbortSignal {

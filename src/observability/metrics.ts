@@ -17,8 +17,12 @@ class Durations {
   count = 0;
 
   observe(seconds: number): void {
-    const i = DURATION_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-    if (i >= 0) this.perBucket[i]!++;
+    for (let i = 0; i < DURATION_BUCKETS_SECONDS.length; i++) {
+      if (seconds <= DURATION_BUCKETS_SECONDS[i]!) {
+        this.perBucket[i]!++;
+        break;
+      }
+    }
     this.sum += seconds;
     this.count++;
   }

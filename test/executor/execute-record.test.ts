@@ -4,25 +4,27 @@ import { pino } from 'pino';
 import { PermanentFailure, RetryLater } from '../../src/errors.js';
 import { AbortFanout } from '../../src/executor/abort-fanout.js';
 import { Deadlines } from '../../src/executor/deadlines.js';
-import { ExecutionTimeout, executeRecord, type ExecuteArgs } from '../../src/executor/execute-record.js';
-import type { Handler } from '../../src/executor/handler.js';
+import { ExecutionTimeout, executeRecord, type ExecutionSettings } from '../../src/executor/execute-record.js';
+import type { FailedRecord, Handler } from '../../src/executor/handler.js';
 
-const args = (handler: Handler | undefined, overrides: Partial<ExecuteArgs> = {}): ExecuteArgs => ({
+const args = (handler: Handler | undefined, overrides: Partial<ExecutionSettings> = {}): [ExecutionSettings, Handler | undefined, FailedRecord] => [
+  {
+    knownKinds: 'http, noop',
+    parent: new AbortFanout(new AbortController().signal),
+    timeouts: new Deadlines(1_000),
+    abandonAfterMs: 100,
+    fencingToken: 42,
+    replicaId: 'r1',
+    log: pino({ level: 'silent' }),
+    ...overrides,
+  },
   handler,
-  knownKinds: 'http, noop',
-  record: { id: 7, kind: 'thing', payload: {}, attempt: 2, maxAttempts: 5 },
-  parent: new AbortFanout(new AbortController().signal),
-  timeouts: new Deadlines(1_000),
-  abandonAfterMs: 100,
-  fencingToken: 42,
-  replicaId: 'r1',
-  log: pino({ level: 'silent' }),
-  ...overrides,
-});
+  { id: 7, kind: 'thing', payload: {}, attempt: 2, maxAttempts: 5 },
+];
 
 test('a handler that returns succeeded, and sees attempt, fencing token and replica id', async () => {
   let seen: unknown;
-  const outcome = await executeRecord(args(async (record, ctx) => {
+  const outcome = await executeRecord(...args(async (record, ctx) => {
     seen = { attempt: ctx.attempt, token: ctx.fencingToken, replica: ctx.replicaId, id: record.id };
   }));
   assert.deepEqual(outcome, { kind: 'succeeded' });
@@ -30,21 +32,21 @@ test('a handler that returns succeeded, and sees attempt, fencing token and repl
 });
 
 test('throwing means failed, PermanentFailure means dead, RetryLater carries its delay', async () => {
-  assert.equal((await executeRecord(args(async () => { throw new Error('boom'); }))).kind, 'failed');
-  assert.equal((await executeRecord(args(async () => { throw new PermanentFailure('no'); }))).kind, 'dead');
-  const later = await executeRecord(args(async () => { throw new RetryLater('busy', 3_000); }));
+  assert.equal((await executeRecord(...args(async () => { throw new Error('boom'); }))).kind, 'failed');
+  assert.equal((await executeRecord(...args(async () => { throw new PermanentFailure('no'); }))).kind, 'dead');
+  const later = await executeRecord(...args(async () => { throw new RetryLater('busy', 3_000); }));
   assert.equal(later.kind === 'failed' && later.retryAfterMs, 3_000);
 });
 
 test('an unknown kind is dead with a message naming it and the known kinds', async () => {
-  const outcome = await executeRecord(args(undefined));
+  const outcome = await executeRecord(...args(undefined));
   assert.equal(outcome.kind, 'dead');
   assert.match(outcome.kind === 'dead' ? outcome.error.message : '', /unknown kind "thing".*known kinds: http, noop/);
 });
 
 test('the execution timeout aborts the signal and counts as a failed attempt', async () => {
   let aborted = false;
-  const outcome = await executeRecord(args(
+  const outcome = await executeRecord(...args(
     (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => { aborted = true; reject(ctx.signal.reason); })),
     { timeouts: new Deadlines(50) },
   ));
@@ -54,14 +56,14 @@ test('the execution timeout aborts the signal and counts as a failed attempt', a
 });
 
 test('a handler that ignores its signal is abandoned after the grace period, as a failure', async () => {
-  const outcome = await executeRecord(args(() => new Promise(() => undefined), { timeouts: new Deadlines(30), abandonAfterMs: 30 }));
+  const outcome = await executeRecord(...args(() => new Promise(() => undefined), { timeouts: new Deadlines(30), abandonAfterMs: 30 }));
   assert.equal(outcome.kind, 'failed');
 });
 
 test('a parent signal (lost connection, shutdown timeout) aborts the handler with its reason', async () => {
   const parent = new AbortController();
   setTimeout(() => parent.abort(new Error('term 9 ended: deadline')), 20);
-  const outcome = await executeRecord(args(
+  const outcome = await executeRecord(...args(
     (_r, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))),
     { parent: new AbortFanout(parent.signal) },
   ));
@@ -71,7 +73,7 @@ test('a parent signal (lost connection, shutdown timeout) aborts the handler wit
 
 test('a signal first read after the timeout is already aborted, with the timeout as its reason', async () => {
   let readLate: AbortSignal | undefined;
-  const outcome = await executeRecord(args(
+  const outcome = await executeRecord(...args(
     (_r, ctx) => new Promise<void>((resolve) => setTimeout(() => {
       readLate = ctx.signal;
       resolve();
@@ -88,7 +90,7 @@ test('a parent that aborted before the start hands the handler an aborted signal
   const parent = new AbortController();
   parent.abort(new Error('database connection lost'));
   let sawAborted = false;
-  const outcome = await executeRecord(args((_r, ctx) => {
+  const outcome = await executeRecord(...args((_r, ctx) => {
     sawAborted = ctx.signal.aborted;
     throw new Error('stopping');
   }, { parent: new AbortFanout(parent.signal) }));
@@ -98,7 +100,7 @@ test('a parent that aborted before the start hands the handler an aborted signal
 });
 
 test('a handler returning a thenable whose then() throws fails the execution instead of escaping', async () => {
-  const outcome = await executeRecord(args(() => ({ then() { throw new Error('broken thenable'); } }) as unknown as Promise<void>));
+  const outcome = await executeRecord(...args(() => ({ then() { throw new Error('broken thenable'); } }) as unknown as Promise<void>));
   assert.equal(outcome.kind, 'failed');
   assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /broken thenable/);
 });
