@@ -124,22 +124,29 @@ class Execution implements Expiring, Abortable {
   }
 }
 
-/** What the handler gets: the execution's facts, and its signal and logger made on first read. */
+/**
+ * What the handler gets: the execution's facts, and its signal and logger made on first read. `signal` and
+ * `log` are own enumerable getters, as on a plain object, so a wrapper that copies the context
+ * (`{ ...ctx, log }`) keeps them; defined from one shared descriptor map, they cost no closure per execution.
+ */
 class Context implements HandlerContext {
   readonly #execution: Execution;
   readonly attempt: number;
   readonly fencingToken: number;
   readonly replicaId: string;
+  declare readonly signal: AbortSignal;
+  declare readonly log: Logger;
 
   constructor(execution: Execution) {
     this.#execution = execution;
     this.attempt = execution.record.attempt;
     this.fencingToken = execution.settings.fencingToken;
     this.replicaId = execution.settings.replicaId;
+    Object.defineProperties(this, CONTEXT_GETTERS);
   }
 
-  get signal(): AbortSignal {
-    const execution = this.#execution;
+  static signalOf(ctx: Context): AbortSignal {
+    const execution = ctx.#execution;
     if (!execution.controller) {
       execution.controller = new AbortController();
       if (execution.aborted) execution.controller.abort(execution.abortReason);
@@ -147,10 +154,25 @@ class Context implements HandlerContext {
     return execution.controller.signal;
   }
 
-  get log(): Logger {
-    return this.#execution.log;
+  static logOf(ctx: Context): Logger {
+    return ctx.#execution.log;
   }
 }
+
+const CONTEXT_GETTERS: PropertyDescriptorMap = {
+  signal: {
+    enumerable: true,
+    get(this: Context) {
+      return Context.signalOf(this);
+    },
+  },
+  log: {
+    enumerable: true,
+    get(this: Context) {
+      return Context.logOf(this);
+    },
+  },
+};
 
 function reasonError(reason: unknown, fallback?: Error): Error {
   if (reason instanceof Error) return fallback && fallback !== reason && !isAbortError(fallback) ? new Error(`${reason.message}: ${fallback.message}`, { cause: fallback }) : reason;

@@ -55,6 +55,17 @@ test('the execution timeout aborts the signal and counts as a failed attempt', a
   assert.ok(outcome.kind === 'failed' && outcome.error instanceof ExecutionTimeout);
 });
 
+test('a wrapper that copies the context ({ ...ctx, log }) keeps its signal, attempt and fencing token', async () => {
+  const inner: Handler = (_r, ctx) =>
+    new Promise((_, reject) => {
+      assert.deepEqual([ctx.attempt, ctx.fencingToken, ctx.replicaId], [2, 42, 'r1']);
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+    });
+  const wrapped: Handler = (record, ctx) => inner(record, { ...ctx, log: ctx.log.child({ wrapped: true }) });
+  const outcome = await executeRecord(...args(wrapped, { timeouts: new Deadlines(30) }));
+  assert.ok(outcome.kind === 'failed' && outcome.error instanceof ExecutionTimeout, 'the copy saw the timeout abort');
+});
+
 test('a handler that ignores its signal is abandoned after the grace period, as a failure', async () => {
   const outcome = await executeRecord(...args(() => new Promise(() => undefined), { timeouts: new Deadlines(30), abandonAfterMs: 30 }));
   assert.equal(outcome.kind, 'failed');
