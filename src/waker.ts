@@ -89,8 +89,8 @@ export class Slots {
           this.settle(lane, index, undefined, { value: err });
           continue;
         }
-        if (result instanceof Promise) {
-          result.then(
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (result as PromiseLike<unknown>).then(
             (value) => this.settle(lane, index, value, undefined),
             (err: unknown) => this.settle(lane, index, undefined, { value: err }),
           );

@@ -94,21 +94,27 @@ export class Deadlines {
     this.timerAt = Infinity;
     this.timerHoldsProcess = false;
     const now = performance.now();
-    while (this.head < this.queue.length) {
-      const deadline = this.queue[this.head]!;
-      if (deadline.target && deadline.at > now) break;
-      this.head++;
-      const target = deadline.target;
-      if (!target) {
-        this.cancelled--;
-        continue;
+    try {
+      while (this.head < this.queue.length) {
+        const deadline = this.queue[this.head]!;
+        if (deadline.target && deadline.at > now) break;
+        this.head++;
+        const target = deadline.target;
+        if (!target) {
+          this.cancelled--;
+          continue;
+        }
+        deadline.target = undefined;
+        target.expire();
       }
-      deadline.target = undefined;
-      target.expire();
+    } finally {
+      // Also after an expire() that threw: the deadlines behind it still get their timer.
+      this.dropCancelled();
+      // An expire() that added a deadline has scheduled the timer for it; the oldest live one may be due sooner.
+      const oldest = this.queue[this.head];
+      if (oldest && oldest.at < this.timerAt) this.schedule(oldest.at);
+      // …and one that added a deadline another then cancelled left that timer holding the process for nothing.
+      if (this.pending === 0 && this.timerHoldsProcess) this.holdProcess(false);
     }
-    this.dropCancelled();
-    // An expire() that added a deadline has scheduled the timer for it; the oldest live one may be due sooner.
-    const oldest = this.queue[this.head];
-    if (oldest && oldest.at < this.timerAt) this.schedule(oldest.at);
   }
 }

@@ -72,3 +72,17 @@ test('a replica with only cancelled deadlines can exit: the timer does not hold 
   assert.equal(run.status, 0, run.stderr);
   assert.ok(Number(run.stdout) < 10_000, `the process stayed ${run.stdout} ms for a cancelled 60 s deadline`);
 });
+
+test('an expiry that adds a deadline which a later expiry of the same pass cancels, before a third expires, leaves nothing holding the process', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const url = new URL('../../src/executor/deadlines.js', import.meta.url).href;
+  // All three expire in one pass (added microseconds apart, served by one timer that fires at least 1 ms
+  // late); the deadline the first adds, cancelled while the third is still pending, must not hold the process
+  // for another second.
+  const script = `const { Deadlines } = await import(${JSON.stringify(url)}); const d = new Deadlines(1_000); let added;
+    d.add({ expire() { added = d.add({ expire() {} }); } }); d.add({ expire() { d.cancel(added); } }); d.add({ expire() {} });
+    const t = performance.now(); process.on('exit', () => console.log(Math.round(performance.now() - t)));`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.ok(Number(run.stdout) < 1_800, `the process stayed ${run.stdout} ms: the cancelled deadline held it past the first second`);
+});
