@@ -175,6 +175,8 @@ export class EtcdElector implements Elector {
     while (!done.aborted) {
       try {
         const watch = await client.watch(this.key, from);
+        const watchedAt = performance.now();
+        let failed = false;
         await new Promise<void>((resolve) => {
           const end = () => {
             done.removeEventListener('abort', end);
@@ -186,12 +188,15 @@ export class EtcdElector implements Elector {
           });
           watch.on('error', (err: Error) => {
             log.warn({ err }, 'the watch of our own key ended; checking the key and watching again');
+            failed = true;
             end();
           });
           if (done.aborted) end();
           else done.addEventListener('abort', end, { once: true });
         });
         watch.cancel();
+        // A member that confirms watches and drops them at once must not make this a busy loop.
+        if (failed && performance.now() - watchedAt < 1_000) await sleep(200, done);
       } catch (err) {
         log.warn({ err }, 'could not watch our own key; retrying');
         await sleep(200, done);
