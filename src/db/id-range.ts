@@ -1,6 +1,7 @@
 /**
- * The lowest and highest of `ids` (not empty; numbers, as our pool parses bigint: strings would compare as text). The batch statements bound their join with it: an `id BETWEEN`
- * the planner can estimate makes it find rows through the primary key instead of scanning the table.
+ * The lowest and highest of `ids` (not empty; numbers, as our pool parses bigint: strings would compare as
+ * text). The batch statements bound their join with it: an `id BETWEEN` the planner can estimate makes it find
+ * rows through the primary key instead of scanning the table.
  */
 export function idRange(ids: readonly number[]): [number, number] {
   let lowest = ids[0]!;
