@@ -166,8 +166,11 @@ test('a member that never answers costs one deadline: the call fails as unreacha
   }
 });
 
-/** A member that answers every request with `status` and `body`: a 200 stream stays open, an error ends. */
-async function scriptedMember(status: number, body: string): Promise<{ url: string; close: () => void }> {
+/**
+ * Runs `fn` with a client of a member that answers every request with `status` and `body` (a 200 stream stays
+ * open, an error ends), then closes both.
+ */
+async function withScriptedMember(status: number, body: string, fn: (client: EtcdClient) => Promise<void>): Promise<void> {
   const server = createHttpServer((req, res) => {
     req.resume();
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -176,80 +179,60 @@ async function scriptedMember(status: number, body: string): Promise<{ url: stri
   });
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
+  const client = new EtcdClient({ endpoints: [`http://127.0.0.1:${port}`], callTimeoutMs: 2000 });
+  try {
+    await fn(client);
+  } finally {
+    client.close();
+    server.closeAllConnections();
+    server.close();
+  }
 }
 
 test('a deletion that arrives in the same read as the watch confirmation reaches listeners attached after the await', async () => {
   // A member that confirms the watch and reports a deletion in one write, as etcd may when it replays history.
-  const member = await scriptedMember(200, '{"result":{"header":{"revision":"9"},"created":true}}\n{"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"a2V5"}}]}}\n');
-  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
-  try {
+  const stream = '{"result":{"header":{"revision":"9"},"created":true}}\n{"result":{"header":{"revision":"9"},"events":[{"type":"DELETE","kv":{"key":"a2V5"}}]}}\n';
+  await withScriptedMember(200, stream, async (client) => {
     const watch = await client.watch('key', 5);
     let deletes = 0;
     watch.on('delete', () => deletes++);
     await waitFor('the delete that came with the confirmation', () => deletes === 1 || undefined);
-  } finally {
-    client.close();
-    member.close();
-  }
+  });
 });
 
 test("a watch refused by the member rejects with the member's own error", async () => {
-  const member = await scriptedMember(404, '{"error":"Not Found","code":5,"message":"Not Found"}\n');
-  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
-  try {
+  await withScriptedMember(404, '{"error":"Not Found","code":5,"message":"Not Found"}\n', async (client) => {
     const err = await client.watch('key', 1).catch((e: unknown) => e);
     assert.ok(err instanceof EtcdError, String(err));
     assert.match(err.message, /etcd watch: Not Found/);
     assert.equal(err.code, 5);
-  } finally {
-    client.close();
-    member.close();
-  }
+  });
 });
 
 test('a watch stream that turns to garbage fails the watch with an error; the process goes on', async () => {
-  const member = await scriptedMember(200, '{"result":{"created":true}}\n<html>proxy error</html>\n');
-  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
-  try {
+  await withScriptedMember(200, '{"result":{"created":true}}\n<html>proxy error</html>\n', async (client) => {
     const watch = await client.watch('key', 1).catch((e: unknown) => e);
     // The confirmation and the garbage may arrive in one read: the watch either fails at once or right after.
     const err = watch instanceof Error ? watch : await new Promise<Error>((resolve) => (watch as EtcdWatch).on('error', resolve));
     assert.ok(err instanceof EtcdError, String(err));
     assert.match(err.message, /something other than JSON/);
-  } finally {
-    client.close();
-    member.close();
-  }
+  });
 });
 
 test('stream errors name their cause and a 5xx without an etcd code counts as unreachable', async () => {
-  const member = await scriptedMember(503, '{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}\n');
-  const client = new EtcdClient({ endpoints: [member.url], callTimeoutMs: 2000 });
-  const proxy = await scriptedMember(502, '<html>bad gateway</html>');
-  const behindProxy = new EtcdClient({ endpoints: [proxy.url], callTimeoutMs: 2000 });
-  try {
+  await withScriptedMember(503, '{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}\n', async (client) => {
     const err = await client.keepAliveOnce('1').catch((e: unknown) => e);
     assert.ok(err instanceof EtcdError);
     assert.match(err.message, /no leader/);
     assert.equal(err.code, 14);
     assert.equal(err.unreachable, true);
+  });
+  await withScriptedMember(502, '<html>bad gateway</html>', async (behindProxy) => {
     const viaProxy = await behindProxy.get('key').catch((e: unknown) => e);
     assert.ok(viaProxy instanceof EtcdError);
     assert.match(viaProxy.message, /HTTP 502/);
     assert.equal(viaProxy.unreachable, true);
-  } finally {
-    client.close();
-    behindProxy.close();
-    member.close();
-    proxy.close();
-  }
+  });
 });
 
 test('a watch whose member goes away says so with an error event (the caller must re-read)', async () => {
