@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { resolveConfig, type Config, type ConfigInput } from './config.js';
 import { checkSchema } from './db/check-schema.js';
-import { createPool } from './db/pool.js';
+import { createPool, warmPool } from './db/pool.js';
 import { termLockKey } from './db/term-lock.js';
 import { createElector } from './election/create-elector.js';
 import type { Elector } from './election/elector.js';
@@ -74,13 +74,14 @@ export class Worker {
       onError: (err) => this.log.warn({ err }, 'database connection failed'),
     });
     this.pool = pool;
-    try {
-      await checkSchema(pool);
-    } catch (err) {
-      if (this.stopping) return;
-      throw err;
-    }
-    if (this.stopping) return;
+    // Campaigning starts while Postgres answers the schema check (a term won meanwhile waits for it), and a
+    // second connection opens beside it for the first batch's ledger write: both were on the path from
+    // spawn to the first execution (about 40 of 130 ms, traced).
+    const schema = Promise.all([checkSchema(pool), warmPool(pool, 2)]).then(() => undefined);
+    const schemaChecked = schema.then(
+      () => true,
+      () => false,
+    );
     this.gate = new LeadershipGate(pool, {
       databaseUrl: c.databaseUrl,
       pool,
@@ -97,6 +98,7 @@ export class Worker {
       pollIntervalMs: c.pollIntervalMs,
       backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
       backend: c.electionBackend,
+      schemaChecked,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
       databaseTimeoutMs: DATABASE_TIMEOUT_MS,
       databaseGraceMs: c.leaseTtlSeconds * 1000,
@@ -110,6 +112,15 @@ export class Worker {
     }
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
+    try {
+      await schema;
+    } catch (err) {
+      if (this.stopping) return;
+      // A term won meanwhile is held idle; stopping gives it back.
+      await this.stop();
+      throw err;
+    }
+    if (this.stopping) return;
     this.heartbeat = new ReplicaHeartbeat({
       pool,
       electionName: c.electionName,
