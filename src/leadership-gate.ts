@@ -7,8 +7,6 @@ import { sleep } from './sleep.js';
 
 export interface GateDeps extends RetryLoopDeps {
   backend: string;
-  /** Resolves true once the schema check has passed, false if it failed: no term executes before. */
-  schemaChecked: Promise<boolean>;
   shutdownTimeoutMs: number;
   log: Logger;
 }
@@ -20,8 +18,7 @@ export interface GateDeps extends RetryLoopDeps {
  *        └── Postgres holds a higher epoch: end the term as `fenced` ──────────────────────────┘
  *
  * After stop(), a term that arrives (or the current one, once drained) is held idle until the elector ends
- * it, so the replica does not win again while it shuts down. So is a term won before the schema check has
- * failed: the replica is stopping then, and must not win again meanwhile.
+ * it, so the replica does not win again while it shuts down.
  */
 export class LeadershipGate {
   private stopping = false;
@@ -36,8 +33,7 @@ export class LeadershipGate {
   readonly runTerm = async (term: Term): Promise<void> => {
     const log = this.deps.log.child({ epoch: term.epoch });
     try {
-      const schemaChecked = await this.deps.schemaChecked;
-      if (schemaChecked && !this.stopping && (await this.fence(term, log)) && !this.stopping) {
+      if (!this.stopping && (await this.fence(term, log)) && !this.stopping) {
         log.info({ backend: this.deps.backend, safeForMs: Math.round(term.remainingMs()) }, 'leading: this replica now executes failed records');
         const loop = new RetryLoop(this.deps, term, log);
         this.current = loop;
@@ -52,7 +48,7 @@ export class LeadershipGate {
       this.current = undefined;
       this.deps.metrics.termEnded(term, term.endReason ?? 'error'); // a no-op unless the loop threw
     }
-    if (this.stopping || !(await this.deps.schemaChecked)) await new Promise((resolve) => (term.signal.aborted ? resolve(undefined) : term.signal.addEventListener('abort', resolve, { once: true })));
+    if (this.stopping) await new Promise((resolve) => (term.signal.aborted ? resolve(undefined) : term.signal.addEventListener('abort', resolve, { once: true })));
   };
 
   /** Stops claiming and waits for in-flight executions (up to the shutdown timeout). Safe twice. */

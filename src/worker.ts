@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { resolveConfig, type Config, type ConfigInput } from './config.js';
 import { checkSchema } from './db/check-schema.js';
-import { createPool, warmPool } from './db/pool.js';
+import { createPool } from './db/pool.js';
 import { termLockKey } from './db/term-lock.js';
 import { createElector } from './election/create-elector.js';
 import type { Elector } from './election/elector.js';
@@ -52,6 +52,16 @@ export class Worker {
     if (this.started || this.stopping) return;
     this.started = true;
     const c = this.config;
+    // Renewals get connections of their own, so that busy claim transactions cannot starve them.
+    const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
+    this.electionPool = electionPool;
+    // The backend's module (and its client library, e.g. ioredis) loads while Postgres answers the schema check.
+    const elector = createElector(c, this.log, electionPool);
+    elector.catch(() => undefined);
+    const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
+    // stop() during an await of start() has ended what existed then; start() creates nothing more.
+    if (this.stopping) return;
+    const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
     // A paused leader's claim session ends this long after its last statement; live sessions heartbeat.
     const idleInTransactionTimeoutMs = c.executionTimeoutMs + 2_000;
     const pool = createPool({
@@ -64,24 +74,13 @@ export class Worker {
       onError: (err) => this.log.warn({ err }, 'database connection failed'),
     });
     this.pool = pool;
-    // The schema check goes first and everything up to the first execution overlaps it: the election
-    // backend's module loads and campaigns (a term won meanwhile waits for the check), the handlers load, and
-    // a second connection opens for the first batch's ledger write. One after the other, they were about 40
-    // of the 130 ms from spawn to the first execution (traced).
-    const schema = Promise.all([checkSchema(pool), warmPool(pool, 2)]).then(() => undefined);
-    const schemaChecked = schema.then(
-      () => true,
-      () => false,
-    );
-    // Renewals get connections of their own, so that busy claim transactions cannot starve them.
-    const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
-    this.electionPool = electionPool;
-    const elector = createElector(c, this.log, electionPool);
-    elector.catch(() => undefined);
-    const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
-    // stop() during an await of start() has ended what existed then; start() creates nothing more.
+    try {
+      await checkSchema(pool);
+    } catch (err) {
+      if (this.stopping) return;
+      throw err;
+    }
     if (this.stopping) return;
-    const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
     this.gate = new LeadershipGate(pool, {
       databaseUrl: c.databaseUrl,
       pool,
@@ -98,7 +97,6 @@ export class Worker {
       pollIntervalMs: c.pollIntervalMs,
       backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
       backend: c.electionBackend,
-      schemaChecked,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
       databaseTimeoutMs: DATABASE_TIMEOUT_MS,
       databaseGraceMs: c.leaseTtlSeconds * 1000,
@@ -112,15 +110,6 @@ export class Worker {
     }
     this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
     this.elector.start(this.gate.runTerm);
-    try {
-      await schema;
-    } catch (err) {
-      if (this.stopping) return;
-      // A term won meanwhile is held idle; stopping gives it back.
-      await this.stop();
-      throw err;
-    }
-    if (this.stopping) return;
     this.heartbeat = new ReplicaHeartbeat({
       pool,
       electionName: c.electionName,

@@ -87,12 +87,6 @@ export function createPool(options: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** Opens `count` connections at once and returns them to the pool idle (failures are left to their next user). */
-export async function warmPool(pool: pg.Pool, count: number): Promise<void> {
-  const clients = await Promise.allSettled(Array.from({ length: count }, () => pool.connect()));
-  for (const c of clients) if (c.status === 'fulfilled') c.value.release();
-}
-
 /** A client of its own (not pooled), e.g. for LISTEN. */
 export function createClient(options: Omit<PoolOptions, 'max'>): pg.Client {
   return new (pgModule().Client)({
