@@ -7,7 +7,6 @@ import { waitFor } from './support/ports.js';
 
 test('the next batch is claimed and recorded as soon as the current one starts', async (t) => {
   const db = await createTestDatabase();
-  t.after(() => db.drop());
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   const started: number[] = [];
@@ -21,7 +20,11 @@ test('the next batch is claimed and recorded as soon as the current one starts',
     },
     logger: pino({ level: 'silent' }),
   });
-  t.after(() => worker.stop());
+  t.after(async () => {
+    release(); // a failed assertion must not leave a handler holding the worker's stop
+    await worker.stop();
+    await db.drop();
+  });
   await db.pool.query(`INSERT INTO failed_records (kind) SELECT 'hold' FROM generate_series(1, 12)`);
   await worker.start();
   await waitFor('the first handler to start', () => started.length === 1 || undefined);
