@@ -28,8 +28,7 @@ export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedA
   const ids = attempts.map((a) => a.ledgerId);
   const [lowest, highest] = idRange(ids);
   await pool.query({
-    // Unnamed, so planned for these values each time: a prepared statement's generic plan cannot see the id
-    // range, and after five runs Postgres chose one that re-read the values once per row (40 ms instead of 2).
+    // Unnamed, so that the id range is seen (see idRange).
     text: `
       UPDATE failed_record_attempts AS a
       SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
