@@ -12,7 +12,8 @@ function format(value: number, metric: string): string {
 
 /** The ours measurement a row is compared with: same workload, metric and concurrency (drain for pgbench). */
 function oursFor(row: Measurement, all: readonly Measurement[]): Measurement | undefined {
-  if (row.peer === 'ours') return undefined;
+  if (row.peer === 'ours' && !row.config.startsWith('compare')) return undefined;
+  all = all.filter((m) => m.peer !== 'ours' || !m.config.startsWith('compare'));
   if (row.workload === 'reference') return all.find((m) => m.peer === 'ours' && m.workload === 'drain');
   if (row.key !== undefined) return all.find((m) => m.peer === 'ours' && m.key === row.key);
   return all.find((m) => m.peer === 'ours' && m.workload === row.workload && m.metric === row.metric && (m.concurrency === row.concurrency || row.workload === 'footprint' || row.workload === 'backlog' || row.workload === 'latency') && (row.workload !== 'footprint' || m.config === 'standby'));

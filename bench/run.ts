@@ -5,8 +5,11 @@
  *
  *   node dist/bench/run.js [--quick] [--reps N] [--only drain,io,latency,backlog,footprint,failover,reference]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
+ *                          [--compare CHECKOUT]
  *
  * --quick: a few hundred records, ours only, one repetition (the smoke test runs it).
+ * --compare: also run another checkout's build (e.g. a git worktree of main, built) beside ours, in the
+ * drain, io and latency workloads, with the same settings: an A/B of a change within one run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -30,7 +33,7 @@ const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'refe
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' }, 'ours-env': { type: 'string', multiple: true } },
+    options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' }, 'ours-env': { type: 'string', multiple: true }, compare: { type: 'string' } },
   });
   const quick = values.quick ?? false;
   const only = new Set(values.only ? values.only.split(',') : quick ? ['drain', 'io', 'latency'] : ALL);
@@ -66,21 +69,22 @@ async function main(): Promise<void> {
   // --ours-env KEY=VALUE (repeatable): settings for our replicas, e.g. BATCH_SIZE=500, to compare configurations.
   const oursEnv = Object.fromEntries((values['ours-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const us = ours(ctx.etcdEndpoints, oursEnv);
+  const alt = values.compare ? [ours(ctx.etcdEndpoints, oursEnv, values.compare)] : [];
   const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] => (peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : []);
   const measurements: Measurement[] = [];
   try {
     if (only.has('drain')) {
       const n = quick ? 300 : 20_000;
-      measurements.push(...(await throughput(ctx, 'drain', [us, ...peer('graphile-worker', 'default', 'batched', 'perfdoc'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'noop', n, 10)));
+      measurements.push(...(await throughput(ctx, 'drain', [us, ...alt, ...peer('graphile-worker', 'default', 'batched', 'perfdoc'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'noop', n, 10)));
     }
     if (only.has('io')) {
       const n = quick ? 200 : 5_000;
       for (const c of quick ? [10] : [10, 50]) {
-        measurements.push(...(await throughput(ctx, 'io', [us, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'io5', n, c)));
+        measurements.push(...(await throughput(ctx, 'io', [us, ...alt, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'io5', n, c)));
       }
     }
     if (only.has('latency')) {
-      measurements.push(...(await latency(ctx, [us, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'notify', 'batchburst')], quick ? 20 : 200, 20)));
+      measurements.push(...(await latency(ctx, [us, ...alt, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'notify', 'batchburst')], quick ? 20 : 200, 20)));
     }
     if (only.has('backlog')) measurements.push(...(await backlog(ctx, [us, ...peer('graphile-worker', 'batched'), ...peer('pg-boss', 'batchburst')], 10_000, quick ? 50_000 : 1_000_000, 10_000)));
     if (only.has('footprint')) measurements.push(...(await footprint(ctx, [...peer('graphile-worker', 'default'), ...peer('pg-boss', 'default')])));

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -16,7 +16,9 @@ export interface System {
   config: string;
   /** How many executions it runs at once (for pg-boss `tuned`, the in-flight bound instead). */
   concurrencyLabel: (c: number) => string;
-  /** Installs the schema (ours: already migrated) and enqueues jobs in bulk. */
+  /** The bench applies our migrations to each fresh database before prepare() (ours, but a compare build). */
+  migratedByBench: boolean;
+  /** Installs the schema (ours: already migrated, a compare build: its own) and enqueues jobs in bulk. */
   prepare(db: BenchDatabase, jobs: { kind: string; count: number }[], concurrency: number): Promise<void>;
   start(db: BenchDatabase, options: StartOptions): Running;
   /** True once the database shows no job left to do. */
@@ -135,13 +137,24 @@ export async function machineJiffies(): Promise<{ busy: number; total: number }>
 
 let electionSerial = 0;
 
-/** Our CLI as users run it: `retry-worker start` with a HANDLERS_MODULE, elected through etcd. */
-export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}): System {
+/**
+ * Our CLI as users run it: `retry-worker start` with a HANDLERS_MODULE, elected through etcd. With `build`
+ * (another checkout's root, built), that checkout's CLI instead, labelled `compare` and compared with ours:
+ * an A/B of a change in one run, its runs interleaved with ours. Its own `migrate` runs on each database.
+ */
+export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}, build?: string): System {
+  const cli = build ? `${build.replace(/\/$/, '')}/dist/src/cli.js` : OUR_CLI;
+  const settings = Object.keys(baseEnv).length ? Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`).join(' ') : 'default';
   return {
     peer: 'ours',
-    config: Object.keys(baseEnv).length ? Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`).join(' ') : 'default',
+    config: build ? `compare ${settings}` : settings,
     concurrencyLabel: (c) => String(c),
+    migratedByBench: !build,
     prepare: async (db, jobs) => {
+      if (build) {
+        const migrated = spawnSync(process.execPath, [cli, 'migrate'], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        if (migrated.status !== 0) throw new Error(`compare build ${build}: migrate failed (exit ${migrated.status})`);
+      }
       for (const { kind, count } of jobs) {
         await db.pool.query(`INSERT INTO failed_records (kind, payload) SELECT $1, '{}'::jsonb FROM generate_series(1, $2)`, [kind, count]);
       }
@@ -150,7 +163,7 @@ export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}
       launch(
         process.execPath,
         // BENCH_OURS_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile our replicas.
-        [...(process.env.BENCH_OURS_NODE_ARGS?.split(' ').filter(Boolean) ?? []), OUR_CLI, 'start'],
+        [...(process.env.BENCH_OURS_NODE_ARGS?.split(' ').filter(Boolean) ?? []), cli, 'start'],
         {
           PATH: process.env.PATH ?? '',
           DATABASE_URL: db.url,
@@ -182,6 +195,7 @@ export function peerSystem(peer: 'graphile-worker' | 'pg-boss', config: string):
     peer,
     config,
     concurrencyLabel: (c) => (config === 'perfdoc' ? '24' : config === 'tuned' ? `${c}×10` : String(c)),
+    migratedByBench: false,
     prepare: async (db, jobs, concurrency) => {
       const run = launch(PEER_NODE, [PEER_CHILD, peerArgs(peer, config, db, { mode: 'prepare', jobs, concurrency })], { PATH: process.env.PATH ?? '' }, 'pipe', () => undefined);
       const code = await run.exited;

@@ -16,7 +16,7 @@ export async function backlog(ctx: BenchContext, systems: System[], small: numbe
   const out: Measurement[] = [];
   for (const system of systems) {
     const rates: Record<'small' | 'large', number[]> = { small: [], large: [] };
-    const largeDb = await freshDatabase(ctx.server, `${system.peer}_${system.config}_backlog`, system.peer === 'ours');
+    const largeDb = await freshDatabase(ctx.server, `${system.peer}_${system.config}_backlog`, system.migratedByBench);
     try {
       const t = Date.now();
       await system.prepare(largeDb, [{ kind: 'noop', count: large }], 10);
@@ -26,7 +26,7 @@ export async function backlog(ctx: BenchContext, systems: System[], small: numbe
       let claimLarge: number[] = [];
       if (system.peer === 'ours') claimLarge = await timeOurClaim(largeDb);
       for (let rep = 0; rep < ctx.reps; rep++) {
-        const smallDb = await freshDatabase(ctx.server, `${system.peer}_${system.config}_small`, system.peer === 'ours');
+        const smallDb = await freshDatabase(ctx.server, `${system.peer}_${system.config}_small`, system.migratedByBench);
         try {
           await system.prepare(smallDb, [{ kind: 'noop', count: small }], 10);
           await settle(smallDb);

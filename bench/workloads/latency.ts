@@ -11,7 +11,7 @@ const leadingMsg = 'leading: this replica now executes failed records';
  * process) to the handler's start. Returns p50/p95/p99 in ms.
  */
 async function latencyOnce(ctx: BenchContext, system: System, count: number, intervalMs: number): Promise<{ p50: number; p95: number; p99: number; max: number }> {
-  const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_latency`, system.peer === 'ours');
+  const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_latency`, system.migratedByBench);
   try {
     await system.prepare(db, [], 10);
     const run = system.start(db, { concurrency: 10, logTo: 'pipe', ...(system.peer === 'ours' ? {} : { trickle: { count, intervalMs } }) });

@@ -31,7 +31,7 @@ async function commits(db: BenchDatabase): Promise<number> {
  * `capSeconds` is stopped and rated by what the database shows finished.
  */
 export async function drainOnce(ctx: BenchContext, system: System, kind: string, count: number, concurrency: number, capSeconds: number): Promise<DrainRun> {
-  const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_${kind}`, system.peer === 'ours');
+  const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_${kind}`, system.migratedByBench);
   try {
     await system.prepare(db, [{ kind, count }], concurrency);
     await settle(db);
