@@ -4,7 +4,7 @@ import type { Logger } from './observability/logger.js';
 
 /** Outcomes wait at most this long for company before they are written… */
 const GATHER_MS = 10;
-/** …or until this many are waiting. */
+/** …or until this many are waiting (at the end of that turn of the event loop). */
 const GATHER_MAX = 250;
 
 /**
@@ -13,9 +13,16 @@ const GATHER_MAX = 250;
  * next one. The write is on an autocommit connection, so a recorded success survives a crash before the
  * claim transaction commits (which may be a whole batch later), and the next claim reconciles it instead of
  * running it again; only an outcome younger than GATHER_MS plus one write is lost to a crash.
+ *
+ * A success still waiting when its batch completes is not written at all: takeBack() hands it to the batch,
+ * whose completion commits it with the record (as durably), and failed_record_attempts shows it from there.
+ * If that completion fails, the batch records it again. Other outcomes are always written: a failure's error
+ * belongs to its attempt, and a skipped attempt must be marked, or the next claim would count it.
  */
 export class AttemptRecorder {
   private pending: FinishedAttempt[] = [];
+  /** The batch each pending outcome belongs to (for takeBack), index for index. */
+  private owners: unknown[] = [];
   private flushing: Promise<void> | undefined;
   private gathered: (() => void) | undefined;
 
@@ -24,10 +31,31 @@ export class AttemptRecorder {
     private readonly log: Logger,
   ) {}
 
-  record(attempt: FinishedAttempt): void {
+  record(attempt: FinishedAttempt, owner?: unknown): void {
     this.pending.push(attempt);
+    this.owners.push(owner);
     this.flushing ??= this.drain();
-    if (this.pending.length >= GATHER_MAX) this.gathered?.();
+    // At the end of this turn, not now: a batch whose handlers all return within one turn (no I/O) takes its
+    // successes back first, and then they need no write at all.
+    if (this.pending.length === GATHER_MAX) setImmediate(() => this.gathered?.());
+  }
+
+  /** Removes and returns the successes of `owner` that are not yet being written. */
+  takeBack(owner: unknown): FinishedAttempt[] {
+    const taken: FinishedAttempt[] = [];
+    let kept = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      const attempt = this.pending[i]!;
+      if (this.owners[i] === owner && attempt.outcome === 'succeeded') {
+        taken.push(attempt);
+      } else {
+        this.pending[kept] = attempt;
+        this.owners[kept++] = this.owners[i];
+      }
+    }
+    this.pending.length = kept;
+    this.owners.length = kept;
+    return taken;
   }
 
   /** Resolves once everything recorded so far is written (or its write has failed and been logged). */
@@ -49,6 +77,7 @@ export class AttemptRecorder {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
+        this.owners = [];
         try {
           await finishAttempts(this.pool, batch);
         } catch (err) {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { AttemptRecorder } from './attempt-recorder.js';
+import type { FinishedAttempt } from './db/finish-attempts.js';
 import type { ClaimedRecord } from './db/claim-records.js';
 import { completeRecords, type Completion } from './db/complete-records.js';
 import { startAttempts, type AttemptPlan } from './db/start-attempts.js';
@@ -86,6 +87,8 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
     batch.onRecordDispatched();
   };
   let destroyClient = false;
+  // Successes that the completion commits with their records instead of the ledger (see AttemptRecorder).
+  let committing: FinishedAttempt[] = [];
   try {
     const plans = await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts');
     const byId = new Map(records.map((r) => [r.id, r]));
@@ -109,20 +112,23 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
         deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'skipped', durationMs: 0, error: null, finishedAt: Date.now() });
         return { plan, outcome: 'skipped' };
       }
-      return execute(deps, settings, record, plan, term);
+      return execute(deps, settings, record, plan, term, batch);
     });
     const results = settled.concat(ran);
     clearInterval(heartbeat);
     const completions = results.map((r) => toCompletion(r, byId.get(r.plan.recordId)!, deps.backoff)).filter((c) => c !== undefined);
     if (connectionLost.signal.aborted) throw connectionLost.signal.reason;
+    committing = deps.recorder.takeBack(batch);
     const changed = await bounded(completeRecords(client, completions), 'completion');
     if (changed !== completions.length) log.error({ expected: completions.length, changed }, 'completion changed fewer rows than it held');
     await bounded(client.query('COMMIT'), 'commit');
   } catch (err) {
     log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
     destroyClient = connectionLost.signal.aborted || err instanceof TimeoutError;
-    // Outcomes gathered but not yet written go first: once the rows are free, another claim must find a
-    // recorded success in the ledger rather than run the record again. Bounded: Postgres may be the failure.
+    // Outcomes gathered but not yet written go first, and the successes the completion was to commit: once
+    // the rows are free, another claim must find a recorded success in the ledger rather than run the record
+    // again. Bounded: Postgres may be the failure.
+    for (const attempt of committing) deps.recorder.record(attempt);
     await bounded(deps.recorder.flush(), 'recording outcomes').catch(() => undefined);
     if (!destroyClient) {
       await bounded(client.query('ROLLBACK'), 'rollback').catch(() => {
@@ -139,22 +145,22 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   }
 }
 
-function execute(deps: BatchDeps, settings: ExecutionSettings, record: ClaimedRecord, plan: RunPlan, term: Term): Promise<Result> {
+function execute(deps: BatchDeps, settings: ExecutionSettings, record: ClaimedRecord, plan: RunPlan, term: Term, owner: Batch): Promise<Result> {
   const { log } = settings;
   // Bindings passed per line rather than a child logger per record: the handler's ctx.log is made only if read.
   log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind }, 'execution started');
   const started = performance.now();
   const failed = { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts };
-  return executeRecord(settings, deps.handlers[record.kind], failed).then((outcome) => finished(deps, record, plan, term, log, started, outcome));
+  return executeRecord(settings, deps.handlers[record.kind], failed).then((outcome) => finished(deps, record, plan, term, log, started, outcome, owner));
 }
 
-function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, log: Logger, started: number, outcome: ExecutionOutcome): Result {
+function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: Term, log: Logger, started: number, outcome: ExecutionOutcome, owner: Batch): Result {
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
   const finishedAt = Date.now();
   if (outcome.kind === 'succeeded') {
     deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'succeeded', durationMs, error: null, finishedAt });
     log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: 'succeeded', durationMs }, 'execution succeeded');
-    deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt });
+    deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt }, owner);
     return { plan, outcome };
   }
   const final = outcome.kind === 'dead' || plan.attempt >= record.maxAttempts;

@@ -30,7 +30,7 @@ export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedA
   await pool.query({
     // Unnamed, so that the id range is seen (see idRange).
     text: `
-      UPDATE failed_record_attempts AS a
+      UPDATE retry_worker_attempts AS a
       SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
       WHERE a.id = u.id AND a.id BETWEEN $5 AND $6 AND coalesce(a.outcome, '') = ''`,

@@ -33,13 +33,13 @@ const START_ATTEMPTS = `
     FROM claimed c
     LEFT JOIN LATERAL (
       SELECT a.attempt, a.outcome, a.error
-      FROM failed_record_attempts a
+      FROM retry_worker_attempts a
       WHERE a.record_id = c.record_id AND a.attempt > c.attempts AND a.outcome IS DISTINCT FROM 'skipped'
       ORDER BY a.attempt DESC, a.id DESC
       LIMIT 1
     ) l ON true
   ), started AS (
-    INSERT INTO failed_record_attempts (record_id, attempt, epoch, replica_id)
+    INSERT INTO retry_worker_attempts (record_id, attempt, epoch, replica_id)
     SELECT record_id, settled + 1, $4, $5
     FROM prior
     WHERE last_outcome IS DISTINCT FROM 'succeeded' AND last_outcome IS DISTINCT FROM 'dead' AND settled < max_attempts

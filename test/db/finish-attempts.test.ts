@@ -44,16 +44,34 @@ test('on an analyzed ledger of finished attempts, finishing 500 new ones reads e
   // The shape that went wrong: statistics saying no attempt lacks an outcome (30,000 finished), then 500 in flight.
   const old = await startAttempts(30_000);
   for (let i = 0; i < old.length; i += 5_000) await finishAttempts(db.pool, old.slice(i, i + 5_000).map(succeeded));
-  await db.pool.query('ANALYZE failed_record_attempts');
+  await db.pool.query('ANALYZE retry_worker_attempts');
   const fresh = await startAttempts(500);
 
   const { nodes, described, prepared } = await planOf(db.pool, (recorder) => finishAttempts(recorder, fresh.map(succeeded)));
   assert.equal(prepared, false, 'a named statement is run with a generic plan, which cannot see the id range');
-  const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'failed_record_attempts');
+  const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'retry_worker_attempts');
   assert.deepEqual(scanned, [], `the whole ledger was scanned: ${described}`);
   for (const n of nodes.filter((n) => n['Node Type'] === 'Function Scan')) assert.equal(n['Actual Loops'], 1, `the values were read more than once: ${described}`);
 
   await finishAttempts(db.pool, fresh.map(succeeded));
   const { rows: done } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_record_attempts WHERE id = ANY($1) AND outcome = 'succeeded'`, [fresh]);
   assert.equal(done[0]!.n, 500);
+});
+
+test('a replica of the previous release, writing outcomes through failed_record_attempts, still records them', async () => {
+  const [a] = await startAttempts(1);
+  // The statement of the release before the ledger moved to retry_worker_attempts, as such a replica sends it
+  // during a rolling upgrade.
+  await db.pool.query(
+    `UPDATE failed_record_attempts AS a
+     SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
+     WHERE a.id = u.id AND a.id BETWEEN $5 AND $6 AND coalesce(a.outcome, '') = ''`,
+    [[a], ['failed'], ['boom'], [Date.UTC(2026, 0, 3)], a, a],
+  );
+  const { rows } = await db.pool.query<{ outcome: string; error: string; finished: string }>(
+    `SELECT outcome, error, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS finished FROM retry_worker_attempts WHERE id = $1`,
+    [a],
+  );
+  assert.deepEqual(rows, [{ outcome: 'failed', error: 'boom', finished: '2026-01-03' }]);
 });
