@@ -10,6 +10,22 @@ export class ConfigError extends Error {
 }
 
 /**
+ * `instanceof` for the errors handlers throw, by a brand on the prototype rather than by prototype identity:
+ * the command line runs as one bundled file, while a HANDLERS_MODULE imports these classes from the package
+ * (another copy of this module), and two installed copies of the package meet the same way. Subclasses keep
+ * the ordinary test.
+ */
+function brandedInstanceOf(base: abstract new (...args: never[]) => unknown, brand: symbol) {
+  return function (this: unknown, value: unknown): boolean {
+    if (this !== base) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  };
+}
+
+const PERMANENT_FAILURE = Symbol.for('retry-worker.PermanentFailure');
+const RETRY_LATER = Symbol.for('retry-worker.RetryLater');
+
+/**
  * Thrown by a handler when retrying cannot help (a malformed payload, a 4xx answer).
  * The record becomes `dead` at once, whatever attempts it has left.
  */
@@ -18,7 +34,9 @@ export class PermanentFailure extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+  static override [Symbol.hasInstance] = brandedInstanceOf(PermanentFailure, PERMANENT_FAILURE);
 }
+Object.defineProperty(PermanentFailure.prototype, PERMANENT_FAILURE, { value: true });
 
 /**
  * Thrown by a handler that wants its record retried no sooner than `retryAfterMs`
@@ -33,7 +51,9 @@ export class RetryLater extends Error {
   ) {
     super(message, options);
   }
+  static override [Symbol.hasInstance] = brandedInstanceOf(RetryLater, RETRY_LATER);
 }
+Object.defineProperty(RetryLater.prototype, RETRY_LATER, { value: true });
 
 /** Postgres holds a newer epoch than this replica's term: the term is over. */
 export class FencedError extends Error {
