@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript to dist/, and bundle the command line into dist/src/cli.js ----
+# ---- build: compile TypeScript to dist/, and bundle the command line into dist/src/cli.cjs ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
