@@ -87,3 +87,19 @@ test("a paused leader's open claim is ended by Postgres after idle_in_transactio
     await pausedPool.end();
   }
 });
+
+test('fencing records the term, closes the open one it supersedes, and a refused epoch records nothing', async () => {
+  assert.deepEqual(await fence(50), { outcome: 'fenced' });
+  assert.deepEqual(await fence(51), { outcome: 'fenced' });
+  assert.deepEqual(await fence(49), { outcome: 'superseded', storedEpoch: 51 });
+  const { rows } = await db.pool.query<{ epoch: number; holder: string; backend: string; reason: string | null; ended: boolean }>(
+    `SELECT epoch, holder, backend, end_reason AS reason, ended_at IS NOT NULL AS ended FROM retry_worker_terms WHERE name = $1 AND epoch >= 49 ORDER BY epoch`,
+    [name],
+  );
+  assert.deepEqual(rows, [
+    { epoch: 50, holder: 'leader-50', backend: 'test', reason: 'superseded', ended: true },
+    { epoch: 51, holder: 'leader-51', backend: 'test', reason: null, ended: false },
+  ]);
+  const { rows: leader } = await db.pool.query<{ epoch: number; holder: string }>('SELECT epoch, holder FROM retry_worker_leader WHERE name = $1', [name]);
+  assert.deepEqual(leader, [{ epoch: 51, holder: 'leader-51' }]);
+});

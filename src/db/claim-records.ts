@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FencedError } from '../errors.js';
 import type { TermLockKey } from './term-lock.js';
+import { intLiteral } from './int-literal.js';
 
 export interface ClaimedRecord {
   id: number;
@@ -35,13 +36,13 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   const [lockA, lockB] = args.lockKey;
   const results = (await client.query(`
     BEGIN;
-    SELECT pg_advisory_xact_lock_shared(${int(lockA)}, ${int(lockB)});
-    SELECT id, kind, payload, attempts, coalesce(max_attempts, ${int(args.defaultMaxAttempts)}) AS "maxAttempts"
+    SELECT pg_advisory_xact_lock_shared(${intLiteral(lockA)}, ${intLiteral(lockB)});
+    SELECT id, kind, payload, attempts, coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS "maxAttempts"
     FROM failed_records
     WHERE status = 'pending' AND next_run_at <= now()
-      AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${int(args.epoch)})
+      AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${intLiteral(args.epoch)})
     ORDER BY next_run_at, id
-    LIMIT ${int(args.limit)}
+    LIMIT ${intLiteral(args.limit)}
     FOR UPDATE SKIP LOCKED`)) as unknown as pg.QueryResult<ClaimedRecord>[];
   const rows = results[2]!.rows;
   if (rows.length > 0) return rows;
@@ -53,9 +54,4 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   const storedEpoch = stored.rows[0]?.epoch ?? null;
   if (storedEpoch !== args.epoch) throw new FencedError(args.epoch, storedEpoch);
   return rows;
-}
-
-function int(value: number): string {
-  if (!Number.isSafeInteger(value)) throw new TypeError(`expected a whole number, got ${value}`);
-  return String(value);
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { TimeoutError, withTimeout } from '../sleep.js';
 import type { TermLockKey } from './term-lock.js';
+import { intLiteral } from './int-literal.js';
 
 export type FenceResult =
   | { outcome: 'fenced' } // our epoch is now the stored one: our term may execute
@@ -36,46 +37,45 @@ export async function fenceTerm(pool: pg.Pool, args: FenceTermArgs): Promise<Fen
   }
 }
 
+/**
+ * BEGIN, the lock timeout, the barrier, the epoch and the term records go in one round trip, as one simple
+ * query (a new leader's first steps are part of every failover); each statement of it still takes its own
+ * snapshot, so the epoch is read after the barrier is held. Its values are numbers we checked and strings
+ * quoted by pg.
+ */
 async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<FenceResult> {
+  const name = client.escapeLiteral(args.name);
+  const epoch = intLiteral(args.epoch);
+  let results: pg.QueryResult<{ raised: boolean; stored: number | null }>[];
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.ceil(args.lockTimeoutMs))}`);
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...args.lockKey]);
-    } catch (err) {
-      await client.query('ROLLBACK');
-      if ((err as { code?: string }).code === '55P03') return { outcome: 'busy' };
-      throw err;
-    }
-    const raised = await client.query(
-      `INSERT INTO retry_worker_leader AS l (name, epoch, holder, since)
-       VALUES ($1, $2, $3, now())
-       ON CONFLICT (name) DO UPDATE SET epoch = EXCLUDED.epoch, holder = EXCLUDED.holder, since = now()
-         WHERE l.epoch < EXCLUDED.epoch
-       RETURNING epoch`,
-      [args.name, args.epoch, args.holder],
-    );
-    if (raised.rowCount === 0) {
-      const stored = await client.query<{ epoch: number }>('SELECT epoch FROM retry_worker_leader WHERE name = $1', [args.name]);
-      await client.query('ROLLBACK');
-      return { outcome: 'superseded', storedEpoch: stored.rows[0]?.epoch ?? 0 };
-    }
-    await client.query(
-      `UPDATE retry_worker_terms SET ended_at = now(), end_reason = 'superseded'
-       WHERE name = $1 AND epoch < $2 AND ended_at IS NULL`,
-      [args.name, args.epoch],
-    );
-    await client.query(
-      `INSERT INTO retry_worker_terms (name, epoch, holder, backend) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (name, epoch) DO NOTHING`,
-      [args.name, args.epoch, args.holder, args.backend],
-    );
-    await client.query('COMMIT');
-    return { outcome: 'fenced' };
+    results = (await client.query(`
+      BEGIN;
+      SET LOCAL lock_timeout = ${intLiteral(Math.max(1, Math.ceil(args.lockTimeoutMs)))};
+      SELECT pg_advisory_xact_lock(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])});
+      WITH raised AS (
+        INSERT INTO retry_worker_leader AS l (name, epoch, holder, since)
+        VALUES (${name}, ${epoch}, ${client.escapeLiteral(args.holder)}, now())
+        ON CONFLICT (name) DO UPDATE SET epoch = EXCLUDED.epoch, holder = EXCLUDED.holder, since = now()
+          WHERE l.epoch < EXCLUDED.epoch
+        RETURNING epoch
+      ), superseded AS (
+        UPDATE retry_worker_terms SET ended_at = now(), end_reason = 'superseded'
+        WHERE name = ${name} AND epoch < ${epoch} AND ended_at IS NULL AND EXISTS (SELECT 1 FROM raised)
+      ), recorded AS (
+        INSERT INTO retry_worker_terms (name, epoch, holder, backend)
+        SELECT ${name}, ${epoch}, ${client.escapeLiteral(args.holder)}, ${client.escapeLiteral(args.backend)} WHERE EXISTS (SELECT 1 FROM raised)
+        ON CONFLICT (name, epoch) DO NOTHING
+      )
+      SELECT EXISTS (SELECT 1 FROM raised) AS raised, (SELECT epoch FROM retry_worker_leader WHERE name = ${name}) AS stored;
+      COMMIT`)) as unknown as pg.QueryResult<{ raised: boolean; stored: number | null }>[];
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    if ((err as { code?: string }).code === '55P03') return { outcome: 'busy' };
     throw err;
   }
+  // `stored` is read in the same statement's snapshot, before its own insert: the epoch that superseded ours.
+  const row = results[3]!.rows[0]!;
+  return row.raised ? { outcome: 'fenced' } : { outcome: 'superseded', storedEpoch: row.stored ?? 0 };
 }
 
 /** Records why a term ended (best effort: the audit trail, not the fence). */
