@@ -34,34 +34,40 @@ export async function startRedis(): Promise<RedisServer> {
     return { url: external, namePrefix, owned: false, stop: async () => undefined };
   }
 
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'rw-redis-'));
-  const output: string[] = [];
-  const child: ChildProcess = spawn(
-    REDIS_BIN,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-  child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
-
-  const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGKILL');
-      await exited;
+  // A free port can be taken by a parallel test file between freePort() and redis-server's bind: then the
+  // server exits at once, and it is started again on another port.
+  let server: { child: ChildProcess; url: string; kill: () => Promise<void> } | undefined;
+  for (let attempt = 1; !server; attempt++) {
+    const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), 'rw-redis-'));
+    const output: string[] = [];
+    const child: ChildProcess = spawn(
+      REDIS_BIN,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
+    const kill = async () => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(child.pid, 'SIGKILL');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    const url = `redis://127.0.0.1:${port}`;
+    try {
+      await ping(url, 15_000, () => child.exitCode !== null || child.signalCode !== null);
+      server = { child, url, kill };
+    } catch (err) {
+      await kill();
+      if (attempt < 5 && output.join('').includes('Address already in use')) continue;
+      throw new Error(`${(err as Error).message}\n${output.join('')}`);
     }
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  const url = `redis://127.0.0.1:${port}`;
-  try {
-    await ping(url, 15_000, () => child.exitCode !== null || child.signalCode !== null);
-  } catch (err) {
-    await kill();
-    throw new Error(`${(err as Error).message}\n${output.join('')}`);
   }
+  const { child, url, kill } = server;
   const signal = (sig: NodeJS.Signals) => {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, sig);
   };
@@ -79,8 +85,12 @@ export async function startRedis(): Promise<RedisServer> {
 }
 
 async function ping(url: string, timeoutMs: number, died: () => boolean = () => false): Promise<void> {
+  let exited = false;
   await waitFor(`redis at ${url} to answer PING`, async () => {
-    if (died()) throw new Error('redis-server exited');
+    if (died()) {
+      exited = true;
+      return true; // stop waiting: a server that exited will not answer
+    }
     const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, commandTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => undefined);
     try {
@@ -90,4 +100,5 @@ async function ping(url: string, timeoutMs: number, died: () => boolean = () => 
       client.disconnect();
     }
   }, timeoutMs, 100);
+  if (exited) throw new Error('redis-server exited');
 }
