@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { freshDatabase } from '../bench-postgres.js';
 import type { System } from '../systems.js';
 import { percentiles, sleep, wallNow } from '../stats.js';
@@ -10,7 +11,7 @@ const leadingMsg = 'leading: this replica now executes failed records';
  * is from just before the INSERT (ours: the bench's own connection; peers: their enqueue call, in their
  * process) to the handler's start. Returns p50/p95/p99 in ms.
  */
-async function latencyOnce(ctx: BenchContext, system: System, count: number, intervalMs: number): Promise<{ p50: number; p95: number; p99: number; max: number }> {
+async function latencyOnce(ctx: BenchContext, system: System, count: number, intervalMs: number, rep: number): Promise<{ p50: number; p95: number; p99: number; max: number }> {
   const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_latency`, system.migratedByBench);
   try {
     await system.prepare(db, [], 10);
@@ -35,13 +36,15 @@ async function latencyOnce(ctx: BenchContext, system: System, count: number, int
           sent.set(Number(rows[0]!.id), t0);
         }
         await waitUntil(() => starts.size >= count, 30_000, 'every probe to start');
-        for (const [id, t] of starts) latencies.push(t - sent.get(id)!);
+        for (const [id, t0] of [...sent].sort((a, b) => a[1] - b[1])) latencies.push(starts.get(id)! - t0);
       } else {
         await waitUntil(() => latencies.length >= count, 120_000, 'every probe to start');
       }
     } finally {
       await run.stop();
     }
+    // Every probe's latency in the order it was sent, beside the logs: where the tail comes from.
+    await writeFile(`${ctx.logDir}/latency-${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-rep${rep + 1}.json`, JSON.stringify(latencies.map((l) => Math.round(l * 100) / 100)));
     return percentiles(latencies);
   } finally {
     await db.drop();
@@ -60,7 +63,7 @@ export async function latency(ctx: BenchContext, systems: System[], count: numbe
   const results = new Map<System, { p50: number; p95: number; p99: number; max: number }[]>();
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const system of systems) {
-      const r = await latencyOnce(ctx, system, count, intervalMs);
+      const r = await latencyOnce(ctx, system, count, intervalMs, rep);
       ctx.log(`latency ${system.peer} ${system.config} rep ${rep + 1}: p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} max ${r.max.toFixed(1)} ms`);
       results.set(system, [...(results.get(system) ?? []), r]);
     }
