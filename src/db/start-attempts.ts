@@ -53,8 +53,8 @@ const START_ATTEMPTS = `
  * Writes one ledger row per attempt about to run, in one statement on an autocommit connection (never the
  * claim transaction), so that an attempt whose executor dies still counts.
  */
-export async function startAttempts(pool: pg.Pool, records: readonly ClaimedRecord[], epoch: number, replicaId: string): Promise<AttemptPlan[]> {
-  const { rows } = await pool.query<Row>({
+export async function startAttempts(db: pg.Pool | pg.ClientBase, records: readonly ClaimedRecord[], epoch: number, replicaId: string): Promise<AttemptPlan[]> {
+  const { rows } = await db.query<Row>({
     name: 'retry-worker.start-attempts',
     text: START_ATTEMPTS,
     values: [numberArray(records.map((r) => r.id)), numberArray(records.map((r) => r.attempts)), numberArray(records.map((r) => r.maxAttempts)), epoch, replicaId],
