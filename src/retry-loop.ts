@@ -10,6 +10,7 @@ import type { Backoff } from './executor/backoff.js';
 import { Deadlines } from './executor/deadlines.js';
 import type { Handlers } from './executor/handler.js';
 import { describeKinds } from './executor/load-handlers.js';
+import { ExecutionLines } from './observability/execution-lines.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { runBatch, type BatchDeps } from './run-batch.js';
@@ -87,6 +88,7 @@ export class RetryLoop {
       hardStop: this.hardStop.signal,
       databaseTimeoutMs: deps.databaseTimeoutMs,
       metrics: deps.metrics,
+      lines: new ExecutionLines(log),
     };
   }
 

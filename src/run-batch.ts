@@ -11,6 +11,7 @@ import type { Deadlines } from './executor/deadlines.js';
 import { executeRecord, type ExecutionOutcome, type ExecutionSettings } from './executor/execute-record.js';
 import type { Handlers } from './executor/handler.js';
 import { MAX_RETRY_AFTER_MS } from './executor/http-handler.js';
+import type { ExecutionLines } from './observability/execution-lines.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { TimeoutError, withTimeout } from './sleep.js';
@@ -34,6 +35,8 @@ export interface BatchDeps {
   /** Each statement on the claim connection answers within this, or the connection counts as lost. */
   databaseTimeoutMs: number;
   metrics: Metrics;
+  /** The term's logger's execution lines. */
+  lines: ExecutionLines;
 }
 
 export interface Batch {
@@ -148,7 +151,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
 function execute(deps: BatchDeps, settings: ExecutionSettings, record: ClaimedRecord, plan: RunPlan, term: Term, owner: Batch): Promise<Result> {
   const { log } = settings;
   // Bindings passed per line rather than a child logger per record: the handler's ctx.log is made only if read.
-  log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind }, 'execution started');
+  deps.lines.started(record.id, plan.attempt, record.kind);
   const started = performance.now();
   const failed = { id: record.id, kind: record.kind, payload: record.payload, attempt: plan.attempt, maxAttempts: record.maxAttempts };
   return executeRecord(settings, deps.handlers[record.kind], failed).then((outcome) => finished(deps, record, plan, term, log, started, outcome, owner));
@@ -159,7 +162,7 @@ function finished(deps: BatchDeps, record: ClaimedRecord, plan: RunPlan, term: T
   const finishedAt = Date.now();
   if (outcome.kind === 'succeeded') {
     deps.metrics.executionFinished({ recordId: record.id, kind: record.kind, attempt: plan.attempt, epoch: term.epoch, outcome: 'succeeded', durationMs, error: null, finishedAt });
-    log.info({ recordId: record.id, attempt: plan.attempt, kind: record.kind, outcome: 'succeeded', durationMs }, 'execution succeeded');
+    deps.lines.succeeded(record.id, plan.attempt, record.kind, durationMs);
     deps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'succeeded', error: null, finishedAt }, owner);
     return { plan, outcome };
   }

@@ -1,19 +1,23 @@
 import { writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
+import { OWN_FORMAT } from './execution-lines.js';
 
 export type { Logger };
 
-/** JSON lines on stdout; every line carries `replicaId`. */
-export function createLogger(level: LogLevel, replicaId: string): Logger {
-  return pino(
+/** JSON lines on stdout (or `destination`); every line carries `replicaId`. */
+export function createLogger(level: LogLevel, replicaId: string, destination: DestinationStream = new LinesPerTick(process.stdout.fd ?? 1)): Logger {
+  const logger = pino(
     {
       level,
       base: { replicaId },
       formatters: { level: (label) => ({ level: label }) },
     },
-    new LinesPerTick(process.stdout.fd ?? 1),
+    destination,
   );
+  // ExecutionLines spells this format itself; these options and it change together.
+  Object.defineProperty(logger, OWN_FORMAT, { value: true });
+  return logger;
 }
 
 type SonicBoom = ReturnType<typeof pino.destination>;
