@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { numberArray, wordArray } from './array-literal.js';
+import { numberArray, textArray, wordArray } from './array-literal.js';
 import { idRange } from './id-range.js';
 
 export type RecordStatus = 'pending' | 'succeeded' | 'dead';
@@ -42,7 +42,7 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
       wordArray(completions.map((c) => c.status)),
       numberArray(completions.map((c) => c.attempts)),
       numberArray(completions.map((c) => Math.max(0, Math.round(c.delayMs)))),
-      completions.map((c) => c.lastError),
+      textArray(completions.map((c) => c.lastError)),
       lowest,
       highest,
     ],

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { numberArray, wordArray } from './array-literal.js';
+import { numberArray, textArray, wordArray } from './array-literal.js';
 import { idRange } from './id-range.js';
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'skipped';
@@ -34,6 +34,6 @@ export async function finishAttempts(pool: pg.Pool, attempts: readonly FinishedA
       SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
       WHERE a.id = u.id AND a.id BETWEEN $5 AND $6 AND coalesce(a.outcome, '') = ''`,
-    values: [numberArray(ids), wordArray(attempts.map((a) => a.outcome)), attempts.map((a) => a.error), numberArray(attempts.map((a) => a.finishedAt)), lowest, highest],
+    values: [numberArray(ids), wordArray(attempts.map((a) => a.outcome)), textArray(attempts.map((a) => a.error)), numberArray(attempts.map((a) => a.finishedAt)), lowest, highest],
   });
 }

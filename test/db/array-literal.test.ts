@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { numberArray, wordArray } from '../../src/db/array-literal.js';
+import { numberArray, textArray, wordArray } from '../../src/db/array-literal.js';
 import { completeRecords } from '../../src/db/complete-records.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -19,6 +19,13 @@ test('array literals round-trip through Postgres: numbers up to 2^53 - 1 and sta
   } finally {
     client.release();
   }
+});
+
+test('text array literals round-trip through Postgres: NULLs and text that needs quoting', async () => {
+  const values = [null, '', 'NULL', 'plain', 'a,b', '{braces}', 'say "hi"', 'back\\slash\\', ' spaced ', 'é ✓ \n newline', null];
+  const { rows } = await db.pool.query<{ t: (string | null)[]; nulls: number }>(`SELECT $1::text[] AS t, cardinality(array_positions($1::text[], NULL)) AS nulls`, [textArray(values)]);
+  assert.deepEqual(rows[0]!.t, values);
+  assert.equal(rows[0]!.nulls, 2, 'NULL elements are NULL, the string NULL is text');
 });
 
 test('completeRecords writes each outcome from its literal arrays, error text intact, only on rows still pending', async () => {
