@@ -42,18 +42,21 @@ export interface RetryLoopDeps {
 export type LoopStop = 'term-ended' | 'fenced' | 'drained';
 
 /**
- * A new batch is claimed while fewer records than this many times CONCURRENCY, or than one whole batch
+ * A new batch is claimed while fewer records than this many times CONCURRENCY, or than two whole batches
  * (whichever is more), wait for a slot. The claim and its ledger write take a few milliseconds: with only
  * CONCURRENCY records queued the slots ran dry meanwhile (gaps of 10-20 ms between batches in the log of
  * handlers awaiting 5 ms at concurrency 50), and with no-op handlers a batch of 500 runs in less time than
- * the next one takes to claim and record (traced: 1.5 ms against 9), so the next batch is claimed as soon as
- * the current one starts, up to MAX_OPEN_BATCHES.
+ * the next one takes to claim and record (traced: 3.5 ms against 8 + 14 ms on a slow machine). So the next
+ * batch is claimed as soon as the current one is, up to MAX_OPEN_BATCHES: its claim and ledger write run
+ * while the current batch records its attempts, executes and completes. (With a one-batch mark the next
+ * claim waited for the current batch's first execution, and a batch of no-op handlers runs all its
+ * executions before the loop gets its turn again.)
  */
 const CLAIM_AHEAD_WAVES = 3;
 
 /**
  * Claim -> execute -> complete, for one term. Claims a batch whenever a claim transaction is free and fewer
- * than max(CLAIM_AHEAD_WAVES × CONCURRENCY, BATCH_SIZE) records wait for a slot; sleeps until NOTIFY, the
+ * than max(CLAIM_AHEAD_WAVES × CONCURRENCY, 2 × BATCH_SIZE) records wait for a slot; sleeps until NOTIFY, the
  * poll interval, or free capacity.
  * Stops claiming when the term ends, the fence refuses it, or drain() is called, then waits for its batches.
  */
@@ -73,7 +76,7 @@ export class RetryLoop {
     private readonly term: Term,
     private readonly log: Logger,
   ) {
-    this.claimAhead = Math.max(CLAIM_AHEAD_WAVES * deps.concurrency, deps.batchSize);
+    this.claimAhead = Math.max(CLAIM_AHEAD_WAVES * deps.concurrency, 2 * deps.batchSize);
     this.batchDeps = {
       pool: deps.pool,
       slots: new Slots(deps.concurrency),
