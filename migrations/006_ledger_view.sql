@@ -3,7 +3,8 @@
 -- succeeded and was committed with its record in the same claim transaction (the record's own row says so,
 -- as durably); the view shows it: outcome 'succeeded' and the record's finished_at for the attempt that made
 -- a succeeded record succeed. Every other outcome (failed, dead, skipped, and a success written before its
--- batch committed) is stored as before. outcome NULL in the view: running, or its executor died.
+-- batch committed) is stored as before. outcome NULL in the view: running, or its executor died; or, once
+-- the record itself has been deleted, a success that was committed with it.
 ALTER TABLE failed_record_attempts RENAME TO retry_worker_attempts;
 ALTER INDEX failed_record_attempts_pkey RENAME TO retry_worker_attempts_pkey;
 ALTER INDEX failed_record_attempts_record_idx RENAME TO retry_worker_attempts_record_idx;
@@ -21,8 +22,13 @@ CREATE VIEW failed_record_attempts AS
   FROM retry_worker_attempts a;
 
 -- Replicas of the previous release, still running during a rolling upgrade, write outcomes through the view.
+-- Nothing else of an attempt can be changed through it.
 CREATE FUNCTION retry_worker_attempts_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF (NEW.id, NEW.record_id, NEW.attempt, NEW.epoch, NEW.replica_id, NEW.started_at)
+     IS DISTINCT FROM (OLD.id, OLD.record_id, OLD.attempt, OLD.epoch, OLD.replica_id, OLD.started_at) THEN
+    RAISE EXCEPTION 'only outcome, error and finished_at of an attempt can be written through failed_record_attempts';
+  END IF;
   UPDATE retry_worker_attempts SET outcome = NEW.outcome, error = NEW.error, finished_at = NEW.finished_at WHERE id = OLD.id;
   RETURN NEW;
 END

@@ -7,6 +7,11 @@ const GATHER_MS = 10;
 /** …or until this many are waiting (at the end of that turn of the event loop). */
 const GATHER_MAX = 250;
 
+/** Successes taken back by a batch are recorded after all if its COMMIT has not returned within this. */
+const COMMIT_GRACE_MS = 100;
+
+const NOTHING_TAKEN = Object.freeze({ settled: () => undefined });
+
 /**
  * Writes attempt outcomes to the ledger soon after handlers return: what finishes within GATHER_MS (or the
  * first GATHER_MAX) goes in one statement, and whatever arrives while a write is in flight goes into the
@@ -16,8 +21,10 @@ const GATHER_MAX = 250;
  *
  * A success still waiting when its batch completes is not written at all: takeBack() hands it to the batch,
  * whose completion commits it with the record (as durably), and failed_record_attempts shows it from there.
- * If that completion fails, the batch records it again. Other outcomes are always written: a failure's error
- * belongs to its attempt, and a skipped attempt must be marked, or the next claim would count it.
+ * If that completion fails, or has not committed within COMMIT_GRACE_MS (it usually takes a few ms), the
+ * successes are recorded after all, so a crash loses at most that much of them. Other outcomes are always
+ * written: a failure's error belongs to its attempt, and a skipped attempt must be marked, or the next claim
+ * would count it.
  */
 export class AttemptRecorder {
   private pending: FinishedAttempt[] = [];
@@ -40,8 +47,30 @@ export class AttemptRecorder {
     if (this.pending.length === GATHER_MAX) setImmediate(() => this.gathered?.());
   }
 
-  /** Removes and returns the successes of `owner` that are not yet being written. */
-  takeBack(owner: unknown): FinishedAttempt[] {
+  /**
+   * Removes the successes of `owner` that are not yet being written, for its completion to commit. Call
+   * settled(true) once the COMMIT returned, settled(false) if it failed: then they are recorded. If the
+   * COMMIT takes longer than COMMIT_GRACE_MS they are recorded meanwhile.
+   */
+  takeBack(owner: unknown): { settled(committed: boolean): void } {
+    const taken = this.removeSuccesses(owner);
+    if (taken.length === 0) return NOTHING_TAKEN;
+    let recorded = false;
+    const recordTaken = () => {
+      if (recorded) return;
+      recorded = true;
+      for (const attempt of taken) this.record(attempt);
+    };
+    const timer = setTimeout(recordTaken, COMMIT_GRACE_MS);
+    return {
+      settled: (committed) => {
+        clearTimeout(timer);
+        if (!committed) recordTaken();
+      },
+    };
+  }
+
+  private removeSuccesses(owner: unknown): FinishedAttempt[] {
     const taken: FinishedAttempt[] = [];
     let kept = 0;
     for (let i = 0; i < this.pending.length; i++) {

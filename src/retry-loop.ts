@@ -13,7 +13,7 @@ import { describeKinds } from './executor/load-handlers.js';
 import { ExecutionLines } from './observability/execution-lines.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { runBatch, type BatchDeps } from './run-batch.js';
+import { HeldRecords, runBatch, type BatchDeps } from './run-batch.js';
 import { TimeoutError, sleep, withTimeout } from './sleep.js';
 import { Slots, Waker } from './waker.js';
 
@@ -92,6 +92,7 @@ export class RetryLoop {
       databaseTimeoutMs: deps.databaseTimeoutMs,
       metrics: deps.metrics,
       lines: new ExecutionLines(log),
+      held: new HeldRecords(),
     };
   }
 

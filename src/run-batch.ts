@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { AttemptRecorder } from './attempt-recorder.js';
-import type { FinishedAttempt } from './db/finish-attempts.js';
 import type { ClaimedRecord } from './db/claim-records.js';
 import { completeRecords, type Completion } from './db/complete-records.js';
 import { startAttempts, type AttemptPlan } from './db/start-attempts.js';
@@ -37,6 +36,8 @@ export interface BatchDeps {
   metrics: Metrics;
   /** The term's logger's execution lines. */
   lines: ExecutionLines;
+  /** The records of the loop's open batches. */
+  held: HeldRecords;
 }
 
 export interface Batch {
@@ -49,6 +50,31 @@ export interface Batch {
 }
 
 type Result = { plan: AttemptPlan; outcome: ExecutionOutcome | 'skipped' };
+
+/**
+ * The records of one loop's open batches. A claim can take a record that an open batch of the loop still
+ * holds only once that batch's transaction has failed: Postgres frees a failed transaction's rows at once,
+ * before its error has even reached us. Such a claim must not plan attempts from a ledger that lacks what
+ * the failed batch knows (outcomes still gathering, successes it took back), so it waits until that batch
+ * has written them and ended. Claims of other records, the normal case, wait for nothing.
+ */
+export class HeldRecords {
+  private readonly holders = new Map<number, Promise<void>>();
+
+  /** Holds `records` until `ended` resolves, once every open batch that held any of them has ended. */
+  async hold(records: readonly ClaimedRecord[], ended: Promise<void>): Promise<void> {
+    let earlier: Set<Promise<void>> | undefined;
+    for (const { id } of records) {
+      const holder = this.holders.get(id);
+      if (holder) (earlier ??= new Set()).add(holder);
+      this.holders.set(id, ended);
+    }
+    void ended.then(() => {
+      for (const { id } of records) if (this.holders.get(id) === ended) this.holders.delete(id);
+    });
+    if (earlier) await Promise.all(earlier);
+  }
+}
 type RunPlan = Extract<AttemptPlan, { action: 'run' }>;
 
 /**
@@ -90,9 +116,12 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
     batch.onRecordDispatched();
   };
   let destroyClient = false;
+  let end!: () => void;
+  const ended = new Promise<void>((resolve) => (end = resolve));
   // Successes that the completion commits with their records instead of the ledger (see AttemptRecorder).
-  let committing: FinishedAttempt[] = [];
+  let committing: ReturnType<AttemptRecorder['takeBack']> | undefined;
   try {
+    await deps.held.hold(records, ended);
     const plans = await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts');
     const byId = new Map(records.map((r) => [r.id, r]));
     const settled: Result[] = [];
@@ -125,13 +154,14 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
     const changed = await bounded(completeRecords(client, completions), 'completion');
     if (changed !== completions.length) log.error({ expected: completions.length, changed }, 'completion changed fewer rows than it held');
     await bounded(client.query('COMMIT'), 'commit');
+    committing?.settled(true);
   } catch (err) {
+    // Outcomes gathered but not yet written, and the successes the completion was to commit, go to the ledger
+    // now: a claim of these rows (free already, see HeldRecords) must find a recorded success there rather
+    // than run the record again, and waits for this batch to end. Bounded: Postgres may be the failure.
     log.warn({ err, records: records.length }, 'batch transaction failed; its rows roll back to pending and the ledger keeps their attempts');
     destroyClient = connectionLost.signal.aborted || err instanceof TimeoutError;
-    // Outcomes gathered but not yet written go first, and the successes the completion was to commit: once
-    // the rows are free, another claim must find a recorded success in the ledger rather than run the record
-    // again. Bounded: Postgres may be the failure.
-    for (const attempt of committing) deps.recorder.record(attempt);
+    committing?.settled(false);
     await bounded(deps.recorder.flush(), 'recording outcomes').catch(() => undefined);
     if (!destroyClient) {
       await bounded(client.query('ROLLBACK'), 'rollback').catch(() => {
@@ -139,6 +169,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
       });
     }
   } finally {
+    end();
     executions.close();
     clearInterval(heartbeat);
     client.off('error', onConnectionError);

@@ -15,7 +15,10 @@ export interface Completion {
 
 /**
  * Writes the outcome of a claimed batch, set-based, inside the claim transaction that still holds the rows.
- * Conditional on the row still being pending; returns how many rows it changed.
+ * Conditional on the row still being pending; returns how many rows it changed. Times are the completion's
+ * own (clock_timestamp()), not the claim's (now(), the transaction's start): a batch can run for minutes,
+ * a backoff starts when the batch completes, and failed_record_attempts shows a success committed with its
+ * record as finished when it was completed, after the attempt started.
  *
  * The id range is for the planner: without it, on tables of 20,000 to 100,000 rows it joined the 500 values
  * to a scan of the whole table (5-13 ms a statement where the primary key takes 2). A batch's ids usually lie
@@ -32,9 +35,9 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
       SET status = u.status,
           attempts = u.attempts,
           last_error = u.last_error,
-          next_run_at = CASE WHEN u.status = 'pending' THEN now() + u.delay_ms * interval '1 millisecond' ELSE f.next_run_at END,
-          finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
-          updated_at = now()
+          next_run_at = CASE WHEN u.status = 'pending' THEN clock_timestamp() + u.delay_ms * interval '1 millisecond' ELSE f.next_run_at END,
+          finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE clock_timestamp() END,
+          updated_at = clock_timestamp()
       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
       WHERE f.id = u.id AND f.id BETWEEN $6 AND $7 AND f.status = 'pending'`,
     values: [

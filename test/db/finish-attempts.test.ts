@@ -75,3 +75,55 @@ test('a replica of the previous release, writing outcomes through failed_record_
   );
   assert.deepEqual(rows, [{ outcome: 'failed', error: 'boom', finished: '2026-01-03' }]);
 });
+
+test("a replica of the previous release records attempts through failed_record_attempts, and reconciles by it", async () => {
+  const { rows: records } = await db.pool.query<{ id: number }>(`INSERT INTO failed_records (kind) VALUES ('noop'), ('noop') RETURNING id`);
+  const [fresh, recovered] = records.map((r) => r.id) as [number, number];
+  // recovered: its attempt 1 succeeded but the claim rolled back; the ledger knows, the row does not.
+  await db.pool.query(`INSERT INTO retry_worker_attempts (record_id, attempt, epoch, replica_id, outcome) VALUES ($1, 1, 1, 'r0', 'succeeded')`, [recovered]);
+  // The ledger insert of the release before the ledger moved to retry_worker_attempts, verbatim.
+  const { rows } = await db.pool.query<{ recordId: number; settled: number; lastOutcome: string | null; ledgerId: number | null; attempt: number | null }>(
+    `WITH claimed AS (
+       SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS c(record_id, attempts, max_attempts)
+     ), prior AS (
+       SELECT c.record_id, c.max_attempts,
+              greatest(c.attempts, coalesce(l.attempt, 0)) AS settled,
+              l.outcome AS last_outcome, l.error AS last_error
+       FROM claimed c
+       LEFT JOIN LATERAL (
+         SELECT a.attempt, a.outcome, a.error
+         FROM failed_record_attempts a
+         WHERE a.record_id = c.record_id AND a.attempt > c.attempts AND a.outcome IS DISTINCT FROM 'skipped'
+         ORDER BY a.attempt DESC, a.id DESC
+         LIMIT 1
+       ) l ON true
+     ), started AS (
+       INSERT INTO failed_record_attempts (record_id, attempt, epoch, replica_id)
+       SELECT record_id, settled + 1, $4, $5
+       FROM prior
+       WHERE last_outcome IS DISTINCT FROM 'succeeded' AND last_outcome IS DISTINCT FROM 'dead' AND settled < max_attempts
+       RETURNING id, record_id, attempt
+     )
+     SELECT p.record_id AS "recordId", p.settled, p.last_outcome AS "lastOutcome", p.last_error AS "lastError",
+            s.id AS "ledgerId", s.attempt
+     FROM prior p LEFT JOIN started s ON s.record_id = p.record_id
+     ORDER BY p.record_id`,
+    [`{${fresh},${recovered}}`, '{0,0}', '{5,5}', 2, 'old-replica'],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.recordId, r.settled, r.lastOutcome, r.ledgerId !== null, r.attempt]),
+    [
+      [fresh, 0, null, true, 1],
+      [recovered, 1, 'succeeded', false, null],
+    ],
+  );
+  const { rows: written } = await db.pool.query<{ replica: string }>(`SELECT replica_id AS replica FROM retry_worker_attempts WHERE record_id = $1`, [fresh]);
+  assert.deepEqual(written, [{ replica: 'old-replica' }]);
+});
+
+test('only an outcome can be written through failed_record_attempts', async () => {
+  const [a] = await startAttempts(1);
+  await assert.rejects(db.pool.query(`UPDATE failed_record_attempts SET epoch = 99 WHERE id = $1`, [a]), /only outcome, error and finished_at/);
+  const { rows } = await db.pool.query<{ epoch: number }>('SELECT epoch FROM retry_worker_attempts WHERE id = $1', [a]);
+  assert.deepEqual(rows, [{ epoch: 1 }]);
+});
