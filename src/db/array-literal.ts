@@ -22,7 +22,8 @@ export function textArray(values: readonly (string | null)[]): string {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (i > 0) literal += ',';
-    literal += value === null || value === undefined ? 'NULL' : `"${value.replace(/[\\"]/g, '\\$&')}"`;
+    // String(): an error's message is a string by type, not always at run time (a handler may set a number).
+    literal += value === null || value === undefined ? 'NULL' : `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
   }
   return `${literal}}`;
 }

@@ -26,6 +26,9 @@ test('text array literals round-trip through Postgres: NULLs and text that needs
   const { rows } = await db.pool.query<{ t: (string | null)[]; nulls: number }>(`SELECT $1::text[] AS t, cardinality(array_positions($1::text[], NULL)) AS nulls`, [textArray(values)]);
   assert.deepEqual(rows[0]!.t, values);
   assert.equal(rows[0]!.nulls, 2, 'NULL elements are NULL, the string NULL is text');
+  // An error message that is not a string at run time (a handler set a number) is written as its text.
+  const { rows: odd } = await db.pool.query<{ t: string[] }>(`SELECT $1::text[] AS t`, [textArray([42 as unknown as string])]);
+  assert.deepEqual(odd[0]!.t, ['42']);
 });
 
 test('completeRecords writes each outcome from its literal arrays, error text intact, only on rows still pending', async () => {
