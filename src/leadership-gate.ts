@@ -61,6 +61,8 @@ export class LeadershipGate {
   private async fence(term: Term, log: Logger): Promise<boolean> {
     let waitingLogged = false;
     let failingSince: number | undefined;
+    // An attempt that failed on our side (a timeout, a lost connection) may still have committed on the server.
+    let mayHaveCommitted = false;
     while (term.isSafe() && !this.stopping) {
       try {
         const result = await fenceTerm(this.pool, {
@@ -74,6 +76,8 @@ export class LeadershipGate {
         });
         failingSince = undefined;
         if (result.outcome === 'fenced') return true;
+        // Our own epoch stored by an attempt whose answer we lost: only this term's fence can have stored it.
+        if (result.outcome === 'superseded' && mayHaveCommitted && result.storedEpoch === term.epoch) return true;
         if (result.outcome === 'superseded') {
           log.warn({ storedEpoch: result.storedEpoch }, 'fenced: Postgres already holds an epoch at least as high; stepping down');
           this.deps.metrics.fencedRejection('fence');
@@ -83,6 +87,7 @@ export class LeadershipGate {
         if (!waitingLogged) log.info("waiting for the previous term's transactions to end");
         waitingLogged = true;
       } catch (err) {
+        mayHaveCommitted = true;
         failingSince ??= performance.now();
         if (performance.now() - failingSince > this.deps.databaseGraceMs) {
           log.error({ err }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
