@@ -67,9 +67,6 @@ export class Worker {
     const pool = createPool({
       databaseUrl: c.databaseUrl,
       max: c.maxOpenBatches + 3,
-      // The claim transactions' and the ledger's connections, once a term has opened them (RetryLoop), stay
-      // open through quiet spells: a record that arrives after one would otherwise wait for new ones.
-      min: c.maxOpenBatches + 1,
       applicationName: `retry-worker ${c.replicaId}`,
       idleInTransactionTimeoutMs,
       lockTimeoutMs: 2_000,

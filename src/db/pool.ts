@@ -4,8 +4,6 @@ import { requirePg } from '../lazy-modules.cjs';
 export interface PoolOptions {
   databaseUrl: string;
   max: number;
-  /** Idle connections kept open below this count (never closed for idleness); none are opened ahead. */
-  min?: number;
   applicationName: string;
   /** Ends a session that sits idle inside a transaction this long (a paused or hung leader). */
   idleInTransactionTimeoutMs?: number;
@@ -74,7 +72,6 @@ export function createPool(options: PoolOptions): pg.Pool {
   const pool = new (pgModule().Pool)({
     connectionString: options.databaseUrl,
     max: options.max,
-    min: options.min ?? 0,
     application_name: options.applicationName,
     options: sessionOptions(options),
     types,
