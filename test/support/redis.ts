@@ -49,12 +49,11 @@ export async function startRedis(): Promise<RedisServer> {
     child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
+    // 'close': exited and its output read to the end (what it printed can arrive after 'exit').
+    const closed = new Promise((r) => child.once('close', r));
     const kill = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        const exited = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid, 'SIGKILL');
-        await exited;
-      }
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      await closed;
       await rm(dir, { recursive: true, force: true });
     };
     const url = `redis://127.0.0.1:${port}`;
