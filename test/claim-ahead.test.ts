@@ -36,7 +36,10 @@ test('the next batches are claimed and recorded while two whole batches are not 
   await waitFor('the third batch to be claimed and recorded', async () => (await recorded()) === 12 || undefined, 5_000);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(await recorded(), 12, 'no fourth batch while three are open');
-  assert.deepEqual(started, [1], 'only the one slot runs');
+  // Which record runs first is not fixed: two batches claimed back to back record their attempts at once,
+  // and the batch whose ledger insert answers first hands its records to the slot first.
+  assert.equal(started.length, 1, 'only the one slot runs');
+  assert.ok(started[0]! <= 8, `the record running is one of the first two batches' (${started[0]})`);
   release();
   await waitFor('every record to succeed', async () => {
     const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status = 'succeeded'`);
