@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { AttemptRecorder } from './attempt-recorder.js';
-import { claimRecords } from './db/claim-records.js';
-import { startAttempts } from './db/start-attempts.js';
+import { claimAndStartAttempts, prepareClaimAndStart, type ClaimAndStartArgs } from './db/claim-and-start-attempts.js';
+import { claimRecords, type ClaimedRecord } from './db/claim-records.js';
+import type { AttemptPlan } from './db/start-attempts.js';
 import { listenForDue, type DueListener } from './db/listen-due.js';
 import type { TermLockKey } from './db/term-lock.js';
 import type { Term } from './election/term.js';
@@ -170,23 +171,26 @@ export class RetryLoop {
     }
   }
 
-  /** Opens a claim transaction and, if it locked anything, runs it as a batch in the background. */
+  /**
+   * Opens a claim transaction and, if it locked anything, runs it as a batch in the background. With no batch
+   * open, the claim records the attempts too, in its own round trip: a record that arrives at an idle leader
+   * waits for one round trip less. While batches run, the batch records them on another connection, so that
+   * its ledger write overlaps the next claim (a drain is bound by the claims done one after another).
+   */
   private async claimBatch(): Promise<number> {
     const client = await this.deps.pool.connect();
-    let records;
+    const withAttempts = this.batches.size === 0;
+    let claim: { records: ClaimedRecord[]; plans?: AttemptPlan[]; unlocked: AttemptPlan[] };
     try {
-      const claim = claimRecords(client, {
-        name: this.deps.electionName,
-        epoch: this.term.epoch,
-        limit: this.deps.batchSize,
-        defaultMaxAttempts: this.deps.defaultMaxAttempts,
-        lockKey: this.deps.lockKey,
-      });
-      records = await withTimeout(claim, this.deps.databaseTimeoutMs, 'claim');
+      const args = this.claimArgs(this.deps.batchSize);
+      const claiming: Promise<typeof claim> = withAttempts ? claimAndStartAttempts(client, args) : claimRecords(client, args).then((records) => ({ records, unlocked: [] }));
+      claim = await withTimeout(claiming, this.deps.databaseTimeoutMs, 'claim');
     } catch (err) {
-      // A connection that did not answer in time is given up (destroyed), never returned to the pool.
+      // A connection that did not answer in time is given up (destroyed), never returned to the pool; so is
+      // one whose claimAndStartAttempts failed, which may still hold the barrier at session level.
       const rolledBack =
         !(err instanceof TimeoutError) &&
+        (!withAttempts || err instanceof FencedError) &&
         (await withTimeout(client.query('ROLLBACK'), this.deps.databaseTimeoutMs, 'rollback').then(
           () => true,
           () => false,
@@ -194,10 +198,15 @@ export class RetryLoop {
       client.release(!rolledBack);
       throw err;
     }
+    const { records, plans } = claim;
+    for (const plan of claim.unlocked) {
+      this.log.warn({ recordId: plan.recordId }, 'a claimed record changed before it could be locked; left alone');
+      if (plan.action === 'run') this.batchDeps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: Date.now() });
+    }
     if (records.length === 0) {
       await client.query('COMMIT').finally(() => client.release());
       if (!this.warmed) this.warmUp();
-      return 0;
+      return claim.unlocked.length;
     }
     this.deps.metrics.claimed(records.length);
     this.waiting += records.length;
@@ -206,6 +215,7 @@ export class RetryLoop {
       {
         client,
         records,
+        plans,
         term: this.term,
         log: this.log,
         onRecordDispatched: () => {
@@ -223,36 +233,38 @@ export class RetryLoop {
       this.waker.wake();
     });
     this.batches.add(batch);
-    return records.length;
+    return records.length + claim.unlocked.length;
+  }
+
+  private claimArgs(limit: number): ClaimAndStartArgs {
+    const { electionName: name, defaultMaxAttempts, lockKey, replicaId } = this.deps;
+    return { name, epoch: this.term.epoch, limit, defaultMaxAttempts, lockKey, replicaId };
   }
 
   /**
    * Opens the connections the term works with (MAX_OPEN_BATCHES claim transactions and the ledger's
-   * autocommit writes) once its first claim found nothing or its first record started, and has each parse
-   * and plan the claim and the ledger insert once, with nothing to claim or record: otherwise the term's
-   * next records wait for new connections (a fork and a handshake on the server) and for each server process
-   * to load the tables' catalog entries and prepare the ledger statement (traced: the first probes' ledger
-   * insert took 5-6 ms, later ones 2-3). Done beside the first claim instead, it slowed a graceful failover
-   * by ~20 ms on two cores.
+   * autocommit writes) once its first claim found nothing or its first record started, and prepares the
+   * claim on each, with nothing claimed: otherwise the term's next records wait for new connections (a fork
+   * and a handshake on the server) and for each server process to load the tables' catalog entries and plan
+   * the claim (traced: the first probes' ledger insert took 5-6 ms, later ones 2-3). Done beside the first
+   * claim instead, it slowed a graceful failover by ~20 ms on two cores.
    */
   private warmUp(): void {
     this.warmed = true;
-    const claimArgs = { name: this.deps.electionName, epoch: this.term.epoch, limit: 0, defaultMaxAttempts: this.deps.defaultMaxAttempts, lockKey: this.deps.lockKey };
-    // All at once, so that each is a connection of its own: with the claim's, MAX_OPEN_BATCHES + 1.
+    const args = this.claimArgs(this.deps.batchSize);
+    // All at once, so that each is a connection of its own (the first claim's, idle again, may be one of them).
     for (let i = 0; i < this.deps.maxOpenBatches; i++) {
       void (async () => {
         const client = await this.deps.pool.connect();
         let healthy = false;
         try {
-          await withTimeout(startAttempts(client, [], this.term.epoch, this.deps.replicaId), this.deps.databaseTimeoutMs, 'warming the ledger insert');
-          await withTimeout(claimRecords(client, claimArgs), this.deps.databaseTimeoutMs, 'warming the claim');
-          await withTimeout(client.query('ROLLBACK'), this.deps.databaseTimeoutMs, 'rollback');
+          await withTimeout(prepareClaimAndStart(client, args), this.deps.databaseTimeoutMs, 'preparing the claim');
           healthy = true;
         } finally {
           client.release(!healthy);
         }
       })().catch((err: unknown) => {
-        // A fenced epoch or an unreachable database: the claim loop finds out on its own.
+        // An unreachable database: the claim loop finds out on its own.
         this.log.debug({ err }, 'could not prepare a connection ahead of need');
       });
     }

@@ -43,6 +43,8 @@ export interface BatchDeps {
 export interface Batch {
   client: pg.PoolClient;
   records: readonly ClaimedRecord[];
+  /** The records' attempts, already recorded by their claim (claimAndStartAttempts); else recorded here. */
+  plans?: readonly AttemptPlan[];
   term: Term;
   log: Logger;
   /** Called once per record when it starts or is settled without running. */
@@ -56,7 +58,9 @@ type Result = { plan: AttemptPlan; outcome: ExecutionOutcome | 'skipped' };
  * holds only once that batch's transaction has failed: Postgres frees a failed transaction's rows at once,
  * before its error has even reached us. Such a claim must not plan attempts from a ledger that lacks what
  * the failed batch knows (outcomes still gathering, successes it took back), so it waits until that batch
- * has written them and ended. Claims of other records, the normal case, wait for nothing.
+ * has written them and ended. Claims of other records, the normal case, wait for nothing. (A claim that plans
+ * and records the attempts itself, claimAndStartAttempts, is made only while no batch is open, so it never
+ * takes such a record.)
  */
 export class HeldRecords {
   private readonly holders = new Map<number, Promise<void>>();
@@ -122,7 +126,7 @@ export async function runBatch(deps: BatchDeps, batch: Batch): Promise<void> {
   let committing: ReturnType<AttemptRecorder['takeBack']> | undefined;
   try {
     await deps.held.hold(records, ended);
-    const plans = await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts');
+    const plans = batch.plans ?? (await bounded(startAttempts(deps.pool, records, term.epoch, deps.replicaId), 'recording attempts'));
     const byId = new Map(records.map((r) => [r.id, r]));
     const settled: Result[] = [];
     const toRun: RunPlan[] = [];
