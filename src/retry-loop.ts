@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { AttemptRecorder } from './attempt-recorder.js';
 import { claimAndStartAttempts, prepareClaimAndStart, type ClaimAndStartArgs } from './db/claim-and-start-attempts.js';
 import { claimRecords, type ClaimedRecord } from './db/claim-records.js';
+import { finishAttempts } from './db/finish-attempts.js';
 import type { AttemptPlan } from './db/start-attempts.js';
 import { listenForDue, type DueListener } from './db/listen-due.js';
 import type { TermLockKey } from './db/term-lock.js';
@@ -182,7 +183,7 @@ export class RetryLoop {
     const withAttempts = this.batches.size === 0;
     let claim: { records: ClaimedRecord[]; plans?: AttemptPlan[]; unlocked: AttemptPlan[] };
     try {
-      const args = this.claimArgs(this.deps.batchSize);
+      const args = this.claimArgs();
       const claiming: Promise<typeof claim> = withAttempts ? claimAndStartAttempts(client, args) : claimRecords(client, args).then((records) => ({ records, unlocked: [] }));
       claim = await withTimeout(claiming, this.deps.databaseTimeoutMs, 'claim');
     } catch (err) {
@@ -199,12 +200,15 @@ export class RetryLoop {
       throw err;
     }
     const { records, plans } = claim;
-    for (const plan of claim.unlocked) {
-      this.log.warn({ recordId: plan.recordId }, 'a claimed record changed before it could be locked; left alone');
-      if (plan.action === 'run') this.batchDeps.recorder.record({ ledgerId: plan.ledgerId, outcome: 'skipped', error: null, finishedAt: Date.now() });
-    }
+    if (claim.unlocked.length > 0) await this.markSkipped(claim.unlocked);
     if (records.length === 0) {
-      await client.query('COMMIT').finally(() => client.release());
+      await withTimeout(client.query('COMMIT'), this.deps.databaseTimeoutMs, 'commit').then(
+        () => client.release(),
+        (err: unknown) => {
+          client.release(true);
+          throw err;
+        },
+      );
       if (!this.warmed) this.warmUp();
       return claim.unlocked.length;
     }
@@ -236,22 +240,36 @@ export class RetryLoop {
     return records.length + claim.unlocked.length;
   }
 
-  private claimArgs(limit: number): ClaimAndStartArgs {
-    const { electionName: name, defaultMaxAttempts, lockKey, replicaId } = this.deps;
+  private claimArgs(): ClaimAndStartArgs {
+    const { electionName: name, defaultMaxAttempts, lockKey, replicaId, batchSize: limit } = this.deps;
     return { name, epoch: this.term.epoch, limit, defaultMaxAttempts, lockKey, replicaId };
   }
 
   /**
+   * Marks the attempts of claimed records that another session changed or locked before the claim could lock
+   * them again. Written before the loop claims again (not gathered by the recorder): a claim that found such
+   * a record still due would otherwise count the unmarked attempt as one whose executor died.
+   */
+  private async markSkipped(unlocked: readonly AttemptPlan[]): Promise<void> {
+    this.log.warn({ recordIds: unlocked.map((p) => p.recordId) }, 'claimed records changed or locked by another session before they could be locked; left alone');
+    const skipped = unlocked.flatMap((p) => (p.action === 'run' ? [{ ledgerId: p.ledgerId, outcome: 'skipped' as const, error: null, finishedAt: Date.now() }] : []));
+    await withTimeout(finishAttempts(this.deps.pool, skipped), this.deps.databaseTimeoutMs, 'marking attempts skipped').catch((err: unknown) =>
+      this.log.warn({ err }, 'could not mark attempts skipped; the next claim counts them'),
+    );
+  }
+
+  /**
    * Opens the connections the term works with (MAX_OPEN_BATCHES claim transactions and the ledger's
-   * autocommit writes) once its first claim found nothing or its first record started, and prepares the
-   * claim on each, with nothing claimed: otherwise the term's next records wait for new connections (a fork
-   * and a handshake on the server) and for each server process to load the tables' catalog entries and plan
-   * the claim (traced: the first probes' ledger insert took 5-6 ms, later ones 2-3). Done beside the first
-   * claim instead, it slowed a graceful failover by ~20 ms on two cores.
+   * autocommit writes) once its first claim found nothing or its first record started, and prepares and plans
+   * on each the claim an idle leader makes (claimAndStartAttempts), with nothing claimed: otherwise the
+   * term's next records wait for new connections (a fork and a handshake on the server) and for each server
+   * process to load the tables' catalog entries and plan the claim (traced before the claim and the ledger
+   * write shared a round trip: the first probes' ledger insert took 5-6 ms, later ones 2-3). Done beside the
+   * first claim instead, it slowed a graceful failover by ~20 ms on two cores.
    */
   private warmUp(): void {
     this.warmed = true;
-    const args = this.claimArgs(this.deps.batchSize);
+    const args = this.claimArgs();
     // All at once, so that each is a connection of its own (the first claim's, idle again, may be one of them).
     for (let i = 0; i < this.deps.maxOpenBatches; i++) {
       void (async () => {

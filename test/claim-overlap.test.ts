@@ -34,7 +34,7 @@ const isLocked = async (id: number) => {
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');
-    return (await client.query('SELECT id FROM failed_records WHERE id = $1 FOR KEY SHARE SKIP LOCKED', [id])).rows.length === 0;
+    return (await client.query('SELECT id FROM failed_records WHERE id = $1 FOR SHARE SKIP LOCKED', [id])).rows.length === 0;
   } finally {
     await client.query('ROLLBACK');
     client.release();
@@ -64,26 +64,31 @@ test('a record freed by its batch losing the connection is not run again while i
   assert.equal((await record(id)).attempts, 1);
 });
 
-test('a record changed by someone else between its ledger write and its lock is left to them, its attempt marked skipped', async () => {
-  // What an operator's UPDATE at that instant would do, made certain: the ledger insert itself marks the record.
+test('records changed by someone else between their ledger write and their lock are left to them, their attempts marked skipped', async () => {
+  // What an operator's UPDATE at that instant would do, made certain: the ledger insert itself changes the
+  // record, ending it (no longer pending) or postponing it (still pending, no longer due).
   await db.pool.query(`
     CREATE FUNCTION meddle() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      UPDATE failed_records SET status = 'dead', last_error = 'stopped by an operator' WHERE id = NEW.record_id AND kind = 'meddled';
+      UPDATE failed_records SET status = 'dead', last_error = 'stopped by an operator' WHERE id = NEW.record_id AND kind = 'ended';
+      UPDATE failed_records SET next_run_at = now() + interval '1 hour' WHERE id = NEW.record_id AND kind = 'postponed';
       RETURN NULL;
     END $$;
     CREATE TRIGGER meddle AFTER INSERT ON retry_worker_attempts FOR EACH ROW EXECUTE FUNCTION meddle()`);
   try {
     const runs: number[] = [];
-    const { rows } = await db.pool.query<{ id: number }>(`INSERT INTO failed_records (kind) VALUES ('meddled'), ('plain') RETURNING id`);
-    const [meddled, plain] = rows.map((r) => r.id) as [number, number];
-    await withWorker('changed-meanwhile', { meddled: async (r) => void runs.push(r.id), plain: async (r) => void runs.push(r.id) }, async () => {
+    const { rows } = await db.pool.query<{ id: number }>(`INSERT INTO failed_records (kind) VALUES ('ended'), ('postponed'), ('plain') RETURNING id`);
+    const [ended, postponed, plain] = rows.map((r) => r.id) as [number, number, number];
+    const run = async (r: { id: number }) => void runs.push(r.id);
+    await withWorker('changed-meanwhile', { ended: run, postponed: run, plain: run }, async () => {
       await waitFor('the plain record to succeed', async () => ((await record(plain)).status === 'succeeded' ? true : undefined));
-      await waitFor('the meddled attempt to be marked skipped', async () => ((await ledger(meddled)).some(([, o]) => o === 'skipped') ? true : undefined), 5_000);
+      for (const id of [ended, postponed]) await waitFor('the attempt to be marked skipped', async () => ((await ledger(id)).some(([, o]) => o === 'skipped') ? true : undefined), 5_000);
     });
-    assert.deepEqual(runs, [plain], 'only the record that stayed pending ran');
-    assert.deepEqual(await record(meddled), { status: 'dead', attempts: 0, lastError: 'stopped by an operator' }, "the operator's change stands");
-    assert.deepEqual(await ledger(meddled), [[1, 'skipped']]);
+    assert.deepEqual(runs, [plain], 'only the record that stayed as it was ran');
+    assert.deepEqual(await record(ended), { status: 'dead', attempts: 0, lastError: 'stopped by an operator' }, "the operator's change stands");
+    assert.deepEqual(await record(postponed), { status: 'pending', attempts: 0, lastError: null });
+    assert.deepEqual(await ledger(ended), [[1, 'skipped']]);
+    assert.deepEqual(await ledger(postponed), [[1, 'skipped']]);
   } finally {
     await db.pool.query('DROP TRIGGER meddle ON retry_worker_attempts; DROP FUNCTION meddle()');
   }

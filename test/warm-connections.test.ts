@@ -25,7 +25,7 @@ test('a new term opens its claim connections and prepares the claim on each befo
     (
       await db.pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'retry-worker warm' AND state = 'idle'
-           AND (query LIKE 'PREPARE retry_worker_claim_%' OR query LIKE '%EXPLAIN EXECUTE retry_worker_claim_%' OR query = 'COMMIT')`,
+           AND (query LIKE 'PREPARE retry_worker_claim AS%' OR query LIKE '%EXPLAIN EXECUTE retry_worker_claim;%' OR query = 'COMMIT')`,
       )
     ).rows[0]!.n;
   const warmed = await waitFor('the warmed connections', async () => ((await claimReady()) >= 3 ? true : undefined), 5_000);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { FencedError } from '../errors.js';
-import type { ClaimArgs, ClaimedRecord } from './claim-records.js';
+import { dueRecords, type ClaimArgs, type ClaimedRecord } from './claim-records.js';
 import { intLiteral } from './int-literal.js';
 import { LATEST_UNSETTLED_ATTEMPT, RUNNABLE, toPlan, type AttemptPlan, type PlanRow } from './start-attempts.js';
 
@@ -15,8 +15,9 @@ export interface StartedClaim {
   /** The plan of each of `records`, index for index. */
   plans: AttemptPlan[];
   /**
-   * Planned, but changed by someone else between the ledger write and the lock (an operator's UPDATE): not
-   * ours to run or complete. Their `run` attempts must be marked skipped, or they would count.
+   * Planned, but changed or locked by someone else between the ledger write and the lock (an operator's
+   * UPDATE, or `status`'s brief lock): not ours to run or complete. Their `run` attempts must be marked
+   * skipped before they can be claimed again, or the next claim would count them.
    */
   unlocked: AttemptPlan[];
 }
@@ -49,15 +50,18 @@ export const INDEX_SCANS_ONLY = `set_config('enable_seqscan', 'off', true), set_
  *    LOCKED`, only while the stored epoch is ours), plan each from the ledger and insert the attempts about to
  *    run; `COMMIT` makes the ledger durable and frees the rows;
  * 3. `BEGIN`; the barrier at transaction level (granted at once: this session holds it); lock the same rows
- *    again, by id, reading them; release the session-level hold. The claim transaction now holds the rows and
- *    the barrier.
+ *    again, by id, reading them (`FOR NO KEY UPDATE`: what the completion needs, and no conflict with a
+ *    foreign key's check); release the session-level hold. The claim transaction now holds the rows and the
+ *    barrier.
  *
  * Between 2 and 3 the rows are free, but nobody else claims them: a newer term needs the barrier exclusive
  * first, which this session held throughout, an older term's claims fail the fence, and the retry loop
- * claims one batch at a time. Only an operator's UPDATE can slip in; such a record is returned as `unlocked`.
+ * claims one batch at a time. Only an operator can get in between, by changing a record or locking it for
+ * that instant; such a record is returned as `unlocked` (also when its attempts or due time changed).
  *
  * Zero rows with another epoch stored throws FencedError. On any other error the caller must destroy the
  * connection: the session-level hold may still be held (it is released by the round trip's last statement).
+ * An error after the first COMMIT leaves the attempts recorded but not run: they count, as after a crash.
  *
  * The two long statements are prepared once per connection and claim settings (SQL PREPARE, values inlined:
  * numbers we checked, the election name and replica id quoted by pg), so that a claim is not planned again
@@ -69,27 +73,29 @@ export async function claimAndStartAttempts(client: pg.ClientBase, args: ClaimAn
   const results = (await client.query(`${names.preparing}
     BEGIN;
     SELECT pg_advisory_lock_shared(${intLiteral(lockA)}, ${intLiteral(lockB)}), ${INDEX_SCANS_ONLY};
-    EXECUTE ${names.claim};
+    EXECUTE ${CLAIM_NAME};
     COMMIT;
     BEGIN;
     SELECT pg_advisory_xact_lock_shared(${intLiteral(lockA)}, ${intLiteral(lockB)}), ${INDEX_SCANS_ONLY};
     EXECUTE ${RELOCK_NAME};
+    SET LOCAL enable_seqscan TO DEFAULT;
+    SET LOCAL enable_bitmapscan TO DEFAULT;
     SELECT pg_advisory_unlock_shared(${intLiteral(lockA)}, ${intLiteral(lockB)}),
            (SELECT epoch FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)}) AS "storedEpoch"`)) as unknown as pg.QueryResult[];
   names.prepared();
   const n = results.length;
-  const planned = (results[n - 6]!.rows as ClaimRow[]).filter((row) => row.recordId !== null);
+  const planned = (results[n - 8]!.rows as ClaimRow[]).filter((row) => row.recordId !== null);
   const { storedEpoch } = results[n - 1]!.rows[0] as { storedEpoch: number | string | null };
   const claim: StartedClaim = { records: [], plans: [], unlocked: [] };
   if (planned.length === 0) {
     if (storedEpoch === null || Number(storedEpoch) !== args.epoch) throw new FencedError(args.epoch, storedEpoch === null ? null : Number(storedEpoch));
     return claim;
   }
-  const relocked = new Map((results[n - 2]!.rows as RelockedRow[]).filter((r) => r.pending).map((r) => [r.id, r]));
+  const relocked = new Map((results[n - 4]!.rows as RelockedRow[]).map((r) => [r.id, r]));
   // In the claim's due order, which its plans keep.
   for (const row of planned) {
     const record = relocked.get(row.recordId);
-    if (!record) {
+    if (!record || !record.due || record.attempts !== row.attempts || (record.maxAttempts ?? args.defaultMaxAttempts) !== row.maxAttempts) {
       claim.unlocked.push(toPlan(row));
       continue;
     }
@@ -108,7 +114,7 @@ export async function prepareClaimAndStart(client: pg.ClientBase, args: ClaimAnd
   await client.query(`${names.preparing}
     BEGIN;
     SELECT ${INDEX_SCANS_ONLY};
-    EXPLAIN EXECUTE ${names.claim};
+    EXPLAIN EXECUTE ${CLAIM_NAME};
     EXPLAIN EXECUTE ${RELOCK_NAME};
     COMMIT`);
   names.prepared();
@@ -123,7 +129,10 @@ interface RelockedRow {
   id: number;
   kind: string;
   payload: unknown;
-  pending: boolean;
+  attempts: number;
+  maxAttempts: number | null;
+  /** Still pending and due. */
+  due: boolean;
 }
 
 // One plan per claimed record, or one row of NULLs if nothing was claimed. Each attempt about to run takes its
@@ -133,14 +142,7 @@ interface RelockedRow {
 // of a left join so that it is evaluated even when nothing was claimed.
 function claimStatement(client: pg.ClientBase, args: ClaimAndStartArgs): string {
   return `
-    WITH c AS (
-      SELECT id AS record_id, attempts, coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS max_attempts
-      FROM failed_records
-      WHERE status = 'pending' AND next_run_at <= now()
-        AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${intLiteral(args.epoch)})
-      ORDER BY next_run_at, id
-      LIMIT ${intLiteral(args.limit)}
-      FOR UPDATE SKIP LOCKED
+    WITH c AS (${dueRecords(client, args, `id AS record_id, attempts, coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS max_attempts`)}
     ), looked_up AS (
       SELECT c.record_id, c.attempts, c.max_attempts, greatest(c.attempts, coalesce(l.attempt, 0)) AS settled,
              l.outcome AS last_outcome, l.error AS last_error
@@ -162,24 +164,24 @@ function claimStatement(client: pg.ClientBase, args: ClaimAndStartArgs): string 
 }
 
 // Not `status = 'pending'` in the query: that would let the planner take the partial index of due records
-// (for a plan made while the table was empty, a scan of all of it); by id, the primary key is the only
-// index. A record whose status changed is locked, but returned as not pending, and left alone.
+// (for a plan made while the table was empty, a scan of all of it); by id, the primary key is the only index.
+// A record no longer pending and due is locked, but returned as such, and left alone. The default max attempts
+// is left to the caller's comparison (NULL stays NULL here), so that one relock serves every claim.
 const RELOCK = `
-    SELECT id, kind, payload, status = 'pending' AS pending
+    SELECT id, kind, payload, attempts, max_attempts AS "maxAttempts", status = 'pending' AND next_run_at <= now() AS due
     FROM failed_records
     WHERE id = ANY (string_to_array(nullif(current_setting('${CLAIMED_SETTING}', true), ''), ',')::bigint[])
-    FOR UPDATE SKIP LOCKED`;
+    FOR NO KEY UPDATE SKIP LOCKED`;
 
+const CLAIM_NAME = 'retry_worker_claim';
 const RELOCK_NAME = 'retry_worker_relock';
 
-/** Per connection: the claim statement prepared on it (only the latest is kept) and its name. */
-const preparedClaims = new WeakMap<pg.ClientBase, { text: string; name: string }>();
-let statements = 0;
+/** Per connection: the text of the claim prepared on it under CLAIM_NAME. */
+const preparedClaims = new WeakMap<pg.ClientBase, string>();
 
 interface Prepared {
   /** What to run first so that the claim and the relock exist on the connection ('' if they do). */
   preparing: string;
-  claim: string;
   /** Called once the round trip that ran `preparing` has succeeded. */
   prepared: () => void;
 }
@@ -187,9 +189,8 @@ interface Prepared {
 function prepared(client: pg.ClientBase, args: ClaimAndStartArgs): Prepared {
   const text = claimStatement(client, args);
   const current = preparedClaims.get(client);
-  if (current?.text === text) return { preparing: '', claim: current.name, prepared: () => undefined };
-  const name = `retry_worker_claim_${++statements}`;
-  // A connection that prepared an earlier claim has the relock too; a new one prepares both.
-  const preparing = current ? `DEALLOCATE ${current.name}; PREPARE ${name} AS ${text};` : `PREPARE ${name} AS ${text}; PREPARE ${RELOCK_NAME} AS ${RELOCK};`;
-  return { preparing, claim: name, prepared: () => preparedClaims.set(client, { text, name }) };
+  if (current === text) return { preparing: '', prepared: () => undefined };
+  // A connection that prepared another claim (an earlier term's) has the relock too; a new one prepares both.
+  const preparing = current === undefined ? `PREPARE ${CLAIM_NAME} AS ${text}; PREPARE ${RELOCK_NAME} AS ${RELOCK};` : `DEALLOCATE ${CLAIM_NAME}; PREPARE ${CLAIM_NAME} AS ${text};`;
+  return { preparing, prepared: () => preparedClaims.set(client, text) };
 }

@@ -37,13 +37,7 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   const results = (await client.query(`
     BEGIN;
     SELECT pg_advisory_xact_lock_shared(${intLiteral(lockA)}, ${intLiteral(lockB)});
-    SELECT id, kind, payload, attempts, coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS "maxAttempts"
-    FROM failed_records
-    WHERE status = 'pending' AND next_run_at <= now()
-      AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${intLiteral(args.epoch)})
-    ORDER BY next_run_at, id
-    LIMIT ${intLiteral(args.limit)}
-    FOR UPDATE SKIP LOCKED`)) as unknown as pg.QueryResult<ClaimedRecord>[];
+    ${dueRecords(client, args, `id, kind, payload, attempts, coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS "maxAttempts"`)}`)) as unknown as pg.QueryResult<ClaimedRecord>[];
   const rows = results[2]!.rows;
   if (rows.length > 0) return rows;
   const stored = await client.query<{ epoch: number }>({
@@ -54,4 +48,20 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   const storedEpoch = stored.rows[0]?.epoch ?? null;
   if (storedEpoch !== args.epoch) throw new FencedError(args.epoch, storedEpoch);
   return rows;
+}
+
+/**
+ * The claim's query: up to `limit` due records, in due order, locked and skipping locked ones, returned only
+ * while the stored epoch is `epoch` (the fence). Its values are numbers we checked and the election name,
+ * quoted by pg. Shared with claimAndStartAttempts, so that the two claims fence alike.
+ */
+export function dueRecords(client: pg.ClientBase, args: ClaimArgs, columns: string): string {
+  return `
+    SELECT ${columns}
+    FROM failed_records
+    WHERE status = 'pending' AND next_run_at <= now()
+      AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)} AND epoch = ${intLiteral(args.epoch)})
+    ORDER BY next_run_at, id
+    LIMIT ${intLiteral(args.limit)}
+    FOR UPDATE SKIP LOCKED`;
 }
