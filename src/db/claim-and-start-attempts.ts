@@ -84,7 +84,7 @@ export async function claimAndStartAttempts(client: pg.ClientBase, args: ClaimAn
            (SELECT epoch FROM retry_worker_leader WHERE name = ${client.escapeLiteral(args.name)}) AS "storedEpoch"`)) as unknown as pg.QueryResult[];
   names.prepared();
   const n = results.length;
-  const planned = (results[n - 8]!.rows as ClaimRow[]).filter((row) => row.recordId !== null);
+  const planned = (results[n - 8]!.rows as (ClaimRow | NothingClaimed)[]).filter((row): row is ClaimRow => row.recordId !== null);
   const { storedEpoch } = results[n - 1]!.rows[0] as { storedEpoch: number | string | null };
   const claim: StartedClaim = { records: [], plans: [], unlocked: [] };
   if (planned.length === 0) {
@@ -118,6 +118,11 @@ export async function prepareClaimAndStart(client: pg.ClientBase, args: ClaimAnd
     EXPLAIN EXECUTE ${RELOCK_NAME};
     COMMIT`);
   names.prepared();
+}
+
+/** The one row of a claim that found nothing: every column NULL. */
+interface NothingClaimed {
+  recordId: null;
 }
 
 interface ClaimRow extends PlanRow {
