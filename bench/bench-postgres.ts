@@ -91,7 +91,16 @@ export async function serverInfo(server: BenchServer): Promise<ServerInfo> {
   await client.connect();
   try {
     const version = (await client.query<{ v: string }>('SELECT version() AS v')).rows[0]!.v;
-    const names = ['shared_buffers', 'max_connections', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size', 'work_mem', 'jit'];
+    const names = [
+      'shared_buffers',
+      'max_connections',
+      'synchronous_commit',
+      'fsync',
+      'wal_level',
+      'max_wal_size',
+      'work_mem',
+      'jit',
+    ];
     const { rows } = await client.query<{ name: string; setting: string }>(
       `SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name = ANY($1)`,
       [names],

@@ -14,6 +14,7 @@ export function executionCounter(every: number): () => void {
   return () => {
     count++;
     if (count === 1) process.send?.({ type: 'first', t: wallNow() } satisfies HandlerMessage);
-    if (every > 0 && count % every === 0) process.send?.({ type: 'count', count, t: wallNow() } satisfies HandlerMessage);
+    if (every > 0 && count % every === 0)
+      process.send?.({ type: 'count', count, t: wallNow() } satisfies HandlerMessage);
   };
 }

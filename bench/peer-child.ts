@@ -22,9 +22,8 @@ export interface PeerChildArgs {
   reportEvery?: number;
 }
 
-
 const requirePeer = createRequire(`${PEERS_DIR}package.json`);
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the peers are loaded at run time from their own install, untyped here
 const load = async (name: string): Promise<any> => import(pathToFileURL(requirePeer.resolve(name)).href);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -50,7 +49,9 @@ async function main(): Promise<void> {
     return;
   }
   process.send?.({ type: 'ready', t: wallNow() });
-  const stopped = new Promise<void>((resolve) => process.on('message', (m: { type?: string }) => m?.type === 'stop' && resolve()));
+  const stopped = new Promise<void>((resolve) =>
+    process.on('message', (m: { type?: string }) => m?.type === 'stop' && resolve()),
+  );
   if (args.trickle) {
     await sleep(1_000); // idle first, as the latency workload asks
     const begin = wallNow();
@@ -72,8 +73,20 @@ async function graphile(args: PeerChildArgs, exec: Exec): Promise<Started> {
   const c = args.concurrency;
   const configs: Record<string, object> = {
     default: { concurrentJobs: c, maxPoolSize: Math.max(10, c + 2) },
-    batched: { concurrentJobs: c, maxPoolSize: Math.max(10, c + 2), localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
-    perfdoc: { concurrentJobs: 24, maxPoolSize: 25, localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+    batched: {
+      concurrentJobs: c,
+      maxPoolSize: Math.max(10, c + 2),
+      localQueue: { size: 500 },
+      completeJobBatchDelay: 0,
+      failJobBatchDelay: 0,
+    },
+    perfdoc: {
+      concurrentJobs: 24,
+      maxPoolSize: 25,
+      localQueue: { size: 500 },
+      completeJobBatchDelay: 0,
+      failJobBatchDelay: 0,
+    },
   };
   const worker = configs[args.config];
   if (!worker) throw new Error(`unknown graphile-worker config ${args.config}`);
@@ -89,8 +102,13 @@ async function graphile(args: PeerChildArgs, exec: Exec): Promise<Started> {
     }
     return { stop: () => utils.release(), enqueueProbe: async () => undefined };
   }
-  const task = (kind: string) => async (payload: { t0?: number }, helpers: { job: { id: string } }) => exec(kind, payload, helpers.job.id);
-  const runner = await gw.run({ preset, noHandleSignals: true, taskList: { noop: task('noop'), io5: task('io5'), probe: task('probe') } });
+  const task = (kind: string) => async (payload: { t0?: number }, helpers: { job: { id: string } }) =>
+    exec(kind, payload, helpers.job.id);
+  const runner = await gw.run({
+    preset,
+    noHandleSignals: true,
+    taskList: { noop: task('noop'), io5: task('io5'), probe: task('probe') },
+  });
   return {
     stop: () => runner.stop(),
     enqueueProbe: async (t0) => {
@@ -105,7 +123,11 @@ async function pgBoss(args: PeerChildArgs, exec: Exec): Promise<Started> {
   const configs: Record<string, { instance?: object; queue?: object; work: object }> = {
     default: { work: { localConcurrency: c, batchSize: 1 } },
     minpoll: { work: { localConcurrency: c, batchSize: 1, pollingIntervalSeconds: 0.5 } },
-    notify: { instance: { useListenNotify: true }, queue: { notify: true }, work: { localConcurrency: c, batchSize: 1 } },
+    notify: {
+      instance: { useListenNotify: true },
+      queue: { notify: true },
+      work: { localConcurrency: c, batchSize: 1 },
+    },
     batchburst: { work: { localConcurrency: 1, batchSize: c, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 } },
     tuned: { work: { localConcurrency: c, batchSize: 10, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 } },
   };
@@ -120,7 +142,10 @@ async function pgBoss(args: PeerChildArgs, exec: Exec): Promise<Started> {
     for (const { kind, count } of args.jobs ?? []) {
       for (let done = 0; done < count; done += 5_000) {
         const n = Math.min(5_000, count - done);
-        await boss.insert(kind, Array.from({ length: n }, () => ({ data: {} })));
+        await boss.insert(
+          kind,
+          Array.from({ length: n }, () => ({ data: {} })),
+        );
       }
     }
     return { stop: () => boss.stop({ graceful: false, wait: true }), enqueueProbe: async () => undefined };

@@ -1,12 +1,18 @@
 import { spread } from './stats.js';
 import type { Measurement } from './workloads/context.js';
 
-const PEER_NAMES: Record<string, string> = { ours: '**ours**', 'graphile-worker': 'graphile-worker', 'pg-boss': 'pg-boss', pgbench: 'pgbench' };
+const PEER_NAMES: Record<string, string> = {
+  ours: '**ours**',
+  'graphile-worker': 'graphile-worker',
+  'pg-boss': 'pg-boss',
+  pgbench: 'pgbench',
+};
 
 function format(value: number, metric: string): string {
   if (!Number.isFinite(value)) return '–';
   if (metric.includes('÷') || metric.startsWith('rate with')) return value.toFixed(2);
-  if (metric.includes('ms') || metric.includes('MiB') || metric.includes('requests/s')) return value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US');
+  if (metric.includes('ms') || metric.includes('MiB') || metric.includes('requests/s'))
+    return value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US');
   return Math.round(value).toLocaleString('en-US');
 }
 
@@ -16,7 +22,17 @@ function oursFor(row: Measurement, all: readonly Measurement[]): Measurement | u
   all = all.filter((m) => m.peer !== 'ours' || !m.config.startsWith('compare'));
   if (row.workload === 'reference') return all.find((m) => m.peer === 'ours' && m.workload === 'drain');
   if (row.key !== undefined) return all.find((m) => m.peer === 'ours' && m.key === row.key);
-  return all.find((m) => m.peer === 'ours' && m.workload === row.workload && m.metric === row.metric && (m.concurrency === row.concurrency || row.workload === 'footprint' || row.workload === 'backlog' || row.workload === 'latency') && (row.workload !== 'footprint' || m.config === 'standby'));
+  return all.find(
+    (m) =>
+      m.peer === 'ours' &&
+      m.workload === row.workload &&
+      m.metric === row.metric &&
+      (m.concurrency === row.concurrency ||
+        row.workload === 'footprint' ||
+        row.workload === 'backlog' ||
+        row.workload === 'latency') &&
+      (row.workload !== 'footprint' || m.config === 'standby'),
+  );
 }
 
 /**

@@ -33,11 +33,22 @@ const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'refe
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' }, 'ours-env': { type: 'string', multiple: true }, compare: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      only: { type: 'string' },
+      peers: { type: 'string' },
+      'ours-env': { type: 'string', multiple: true },
+      compare: { type: 'string' },
+    },
   });
   const quick = values.quick ?? false;
   const only = new Set(values.only ? values.only.split(',') : quick ? ['drain', 'io', 'latency'] : ALL);
-  const peerNames = new Set(values.peers === 'none' || (quick && values.peers === undefined) ? [] : (values.peers ?? 'graphile-worker,pg-boss').split(','));
+  const peerNames = new Set(
+    values.peers === 'none' || (quick && values.peers === undefined)
+      ? []
+      : (values.peers ?? 'graphile-worker,pg-boss').split(','),
+  );
   const reps = Number(values.reps ?? (quick ? 1 : 3));
   if (peerNames.size > 0 && !existsSync(PEER_NODE)) {
     process.stderr.write(`bench: installing the peers and their Node 22 into ${PEERS_DIR} (npm ci)\n`);
@@ -67,27 +78,77 @@ async function main(): Promise<void> {
   log(`Postgres from ${server.source}: ${info.version}`);
 
   // --ours-env KEY=VALUE (repeatable): settings for our replicas, e.g. BATCH_SIZE=500, to compare configurations.
-  const oursEnv = Object.fromEntries((values['ours-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const oursEnv = Object.fromEntries(
+    (values['ours-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   const us = ours(ctx.etcdEndpoints, oursEnv);
   const alt = values.compare ? [ours(ctx.etcdEndpoints, oursEnv, values.compare)] : [];
-  const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] => (peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : []);
+  const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] =>
+    peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : [];
   const measurements: Measurement[] = [];
   try {
     if (only.has('drain')) {
       const n = quick ? 300 : 20_000;
-      measurements.push(...(await throughput(ctx, 'drain', [us, ...alt, ...peer('graphile-worker', 'default', 'batched', 'perfdoc'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'noop', n, 10)));
+      measurements.push(
+        ...(await throughput(
+          ctx,
+          'drain',
+          [
+            us,
+            ...alt,
+            ...peer('graphile-worker', 'default', 'batched', 'perfdoc'),
+            ...peer('pg-boss', 'default', 'batchburst', 'tuned'),
+          ],
+          'noop',
+          n,
+          10,
+        )),
+      );
     }
     if (only.has('io')) {
       const n = quick ? 200 : 5_000;
       for (const c of quick ? [10] : [10, 50]) {
-        measurements.push(...(await throughput(ctx, 'io', [us, ...alt, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'default', 'batchburst', 'tuned')], 'io5', n, c)));
+        measurements.push(
+          ...(await throughput(
+            ctx,
+            'io',
+            [
+              us,
+              ...alt,
+              ...peer('graphile-worker', 'default', 'batched'),
+              ...peer('pg-boss', 'default', 'batchburst', 'tuned'),
+            ],
+            'io5',
+            n,
+            c,
+          )),
+        );
       }
     }
     if (only.has('latency')) {
-      measurements.push(...(await latency(ctx, [us, ...alt, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'notify', 'batchburst')], quick ? 20 : 200, 20)));
+      measurements.push(
+        ...(await latency(
+          ctx,
+          [us, ...alt, ...peer('graphile-worker', 'default', 'batched'), ...peer('pg-boss', 'notify', 'batchburst')],
+          quick ? 20 : 200,
+          20,
+        )),
+      );
     }
-    if (only.has('backlog')) measurements.push(...(await backlog(ctx, [us, ...peer('graphile-worker', 'batched'), ...peer('pg-boss', 'batchburst')], 10_000, quick ? 50_000 : 1_000_000, 10_000)));
-    if (only.has('footprint')) measurements.push(...(await footprint(ctx, [...peer('graphile-worker', 'default'), ...peer('pg-boss', 'default')])));
+    if (only.has('backlog'))
+      measurements.push(
+        ...(await backlog(
+          ctx,
+          [us, ...peer('graphile-worker', 'batched'), ...peer('pg-boss', 'batchburst')],
+          10_000,
+          quick ? 50_000 : 1_000_000,
+          10_000,
+        )),
+      );
+    if (only.has('footprint'))
+      measurements.push(
+        ...(await footprint(ctx, [...peer('graphile-worker', 'default'), ...peer('pg-boss', 'default')])),
+      );
     if (only.has('failover')) measurements.push(...(await failover(ctx, us, [5, 2], quick ? 1 : 5)));
     if (only.has('reference')) measurements.push(...(await reference(ctx, quick ? 3 : 10)));
   } finally {
@@ -96,18 +157,44 @@ async function main(): Promise<void> {
   }
   // Busy-leader RSS: the peak sampled during each system's drain.
   for (const m of measurements.filter((x) => x.workload === 'drain' && x.extra?.peakRssMiB)) {
-    measurements.push({ workload: 'footprint', metric: 'busy RSS MiB (peak while draining)', peer: m.peer, config: m.config, concurrency: m.concurrency, runs: m.extra!.peakRssMiB!, higherIsBetter: false });
+    measurements.push({
+      workload: 'footprint',
+      metric: 'busy RSS MiB (peak while draining)',
+      peer: m.peer,
+      config: m.config,
+      concurrency: m.concurrency,
+      runs: m.extra!.peakRssMiB!,
+      higherIsBetter: false,
+    });
   }
   // The same runs with start-up left out, and start-up on its own: a replica starts once and then runs for
   // days, so steady throughput and start-up time are reported apart as well as together.
-  for (const m of measurements.filter((x) => (x.workload === 'drain' || x.workload === 'io') && x.extra?.rateAfterFirst)) {
-    measurements.push({ ...m, metric: 'records/s after the first start', runs: m.extra!.rateAfterFirst!, key: `${m.key ?? m.workload} steady`, extra: undefined });
-    measurements.push({ ...m, metric: 'start-up ms (spawn to first handler start)', runs: m.extra!.startupMs!, higherIsBetter: false, key: `${m.key ?? m.workload} start-up`, note: undefined, extra: undefined });
+  for (const m of measurements.filter(
+    (x) => (x.workload === 'drain' || x.workload === 'io') && x.extra?.rateAfterFirst,
+  )) {
+    measurements.push({
+      ...m,
+      metric: 'records/s after the first start',
+      runs: m.extra!.rateAfterFirst!,
+      key: `${m.key ?? m.workload} steady`,
+      extra: undefined,
+    });
+    measurements.push({
+      ...m,
+      metric: 'start-up ms (spawn to first handler start)',
+      runs: m.extra!.startupMs!,
+      higherIsBetter: false,
+      key: `${m.key ?? m.workload} start-up`,
+      note: undefined,
+      extra: undefined,
+    });
   }
   const table = markdownTable(measurements);
   const header = [
     `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB. Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
-    `Postgres (${machine.postgresSource}): ${machine.postgres}; ${Object.entries(machine.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')}.`,
+    `Postgres (${machine.postgresSource}): ${machine.postgres}; ${Object.entries(machine.postgresSettings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}.`,
     `Medians of ${reps} run(s); our LOG_LEVEL: ${machine.ourLogLevel}. Command: node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
     'Our figures include what the peers do not do: the fence check and handover barrier in every claim, an attempt ledger row committed before every handler starts (and the outcome of any attempt not committed with its record), and each row held locked for its whole execution.',
   ].join('\n');

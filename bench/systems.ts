@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { BenchDatabase } from './bench-postgres.js';
 import type { HandlerMessage } from './handler-report.js';
-import type { PeerChildArgs } from './peer-child.js';
 import { OUR_CLI, OUR_HANDLERS, PEER_CHILD, PEER_NODE } from './paths.js';
+import type { PeerChildArgs } from './peer-child.js';
 import { sleep, wallNow } from './stats.js';
 
 export type Peer = 'ours' | 'graphile-worker' | 'pg-boss';
@@ -61,7 +61,13 @@ export async function rssMiB(pid: number): Promise<number> {
   return kib / 1024;
 }
 
-function launch(command: string, args: string[], env: NodeJS.ProcessEnv, logTo: string | 'pipe', gracefulStop: (child: ChildProcess) => void): Running {
+function launch(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logTo: string | 'pipe',
+  gracefulStop: (child: ChildProcess) => void,
+): Running {
   const fd = logTo === 'pipe' ? undefined : openSync(logTo, 'a');
   const spawnedAt = wallNow();
   const child = spawn(command, args, { env, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe', 'ipc'] });
@@ -86,7 +92,9 @@ function launch(command: string, args: string[], env: NodeJS.ProcessEnv, logTo: 
       }
     });
   }
-  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${args[0]?.split('/').pop()} ${child.pid}] ${d.toString()}`));
+  child.stderr?.on('data', (d: Buffer) =>
+    process.stderr.write(`[${args[0]?.split('/').pop()} ${child.pid}] ${d.toString()}`),
+  );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const alive = () => child.exitCode === null && child.signalCode === null;
   return {
@@ -144,7 +152,11 @@ let electionSerial = 0;
  */
 export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}, build?: string): System {
   const cli = build ? `${build.replace(/\/$/, '')}/dist/src/cli.js` : OUR_CLI;
-  const settings = Object.keys(baseEnv).length ? Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`).join(' ') : 'default';
+  const settings = Object.keys(baseEnv).length
+    ? Object.entries(baseEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : 'default';
   return {
     peer: 'ours',
     config: build ? `compare ${settings}` : settings,
@@ -152,11 +164,17 @@ export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}
     migratedByBench: !build,
     prepare: async (db, jobs) => {
       if (build) {
-        const migrated = spawnSync(process.execPath, [cli, 'migrate'], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        const migrated = spawnSync(process.execPath, [cli, 'migrate'], {
+          env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
         if (migrated.status !== 0) throw new Error(`compare build ${build}: migrate failed (exit ${migrated.status})`);
       }
       for (const { kind, count } of jobs) {
-        await db.pool.query(`INSERT INTO failed_records (kind, payload) SELECT $1, '{}'::jsonb FROM generate_series(1, $2)`, [kind, count]);
+        await db.pool.query(
+          `INSERT INTO failed_records (kind, payload) SELECT $1, '{}'::jsonb FROM generate_series(1, $2)`,
+          [kind, count],
+        );
       }
     },
     start: (db, o) =>
@@ -181,12 +199,24 @@ export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}
         o.logTo,
         (child) => child.kill('SIGTERM'),
       ),
-    allDone: async (db) => (await db.pool.query<{ done: boolean }>(`SELECT NOT EXISTS (SELECT 1 FROM failed_records WHERE status = 'pending') AS done`)).rows[0]!.done,
-    finished: async (db) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status <> 'pending'`)).rows[0]!.n,
+    allDone: async (db) =>
+      (
+        await db.pool.query<{ done: boolean }>(
+          `SELECT NOT EXISTS (SELECT 1 FROM failed_records WHERE status = 'pending') AS done`,
+        )
+      ).rows[0]!.done,
+    finished: async (db) =>
+      (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status <> 'pending'`))
+        .rows[0]!.n,
   };
 }
 
-function peerArgs(peer: 'graphile-worker' | 'pg-boss', config: string, db: BenchDatabase, rest: Partial<PeerChildArgs>): string {
+function peerArgs(
+  peer: 'graphile-worker' | 'pg-boss',
+  config: string,
+  db: BenchDatabase,
+  rest: Partial<PeerChildArgs>,
+): string {
   return JSON.stringify({ peer, config, url: db.url, concurrency: 10, mode: 'run', ...rest } satisfies PeerChildArgs);
 }
 
@@ -197,14 +227,27 @@ export function peerSystem(peer: 'graphile-worker' | 'pg-boss', config: string):
     concurrencyLabel: (c) => (config === 'perfdoc' ? '24' : config === 'tuned' ? `${c}×10` : String(c)),
     migratedByBench: false,
     prepare: async (db, jobs, concurrency) => {
-      const run = launch(PEER_NODE, [PEER_CHILD, peerArgs(peer, config, db, { mode: 'prepare', jobs, concurrency })], { PATH: process.env.PATH ?? '' }, 'pipe', () => undefined);
+      const run = launch(
+        PEER_NODE,
+        [PEER_CHILD, peerArgs(peer, config, db, { mode: 'prepare', jobs, concurrency })],
+        { PATH: process.env.PATH ?? '' },
+        'pipe',
+        () => undefined,
+      );
       const code = await run.exited;
       if (code !== 0) throw new Error(`${peer} ${config}: preparing the database failed (exit ${code})`);
     },
     start: (db, o) =>
       launch(
         PEER_NODE,
-        [PEER_CHILD, peerArgs(peer, config, db, { concurrency: o.concurrency, reportEvery: o.reportEvery ?? 0, ...(o.trickle ? { trickle: o.trickle } : {}) })],
+        [
+          PEER_CHILD,
+          peerArgs(peer, config, db, {
+            concurrency: o.concurrency,
+            reportEvery: o.reportEvery ?? 0,
+            ...(o.trickle ? { trickle: o.trickle } : {}),
+          }),
+        ],
         { PATH: process.env.PATH ?? '' },
         o.logTo,
         (child) => child.send({ type: 'stop' }),

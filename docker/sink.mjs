@@ -11,8 +11,10 @@ let highestEpoch = 0;
 
 const server = createServer(async (req, res) => {
   const path = new URL(req.url ?? '/', 'http://sink').pathname;
-  if (req.method === 'GET' && path === '/healthz') return res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-  if (req.method !== 'POST' || path !== '/exec') return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  if (req.method === 'GET' && path === '/healthz')
+    return res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+  if (req.method !== 'POST' || path !== '/exec')
+    return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
   let body;
@@ -32,7 +34,15 @@ const server = createServer(async (req, res) => {
     if (body.mode === 'always-fail') status = 503;
     if (body.mode === 'permanent') status = 422;
   }
-  const line = { time: new Date().toISOString(), key: req.headers['idempotency-key'], attempt, epoch, replica: req.headers['x-replica-id'], mode: body.mode, status };
+  const line = {
+    time: new Date().toISOString(),
+    key: req.headers['idempotency-key'],
+    attempt,
+    epoch,
+    replica: req.headers['x-replica-id'],
+    mode: body.mode,
+    status,
+  };
   process.stdout.write(`${JSON.stringify(line)}\n`);
   res.writeHead(status, { 'content-type': 'text/plain' }).end(`${status}\n`);
 });

@@ -9,13 +9,22 @@ import { waitFor } from '../dist/test/support/ports.js';
 import { isLeading } from '../dist/test/support/replica.js';
 
 const { values } = parseArgs({
-  options: { tries: { type: 'string', default: '5' }, 'steady-seconds': { type: 'string', default: '20' }, ttls: { type: 'string', default: '2,5' }, backends: { type: 'string', default: 'etcd,redis,postgres' } },
+  options: {
+    tries: { type: 'string', default: '5' },
+    'steady-seconds': { type: 'string', default: '20' },
+    ttls: { type: 'string', default: '2,5' },
+    backends: { type: 'string', default: 'etcd,redis,postgres' },
+  },
 });
 const tries = Number(values.tries);
 const steadyMs = Number(values['steady-seconds']) * 1000;
 
-const leading = (cluster) => cluster.replicas.flatMap((r) => r.logs.filter(isLeading).map((line) => ({ replica: r, line }))).sort((a, b) => a.line.time - b.line.time);
-const next = (cluster, after) => waitFor('a new leader', () => leading(cluster).find((l) => l.line.time > after && l.replica.alive), 30_000, 5);
+const leading = (cluster) =>
+  cluster.replicas
+    .flatMap((r) => r.logs.filter(isLeading).map((line) => ({ replica: r, line })))
+    .sort((a, b) => a.line.time - b.line.time);
+const next = (cluster, after) =>
+  waitFor('a new leader', () => leading(cluster).find((l) => l.line.time > after && l.replica.alive), 30_000, 5);
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const rows = [];
 
@@ -54,7 +63,9 @@ for (const ttl of values.ttls.split(',').map(Number)) {
         await new Promise((r) => setTimeout(r, 500));
       }
       rows.push({ backend, ttl, flaps, steadySeconds: steadyMs / 1000, graceful, crash });
-      console.error(`${backend} TTL ${ttl}: flaps ${flaps}, graceful ${graceful.join(' ')} ms, crash ${crash.join(' ')} ms`);
+      console.error(
+        `${backend} TTL ${ttl}: flaps ${flaps}, graceful ${graceful.join(' ')} ms, crash ${crash.join(' ')} ms`,
+      );
     } finally {
       process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
       await cluster.stop();
@@ -62,8 +73,12 @@ for (const ttl of values.ttls.split(',').map(Number)) {
   }
 }
 
-console.log(`| backend | TTL | leadership changes in ${steadyMs / 1000} s steady | graceful p50 / max (ms) | crash p50 / max (ms) |`);
+console.log(
+  `| backend | TTL | leadership changes in ${steadyMs / 1000} s steady | graceful p50 / max (ms) | crash p50 / max (ms) |`,
+);
 console.log('|---|---:|---:|---:|---:|');
 for (const r of rows) {
-  console.log(`| ${r.backend} | ${r.ttl} s | ${r.flaps} | ${pct(r.graceful, 50)} / ${Math.max(...r.graceful)} | ${pct(r.crash, 50)} / ${Math.max(...r.crash)} |`);
+  console.log(
+    `| ${r.backend} | ${r.ttl} s | ${r.flaps} | ${pct(r.graceful, 50)} / ${Math.max(...r.graceful)} | ${pct(r.crash, 50)} / ${Math.max(...r.crash)} |`,
+  );
 }

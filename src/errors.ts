@@ -4,16 +4,16 @@ export class ConfigError extends Error {
   constructor(
     readonly variable: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${variable}: ${message}`);
+    super(`${variable}: ${message}`, options);
   }
 }
 
 /**
  * `instanceof` for the errors handlers throw, by a brand on the prototype rather than by prototype identity:
- * the command line runs as one bundled file, while a HANDLERS_MODULE imports these classes from the package
- * (another copy of this module), and two installed copies of the package meet the same way. Subclasses keep
- * the ordinary test.
+ * a HANDLERS_MODULE may import these classes from another installed copy of the package. Subclasses keep the
+ * ordinary test.
  */
 function brandedInstanceOf(base: abstract new (...args: never[]) => unknown, brand: symbol) {
   return function (this: unknown, value: unknown): boolean {
@@ -31,9 +31,6 @@ const RETRY_LATER = Symbol.for('retry-worker.RetryLater');
  */
 export class PermanentFailure extends Error {
   override readonly name = 'PermanentFailure';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
   static override [Symbol.hasInstance] = brandedInstanceOf(PermanentFailure, PERMANENT_FAILURE);
 }
 Object.defineProperty(PermanentFailure.prototype, PERMANENT_FAILURE, { value: true });
@@ -55,14 +52,40 @@ export class RetryLater extends Error {
 }
 Object.defineProperty(RetryLater.prototype, RETRY_LATER, { value: true });
 
-/** Postgres holds a newer epoch than this replica's term: the term is over. */
+/** Postgres holds another term's epoch than this replica's: the term is over. */
 export class FencedError extends Error {
   override readonly name = 'FencedError';
   constructor(
     readonly epoch: number,
     readonly storedEpoch: number | null,
   ) {
-    super(`epoch ${epoch} was superseded in Postgres (stored epoch ${storedEpoch ?? 'none'})`);
+    super(`term ${epoch} was superseded in Postgres (stored epoch ${storedEpoch ?? 'none'})`);
+  }
+}
+
+/** A call did not answer within its bound. */
+export class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * Why a running handler's signal aborted. `reason` is stable, for code; the message is for people.
+ * - timeout: the execution timeout passed (the attempt counts as failed)
+ * - rows-uncertain: the claim session's row locks may be gone (connection lost, or no answer from Postgres in
+ *   time to be sure the server has not ended the session)
+ * - shutdown: the shutdown timeout passed
+ * - stalled: the event loop stalled long enough that the row locks may be gone
+ */
+export type AbortReason = 'timeout' | 'rows-uncertain' | 'shutdown' | 'stalled';
+
+export class ExecutionAborted extends Error {
+  override readonly name = 'ExecutionAborted';
+  constructor(
+    readonly reason: AbortReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }
 

@@ -1,7 +1,7 @@
-export { Worker, createWorker, type WorkerOptions } from './worker.js';
-export { resolveConfig, loadConfig, SETTINGS, type Config, type ConfigInput } from './config.js';
-export { PermanentFailure, RetryLater, ConfigError } from './errors.js';
-export type { Handler, Handlers, HandlerContext, FailedRecord } from './executor/handler.js';
-export { httpHandler } from './executor/http-handler.js';
+export { type Config, type ConfigInput, loadConfig, resolveConfig, SETTINGS } from './config.js';
 export { migrate } from './db/migrate.js';
 export { createPool } from './db/pool.js';
+export { ConfigError, PermanentFailure, RetryLater } from './errors.js';
+export type { FailedRecord, Handler, HandlerContext, Handlers } from './executor/handler.js';
+export { httpHandler } from './executor/http-handler.js';
+export { createWorker, Worker, type WorkerOptions } from './worker.js';

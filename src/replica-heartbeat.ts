@@ -39,7 +39,9 @@ export class ReplicaHeartbeat {
     if (this.started || this.stopping) return;
     this.started = true;
     const { pool, electionName, log } = this.options;
-    pruneReplicas(pool, electionName, PRUNE_AFTER_SECONDS).catch((err) => log.debug({ err }, 'could not prune old heartbeats'));
+    pruneReplicas(pool, electionName, PRUNE_AFTER_SECONDS).catch((err) =>
+      log.debug({ err }, 'could not prune old heartbeats'),
+    );
     this.beat(false);
     this.timer = setInterval(() => this.beat(false), this.options.intervalMs ?? HEARTBEAT_INTERVAL_MS);
     this.timer.unref();

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { resolveConfig, type Config, type ConfigInput } from './config.js';
+import { type Clock, systemClock } from './clock.js';
+import { type Config, type ConfigInput, isConfig, resolveConfig } from './config.js';
 import { checkSchema } from './db/check-schema.js';
 import { createPool } from './db/pool.js';
 import { termLockKey } from './db/term-lock.js';
@@ -12,118 +13,130 @@ import { HttpServer } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ReplicaHeartbeat } from './replica-heartbeat.js';
-
-/** Claim-path statements (claims wait up to lock_timeout = 2 s for the barrier) answer within this. */
-const DATABASE_TIMEOUT_MS = 5_000;
+import { deriveTimings, leaderSessionSettings, type Timings } from './timings.js';
 
 export interface WorkerOptions {
-  /** Settings by name (see SETTINGS); strings are parsed as the environment's would be. */
-  config: ConfigInput;
+  /** A resolved Config (resolveConfig/loadConfig). */
+  config: Config;
   /** Handlers by kind, added to the built-in `http` one (and to HANDLERS_MODULE's, which they override). */
   handlers?: Handlers;
   logger?: Logger;
+  /** The clock safety deadlines are read from (tests inject one). */
+  clock?: Clock;
 }
 
 /**
- * One replica: config -> logger -> pool -> elector -> gate. Constructing it validates the config and does no
+ * One replica: config -> logger -> pools -> elector -> gate -> heartbeat -> http. Constructing it does no
  * I/O; start() connects and campaigns; stop() drains, resigns and disconnects. stop() is safe before start()
  * and twice.
  */
 export class Worker {
   readonly config: Config;
+  readonly timings: Timings;
   readonly log: Logger;
+  /** This replica's metrics, in a prom-client registry of its own (served on /metrics when HTTP_PORT is set). */
+  readonly metrics = new Metrics();
+  private readonly clock: Clock;
   private pool: pg.Pool | undefined;
   private electionPool: pg.Pool | undefined;
   private elector: Elector | undefined;
   private gate: LeadershipGate | undefined;
   private http: HttpServer | undefined;
   private heartbeat: ReplicaHeartbeat | undefined;
-  /** This replica's Prometheus metrics, its own (served on /metrics when HTTP_PORT is set). */
-  readonly metrics = new Metrics();
   private started = false;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerOptions) {
-    this.config = resolveConfig(options.config);
+    this.config = options.config;
+    this.timings = deriveTimings(this.config);
+    this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? createLogger(this.config.logLevel, this.config.replicaId);
   }
 
   async start(): Promise<void> {
     if (this.started || this.stopping) return;
     this.started = true;
-    const c = this.config;
+    const { config: c, timings: t, log } = this;
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
-    const electionPool = createPool({ databaseUrl: c.databaseUrl, max: 2, applicationName: `retry-worker election ${c.replicaId}`, onError: (err) => this.log.warn({ err }, 'election database connection failed') });
-    this.electionPool = electionPool;
-    // The backend's module (and its client library, e.g. ioredis) loads while Postgres answers the schema check.
-    const elector = createElector(c, this.log, electionPool);
-    elector.catch(() => undefined);
-    const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule) : {};
-    // stop() during an await of start() has ended what existed then; start() creates nothing more.
-    if (this.stopping) return;
-    const handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
-    // A paused leader's claim session ends this long after its last statement; live sessions heartbeat.
-    const idleInTransactionTimeoutMs = c.executionTimeoutMs + 2_000;
-    const pool = createPool({
-      databaseUrl: c.databaseUrl,
-      max: c.maxOpenBatches + 3,
-      applicationName: `retry-worker ${c.replicaId}`,
-      idleInTransactionTimeoutMs,
-      lockTimeoutMs: 2_000,
-      connectionTimeoutMs: DATABASE_TIMEOUT_MS,
-      onError: (err) => this.log.warn({ err }, 'database connection failed'),
+    this.electionPool = createPool({
+      databaseUrl: c.database.url,
+      max: 2,
+      applicationName: `retry-worker election ${c.replicaId}`,
+      onError: (err) => log.warn({ err }, 'election database connection failed'),
     });
-    this.pool = pool;
+    this.pool = createPool({
+      databaseUrl: c.database.url,
+      max: c.claim.maxOpenBatches + 3,
+      applicationName: `retry-worker ${c.replicaId}`,
+      session: leaderSessionSettings(t),
+      connectionTimeoutMs: t.databaseTimeoutMs,
+      onError: (err) => log.warn({ err }, 'database connection failed'),
+    });
+    const electing = createElector({ config: c, timings: t, log, clock: this.clock, pool: this.electionPool });
+    let handlers: Handlers;
+    let elector: Elector;
     try {
-      await checkSchema(pool);
+      const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule, t.handlersImportTimeoutMs) : {};
+      handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
+      await checkSchema(this.pool);
+      elector = await electing;
     } catch (err) {
-      if (this.stopping) return;
+      // An elector made but never started still holds its client: close it.
+      await electing.then(
+        (e) => e.stop(),
+        () => undefined,
+      );
       throw err;
     }
+    this.elector = elector;
+    // stop() during an await of start() has ended what existed then; start() creates nothing more.
     if (this.stopping) return;
-    this.gate = new LeadershipGate(pool, {
-      databaseUrl: c.databaseUrl,
-      pool,
+    const gate = new LeadershipGate(this.pool, {
+      pool: this.pool,
+      databaseUrl: c.database.url,
+      electionName: c.election.name,
+      replicaId: c.replicaId,
+      lockKey: termLockKey(c.election.name),
+      claim: c.claim,
+      execution: c.execution,
+      timings: t,
       handlers,
-      electionName: c.electionName,
-      replicaId: c.replicaId,
-      lockKey: termLockKey(c.electionName),
-      concurrency: c.concurrency,
-      batchSize: c.batchSize,
-      maxOpenBatches: c.maxOpenBatches,
-      defaultMaxAttempts: c.defaultMaxAttempts,
-      executionTimeoutMs: c.executionTimeoutMs,
-      heartbeatMs: Math.min(10_000, idleInTransactionTimeoutMs / 3),
-      pollIntervalMs: c.pollIntervalMs,
-      backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
-      backend: c.electionBackend,
-      shutdownTimeoutMs: c.shutdownTimeoutMs,
-      databaseTimeoutMs: DATABASE_TIMEOUT_MS,
-      databaseGraceMs: c.leaseTtlSeconds * 1000,
       metrics: this.metrics,
-      log: this.log,
+      clock: this.clock,
+      backend: c.election.backend,
+      shutdownTimeoutMs: c.execution.shutdownTimeoutMs,
+      log,
     });
-    this.elector = await elector;
-    if (this.stopping) {
-      await this.elector.stop();
-      return;
-    }
-    this.log.info({ backend: c.electionBackend, electionName: c.electionName, leaseTtlSeconds: c.leaseTtlSeconds, kinds: Object.keys(handlers) }, 'replica started; campaigning');
-    this.elector.start(this.gate.runTerm);
-    this.heartbeat = new ReplicaHeartbeat({
-      pool,
-      electionName: c.electionName,
-      replicaId: c.replicaId,
-      backend: c.electionBackend,
-      leadingEpoch: () => {
-        const term = this.metrics.currentTerm();
-        return term && !term.signal.aborted ? term.epoch : undefined;
+    this.gate = gate;
+    this.metrics.observeLeadership(() => gate.executing);
+    log.info(
+      {
+        backend: c.election.backend,
+        electionName: c.election.name,
+        leaseTtlSeconds: c.election.leaseTtlSeconds,
+        kinds: Object.keys(handlers),
       },
-      log: this.log,
+      'replica started; campaigning',
+    );
+    elector.start(gate.runTerm);
+    this.heartbeat = new ReplicaHeartbeat({
+      pool: this.pool,
+      electionName: c.election.name,
+      replicaId: c.replicaId,
+      backend: c.election.backend,
+      leadingEpoch: () => gate.executing?.epoch,
+      log,
     });
     this.heartbeat.start();
-    if (c.httpPort !== undefined) {
-      this.http = new HttpServer({ port: c.httpPort, databaseUrl: c.databaseUrl, electionName: c.electionName, replicaId: c.replicaId, backend: c.electionBackend, metrics: this.metrics, elector: this.elector, log: this.log });
+    if (c.http.port !== undefined) {
+      this.http = new HttpServer({
+        config: c,
+        timings: t,
+        metrics: this.metrics,
+        elector,
+        executing: () => gate.executing,
+        log,
+      });
       await this.http.start();
     }
   }
@@ -138,15 +151,17 @@ export class Worker {
       await this.gate?.stop();
       await this.elector?.stop();
       await this.heartbeat?.stop();
+      await this.http?.stop();
       await this.pool?.end();
       await this.electionPool?.end();
-      await this.http?.stop();
       this.log.info('replica stopped');
     })();
     return this.stopping;
   }
 }
 
-export function createWorker(options: WorkerOptions): Worker {
-  return new Worker(options);
+/** A Worker from settings by name (or a resolved Config); validates them at once, does no I/O. */
+export function createWorker(options: Omit<WorkerOptions, 'config'> & { config: Config | ConfigInput }): Worker {
+  const config = isConfig(options.config) ? options.config : resolveConfig(options.config);
+  return new Worker({ ...options, config });
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { SETTINGS } from '../src/config.js';
 import { freePort, waitFor } from './support/ports.js';
@@ -37,11 +37,16 @@ test('compose runs etcd, postgres, a one-shot migrate, a seeder, a sink and 3 re
   assert.deepEqual(services.migrate!.command, ['migrate']);
   assert.ok(isApp(services.migrate!));
   assert.equal(replicas.length, 3);
-  assert.deepEqual(new Set(replicas.map(([, s]) => s.environment?.REPLICA_ID)).size, 3, 'each replica has its own REPLICA_ID');
+  assert.deepEqual(
+    new Set(replicas.map(([, s]) => s.environment?.REPLICA_ID)).size,
+    3,
+    'each replica has its own REPLICA_ID',
+  );
 });
 
 test('compose has healthchecks where others wait on them, and replicas probe /healthz on their HTTP_PORT', () => {
-  for (const name of ['etcd', 'postgres', 'sink']) assert.ok(services[name]!.healthcheck?.test?.length, `${name} healthcheck`);
+  for (const name of ['etcd', 'postgres', 'sink'])
+    assert.ok(services[name]!.healthcheck?.test?.length, `${name} healthcheck`);
   for (const [name, s] of replicas) {
     const probe = s.healthcheck?.test?.join(' ') ?? '';
     assert.match(probe, /\/healthz/, `${name} healthcheck`);
@@ -69,25 +74,40 @@ test("every environment variable of the app's services is a real setting", () =>
   assert.ok(apps.length >= 4);
   for (const [name, s] of apps) {
     assert.ok(s.environment && Object.keys(s.environment).length > 0, `${name} has an environment`);
-    for (const variable of Object.keys(s.environment)) assert.ok(known.has(variable), `${name}: ${variable} is not a setting of retry-worker --help`);
+    for (const variable of Object.keys(s.environment))
+      assert.ok(known.has(variable), `${name}: ${variable} is not a setting of retry-worker --help`);
   }
   const db = new URL(services.migrate!.environment!.DATABASE_URL!);
   const pgEnv = services.postgres!.environment!;
-  assert.deepEqual([db.hostname, db.username, db.password, db.pathname.slice(1)], ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB]);
+  assert.deepEqual(
+    [db.hostname, db.username, db.password, db.pathname.slice(1)],
+    ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB],
+  );
   const seeder = services.seeder!.environment!;
-  assert.deepEqual([seeder.PGHOST, seeder.PGUSER, seeder.PGPASSWORD, seeder.PGDATABASE], ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB]);
+  assert.deepEqual(
+    [seeder.PGHOST, seeder.PGUSER, seeder.PGPASSWORD, seeder.PGDATABASE],
+    ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB],
+  );
 });
 
 test('the Dockerfile builds and starts with the commands CI runs: npm ci, npm run build, retry-worker start; it has a HEALTHCHECK on /healthz', () => {
-  const lines = read('Dockerfile').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim());
+  const lines = read('Dockerfile')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim());
   const runs = lines.filter((l) => l.startsWith('RUN ')).join('\n');
   assert.match(runs, /^RUN npm ci\b/m);
   assert.match(runs, /^RUN npm run build$/m);
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
   assert.ok(pkg.scripts.build);
-  const entrypoint = JSON.parse(lines.find((l) => l.startsWith('ENTRYPOINT '))!.slice('ENTRYPOINT '.length)) as string[];
+  const entrypoint = JSON.parse(
+    lines.find((l) => l.startsWith('ENTRYPOINT '))!.slice('ENTRYPOINT '.length),
+  ) as string[];
   const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD '))!.slice('CMD '.length)) as string[];
-  assert.ok(entrypoint.some((a) => a.endsWith(pkg.bin['retry-worker']!)), `ENTRYPOINT runs the CLI ${pkg.bin['retry-worker']}`);
+  assert.ok(
+    entrypoint.some((a) => a.endsWith(pkg.bin['retry-worker']!)),
+    `ENTRYPOINT runs the CLI ${pkg.bin['retry-worker']}`,
+  );
   assert.deepEqual(cmd, ['start']);
   const healthcheck = lines.find((l) => l.startsWith('HEALTHCHECK '));
   assert.match(healthcheck ?? '', /CMD \["node", "-e", ".*\/healthz/);
@@ -99,19 +119,28 @@ test('the seeder SQL inserts http rows that call the sink service, against the m
   assert.ok(services.seeder!.volumes?.some((v) => v.startsWith('./docker/seed.sql:')));
   db = await createTestDatabase();
   await db.pool.query(read('docker/seed.sql'));
-  const { rows } = await db.pool.query<{ kind: string; url: string; n: number }>(`SELECT kind, payload->>'url' AS url, count(*)::int AS n FROM failed_records GROUP BY 1, 2`);
+  const { rows } = await db.pool.query<{ kind: string; url: string; n: number }>(
+    `SELECT kind, payload->>'url' AS url, count(*)::int AS n FROM failed_records GROUP BY 1, 2`,
+  );
   assert.deepEqual(rows, [{ kind: 'http', url: `http://sink:${sinkPort}/exec`, n: 200 }]);
 });
 
 test('the sink script answers /healthz, as each body asks, and refuses stale fencing tokens', async () => {
   assert.ok(services.sink!.volumes?.some((v) => v.startsWith('./docker/sink.mjs:')));
   const port = await freePort();
-  const child = spawn(process.execPath, [fileURLToPath(new URL('docker/sink.mjs', ROOT))], { env: { PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('docker/sink.mjs', ROOT))], {
+    env: { PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const base = `http://127.0.0.1:${port}`;
     await waitFor('the sink', () => fetch(`${base}/healthz`).then((r) => r.ok || undefined), 10_000, 50);
     const post = (body: object, attempt: number, epoch: number) =>
-      fetch(`${base}/exec`, { method: 'POST', body: JSON.stringify(body), headers: { 'x-retry-attempt': String(attempt), 'x-fencing-token': String(epoch), 'x-replica-id': 'r1' } }).then((r) => r.status);
+      fetch(`${base}/exec`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'x-retry-attempt': String(attempt), 'x-fencing-token': String(epoch), 'x-replica-id': 'r1' },
+      }).then((r) => r.status);
     assert.equal(await post({ mode: 'ok' }, 1, 5), 200);
     assert.equal(await post({ mode: 'fail-until', succeedOnAttempt: 2 }, 1, 5), 503);
     assert.equal(await post({ mode: 'fail-until', succeedOnAttempt: 2 }, 2, 5), 200);

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { SETTINGS, loadConfig, resolveConfig } from '../src/config.js';
+import { test } from 'node:test';
+import { loadConfig, resolveConfig, SETTINGS } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { CLI } from './support/replica.js';
 
@@ -9,7 +9,11 @@ const DATABASE_URL = 'postgres://app@127.0.0.1:5432/app';
 
 /** Runs the real CLI with only the given environment (plus PATH), so no outside setting leaks in. */
 function runCli(args: string[], env: Record<string, string>) {
-  return spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 15_000 });
+  return spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
 }
 
 function assertConfigError(fn: () => unknown, variable: string, expected: RegExp): void {
@@ -23,22 +27,25 @@ function assertConfigError(fn: () => unknown, variable: string, expected: RegExp
   });
 }
 
-test('resolveConfig fills every default from SETTINGS and generates a replica id', () => {
+test('resolveConfig fills the defaults, in their groups, and generates a replica id', () => {
   const config = resolveConfig({ databaseUrl: DATABASE_URL });
-  for (const [key, setting] of Object.entries(SETTINGS)) {
-    if (key === 'databaseUrl' || key === 'replicaId') continue;
-    assert.deepEqual(config[key as keyof typeof config], setting.default, key);
-  }
-  assert.equal(config.databaseUrl, DATABASE_URL);
-  assert.equal(config.electionBackend, 'etcd');
-  assert.equal(config.leaseTtlSeconds, 5);
+  assert.equal(config.database.url, DATABASE_URL);
+  assert.equal(config.election.backend, 'etcd');
+  assert.equal(config.election.leaseTtlSeconds, SETTINGS.leaseTtlSeconds.default);
+  assert.deepEqual(config.election.etcd.endpoints, SETTINGS.etcdEndpoints.default);
+  assert.equal(config.claim.batchSize, SETTINGS.batchSize.default);
+  assert.equal(config.claim.payloadMaxBytes, SETTINGS.payloadMaxBytes.default);
+  assert.equal(config.execution.concurrency, SETTINGS.concurrency.default);
+  assert.equal(config.execution.timeoutMs, SETTINGS.executionTimeoutMs.default);
+  assert.equal(config.http.port, undefined);
   assert.match(config.replicaId, /\S/);
 });
 
-test('resolveConfig returns a frozen config whose endpoint list is frozen too', () => {
+test('resolveConfig returns a config frozen all the way down', () => {
   const config = resolveConfig({ databaseUrl: DATABASE_URL, etcdEndpoints: ['http://a:2379'] });
   assert.ok(Object.isFrozen(config));
-  assert.ok(Object.isFrozen(config.etcdEndpoints));
+  assert.ok(Object.isFrozen(config.election));
+  assert.ok(Object.isFrozen(config.election.etcd.endpoints));
 });
 
 test('loadConfig parses strings from the environment and treats blank variables as unset', () => {
@@ -50,11 +57,11 @@ test('loadConfig parses strings from the environment and treats blank variables 
     LOG_LEVEL: 'debug',
     CONCURRENCY: '   ',
   });
-  assert.deepEqual(config.etcdEndpoints, ['http://a:2379', 'http://b:2379']);
-  assert.equal(config.leaseTtlSeconds, 7);
+  assert.deepEqual(config.election.etcd.endpoints, ['http://a:2379', 'http://b:2379']);
+  assert.equal(config.election.leaseTtlSeconds, 7);
   assert.equal(config.replicaId, 'replica-9');
   assert.equal(config.logLevel, 'debug');
-  assert.equal(config.concurrency, SETTINGS.concurrency.default);
+  assert.equal(config.execution.concurrency, SETTINGS.concurrency.default);
 });
 
 const BAD_VALUES: [variable: string, value: string, expected: RegExp][] = [
@@ -69,9 +76,46 @@ const BAD_VALUES: [variable: string, value: string, expected: RegExp][] = [
   ['LOG_LEVEL', 'verbose', /one of fatal, error/],
   ['DATABASE_URL', 'mysql://app@127.0.0.1/app', /a URL starting with postgres:\/\/ or postgresql:\/\//],
   ['DATABASE_URL', 'not a url', /a URL starting with postgres:/],
-  ['ETCD_ENDPOINTS', ' , ,', /a comma-separated list of http\(s\) URLs/],
-  ['ETCD_ENDPOINTS', 'http://a:2379,etcd-b:2379', /"etcd-b:2379" is not a URL/],
+  ['ETCD_ENDPOINTS', ' , ,', /a comma-separated list of http:\/\/ or https:\/\/ URLs/],
+  ['ETCD_ENDPOINTS', 'http://a:2379,etcd-b:2379', /"\(not a URL\)" is not a URL/],
+  ['PAYLOAD_MAX_BYTES', '10', /a whole number from 1024/],
 ];
+
+/** Secrets never appear in a configuration error, however the value is malformed. */
+const SECRET_VALUES: [variable: string, value: string, secret: string][] = [
+  ['DATABASE_URL', 'mysql://app:s3cr3t/with@slash@db.internal:5432/app', 's3cr3t'],
+  ['DATABASE_URL', 'mysql://db.internal/app?password=s3cr3t', 's3cr3t'],
+  ['REDIS_URL', 'http://user:s3cr3t@redis.internal:6379', 's3cr3t'],
+  ['ETCD_ENDPOINTS', 'http://a:2379,ftp://user:s3cr3t@b:2379/x', 's3cr3t'],
+  ['ETCD_ENDPOINTS', 'http://a:2379,s3cr3t', 's3cr3t'],
+];
+
+for (const [variable, value, secret] of SECRET_VALUES) {
+  test(`a malformed ${variable} is reported without the secret in it`, () => {
+    assert.throws(
+      () => loadConfig({ DATABASE_URL, [variable]: value }),
+      (err: unknown) => err instanceof ConfigError && err.variable === variable && !err.message.includes(secret),
+    );
+  });
+}
+
+test('settings that come in pairs are refused alone, naming the missing one', () => {
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, ETCD_CERT_FILE: '/c.pem' }),
+    'ETCD_KEY_FILE',
+    /both ETCD_CERT_FILE and ETCD_KEY_FILE/,
+  );
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, ETCD_PASSWORD: 'x' }),
+    'ETCD_USERNAME',
+    /both ETCD_USERNAME and ETCD_PASSWORD/,
+  );
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, ETCD_ENDPOINTS: 'https://a:2379' }),
+    'ETCD_CA_FILE',
+    /PEM file of the CA/,
+  );
+});
 
 for (const [variable, value, expected] of BAD_VALUES) {
   test(`loadConfig rejects ${variable}=${JSON.stringify(value)} with a ConfigError naming ${variable}`, () => {
@@ -84,11 +128,19 @@ test('a missing DATABASE_URL is a ConfigError saying it is required', () => {
 });
 
 test('BACKOFF_MAX_MS below BACKOFF_BASE_MS is a ConfigError naming both', () => {
-  assertConfigError(() => loadConfig({ DATABASE_URL, BACKOFF_BASE_MS: '5000', BACKOFF_MAX_MS: '1000' }), 'BACKOFF_MAX_MS', /BACKOFF_BASE_MS/);
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, BACKOFF_BASE_MS: '5000', BACKOFF_MAX_MS: '1000' }),
+    'BACKOFF_MAX_MS',
+    /BACKOFF_BASE_MS/,
+  );
 });
 
 test('resolveConfig rejects a value of the wrong type and an unknown setting', () => {
-  assertConfigError(() => resolveConfig({ databaseUrl: DATABASE_URL, concurrency: 2.5 }), 'CONCURRENCY', /a whole number/);
+  assertConfigError(
+    () => resolveConfig({ databaseUrl: DATABASE_URL, concurrency: 2.5 }),
+    'CONCURRENCY',
+    /a whole number/,
+  );
   assert.throws(() => resolveConfig({ databaseUrl: DATABASE_URL, leaseTtl: 5 } as never), ConfigError);
 });
 

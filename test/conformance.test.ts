@@ -3,13 +3,15 @@ import { describe, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { systemClock } from '../src/clock.js';
 import { resolveConfig } from '../src/config.js';
 import { createElector } from '../src/election/create-elector.js';
-import { redisElectionKeys } from '../src/election/redis-elector.js';
+import { redisElectionKeys } from '../src/election/redis-lease.js';
+import { deriveTimings } from '../src/timings.js';
+import { untilEnded } from './support/candidate.js';
 import { TestCluster } from './support/cluster.js';
 import { waitFor } from './support/ports.js';
-import { isExecutionStart, isLeading, type LogLine, type Replica } from './support/replica.js';
-import { untilEnded } from './support/candidate.js';
+import { isExecution, isLeading, type LogLine, type Replica } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
 /**
@@ -20,22 +22,43 @@ const TTL_S = 2;
 const BACKENDS = ['etcd', 'redis', 'postgres'] as const;
 
 const leadingLines = (replicas: readonly Replica[]) =>
-  replicas.flatMap((r) => r.logs.filter(isLeading).map((line) => ({ replica: r, line }))).sort((a, b) => a.line.time - b.line.time);
+  replicas
+    .flatMap((r) => r.logs.filter(isLeading).map((line) => ({ replica: r, line })))
+    .sort((a, b) => a.line.time - b.line.time);
 
-async function nextLeader(cluster: TestCluster, after: number, timeoutMs = 20_000): Promise<{ replica: Replica; line: LogLine }> {
-  return waitFor('a new leader', () => leadingLines(cluster.replicas).find((l) => l.line.time > after && l.replica.alive), timeoutMs, 10);
+async function nextLeader(
+  cluster: TestCluster,
+  after: number,
+  timeoutMs = 20_000,
+): Promise<{ replica: Replica; line: LogLine }> {
+  return waitFor(
+    'a new leader',
+    () => leadingLines(cluster.replicas).find((l) => l.line.time > after && l.replica.alive),
+    timeoutMs,
+    10,
+  );
 }
 
 function assertSafe(cluster: TestCluster): void {
   const evidence = checkEvidence(cluster.sink.executions);
   assert.deepEqual(evidence.overlaps, [], 'two executions of one record overlapped');
   assert.deepEqual(evidence.termOverlaps, [], 'two terms executed at once');
-  for (const [epoch, replicas] of evidence.replicasPerEpoch) assert.equal(replicas.size, 1, `epoch ${epoch} ran on ${[...replicas].join(', ')}`);
+  for (const [epoch, replicas] of evidence.replicasPerEpoch)
+    assert.equal(replicas.size, 1, `epoch ${epoch} ran on ${[...replicas].join(', ')}`);
 }
 
 for (const backend of BACKENDS) {
   describe(`election conformance: ${backend}`, { concurrency: false }, () => {
-    const start = () => TestCluster.start({ env: { ELECTION_BACKEND: backend, LEASE_TTL_SECONDS: String(TTL_S), EXECUTION_TIMEOUT_MS: '1500', BATCH_SIZE: '5', CONCURRENCY: '5' } });
+    const start = () =>
+      TestCluster.start({
+        env: {
+          ELECTION_BACKEND: backend,
+          LEASE_TTL_SECONDS: String(TTL_S),
+          EXECUTION_TIMEOUT_MS: '1500',
+          BATCH_SIZE: '5',
+          CONCURRENCY: '5',
+        },
+      });
 
     test('one leader among three processes; graceful handover under a second; crash takeover within TTL + 2 s; epochs grow', async (t) => {
       const cluster = await start();
@@ -58,7 +81,9 @@ for (const backend of BACKENDS) {
       await second.replica.kill();
       const third = await nextLeader(cluster, second.line.time);
       const crashMs = third.line.time - killedAt;
-      t.diagnostic(`${backend}: crash takeover ${crashMs} ms at TTL ${TTL_S} s (kill -9 -> next leader fenced and executing)`);
+      t.diagnostic(
+        `${backend}: crash takeover ${crashMs} ms at TTL ${TTL_S} s (kill -9 -> next leader fenced and executing)`,
+      );
       assert.ok(crashMs < TTL_S * 1000 + 2_000, `crash takeover took ${crashMs} ms`);
 
       const epochs = [first, second, third].map((l) => l.line.epoch!);
@@ -83,7 +108,11 @@ for (const backend of BACKENDS) {
       await first.replica.waitForLog((l) => l.msg === 'leadership ended');
       await cluster.waitUntilSettled();
 
-      assert.deepEqual(first.replica.logs.filter((l) => isExecutionStart(l) && l.time > resumedAt), [], 'started executions after resuming');
+      assert.deepEqual(
+        first.replica.logs.filter((l) => isExecution(l) && (l.startedAt as number) > resumedAt),
+        [],
+        'started executions after resuming',
+      );
       for (const e of cluster.sink.executions.filter((x) => x.replicaId === first.replica.id && x.start > resumedAt)) {
         assert.ok(e.refused, `a request of the paused leader arrived after resume unrefused: ${JSON.stringify(e)}`);
       }
@@ -98,7 +127,12 @@ for (const backend of BACKENDS) {
       await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 200 });
       await waitFor('executions in flight', () => (cluster.sink.executions.length >= 5 ? true : undefined));
       await takeLeaseAway(backend, cluster);
-      const second = await waitFor('a second term', () => leadingLines(cluster.replicas).find((l) => l.line.time > first.line.time), 20_000, 10);
+      const second = await waitFor(
+        'a second term',
+        () => leadingLines(cluster.replicas).find((l) => l.line.time > first.line.time),
+        20_000,
+        10,
+      );
       assert.ok(second.line.epoch! > first.line.epoch!);
       await cluster.waitUntilSettled();
       assertSafe(cluster);
@@ -107,11 +141,26 @@ for (const backend of BACKENDS) {
     test('stop() is safe before start() and twice', async (t) => {
       const cluster = await start();
       t.after(() => cluster.stop());
-      const config = resolveConfig({ databaseUrl: cluster.db.url, electionBackend: backend, etcdEndpoints: cluster.etcd.endpoints, redisUrl: cluster.baseEnv.REDIS_URL, electionName: `${cluster.baseEnv.ELECTION_NAME}-stop`, leaseTtlSeconds: TTL_S, replicaId: 'x' });
-      const idle = await createElector(config, pino({ level: 'silent' }), cluster.pool);
+      const config = resolveConfig({
+        databaseUrl: cluster.db.url,
+        electionBackend: backend,
+        etcdEndpoints: cluster.etcd.endpoints,
+        redisUrl: cluster.baseEnv.REDIS_URL,
+        electionName: `${cluster.baseEnv.ELECTION_NAME}-stop`,
+        leaseTtlSeconds: TTL_S,
+        replicaId: 'x',
+      });
+      const deps = {
+        config,
+        timings: deriveTimings(config),
+        log: pino({ level: 'silent' }),
+        clock: systemClock,
+        pool: cluster.pool,
+      };
+      const idle = await createElector(deps);
       await idle.stop();
       await idle.stop();
-      const elector = await createElector(config, pino({ level: 'silent' }), cluster.pool);
+      const elector = await createElector(deps);
       let ended: string | undefined;
       let started = false;
       elector.start(async (term) => {
@@ -146,6 +195,9 @@ async function takeLeaseAway(backend: (typeof BACKENDS)[number], cluster: TestCl
       client.disconnect();
     }
   } else {
-    await cluster.pool.query(`UPDATE retry_worker_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = $1`, [name]);
+    await cluster.pool.query(
+      `UPDATE retry_worker_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = $1`,
+      [name],
+    );
   }
 }

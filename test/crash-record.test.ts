@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { TestCluster } from './support/cluster.js';
 import { waitFor } from './support/ports.js';
 
@@ -25,7 +25,10 @@ test('a record whose handler kills its executor ends dead after max_attempts ins
   const record = await waitFor(
     'the crashing record to settle',
     async () => {
-      const { rows: r } = await cluster.pool.query<{ status: string; attempts: number; last_error: string }>('SELECT status, attempts, last_error FROM failed_records WHERE id = $1', [crashId]);
+      const { rows: r } = await cluster.pool.query<{ status: string; attempts: number; last_error: string }>(
+        'SELECT status, attempts, last_error FROM failed_records WHERE id = $1',
+        [crashId],
+      );
       return r[0]!.status === 'pending' ? undefined : r[0];
     },
     60_000,
@@ -34,8 +37,14 @@ test('a record whose handler kills its executor ends dead after max_attempts ins
   clearInterval(timer);
   assert.equal(record.status, 'dead');
   assert.equal(record.attempts, 3);
-  assert.match(record.last_error, /attempts exhausted: 3 of 3 attempts started/);
-  const { rows: ledger } = await cluster.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM failed_record_attempts WHERE record_id = $1', [crashId]);
+  assert.match(
+    record.last_error,
+    /attempts exhausted: attempt 3 of 3 started and never finished \(its executor stopped\)/,
+  );
+  const { rows: ledger } = await cluster.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM failed_record_attempts WHERE record_id = $1',
+    [crashId],
+  );
   assert.equal(ledger[0]!.n, 3, 'three attempts were started, no more');
   const killed = cluster.replicas.filter((r) => !r.alive).length;
   assert.equal(killed, 3, 'each attempt killed its executor');

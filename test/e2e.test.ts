@@ -1,60 +1,80 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TestCluster } from './support/cluster.js';
-import { isExecutionStart, waitForLeader } from './support/replica.js';
+import { isExecution, waitForLeader } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
 for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
-test(`${backend}: three replica processes settle 500 records correctly, one executor at a time`, async (t) => {
-  const cluster = await TestCluster.start({ etcdMembers: backend === 'etcd' ? 3 : 1, env: { ELECTION_BACKEND: backend, LEADER_ID: 'b' } });
-  t.after(() => cluster.stop());
-  for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
-  await waitForLeader(cluster.replicas);
+  test(`${backend}: three replica processes settle 500 records correctly, one executor at a time`, async (t) => {
+    const cluster = await TestCluster.start({
+      etcdMembers: backend === 'etcd' ? 3 : 1,
+      env: { ELECTION_BACKEND: backend, LEADER_ID: 'b' },
+    });
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+    await waitForLeader(cluster.replicas);
 
-  const ok = await cluster.insertSinkRecords(300, { mode: 'ok' });
-  const flaky = await cluster.insertSinkRecords(100, { mode: 'fail-until', succeedOnAttempt: 3 });
-  const failing = await cluster.insertSinkRecords(60, { mode: 'always-fail' }, 3);
-  const permanent = await cluster.insertSinkRecords(20, { mode: 'permanent' });
-  const { rows: bad } = await cluster.pool.query<{ id: number; kind: string }>(
-    `INSERT INTO failed_records (kind, payload) SELECT 'no-such-kind', '{}'::jsonb FROM generate_series(1, 10)
+    const ok = await cluster.insertSinkRecords(300, { mode: 'ok' });
+    const flaky = await cluster.insertSinkRecords(100, { mode: 'fail-until', succeedOnAttempt: 3 });
+    const failing = await cluster.insertSinkRecords(60, { mode: 'always-fail' }, 3);
+    const permanent = await cluster.insertSinkRecords(20, { mode: 'permanent' });
+    const { rows: bad } = await cluster.pool.query<{ id: number; kind: string }>(
+      `INSERT INTO failed_records (kind, payload) SELECT 'no-such-kind', '{}'::jsonb FROM generate_series(1, 10)
      UNION ALL SELECT 'http', '{"method": "POST"}'::jsonb FROM generate_series(1, 10)
      RETURNING id, kind`,
-  );
-  await cluster.waitUntilSettled();
+    );
+    await cluster.waitUntilSettled();
 
-  const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number; last_error: string | null }>(
-    'SELECT id, status, attempts, last_error FROM failed_records ORDER BY id',
-  );
-  assert.equal(rows.length, 500);
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  const expect = (ids: number[], status: string, attempts: number, error?: RegExp) => {
-    for (const id of ids) {
-      const row = byId.get(id)!;
-      assert.equal(row.status, status, `record ${id}`);
-      assert.equal(row.attempts, attempts, `record ${id} attempts`);
-      if (error) assert.match(row.last_error ?? '', error, `record ${id} last_error`);
-    }
-  };
-  expect(ok, 'succeeded', 1);
-  expect(flaky, 'succeeded', 3);
-  expect(failing, 'dead', 3, /attempt 3 of 3 failed: POST .* answered 503/);
-  expect(permanent, 'dead', 1, /answered 422/);
-  expect(bad.filter((r) => r.kind !== 'http').map((r) => r.id), 'dead', 1, /unknown kind "no-such-kind"/);
-  expect(bad.filter((r) => r.kind === 'http').map((r) => r.id), 'dead', 1, /"url" must be a string/);
+    const { rows } = await cluster.pool.query<{
+      id: number;
+      status: string;
+      attempts: number;
+      last_error: string | null;
+    }>('SELECT id, status, attempts, last_error FROM failed_records ORDER BY id');
+    assert.equal(rows.length, 500);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const expect = (ids: number[], status: string, attempts: number, error?: RegExp) => {
+      for (const id of ids) {
+        const row = byId.get(id)!;
+        assert.equal(row.status, status, `record ${id}`);
+        assert.equal(row.attempts, attempts, `record ${id} attempts`);
+        if (error) assert.match(row.last_error ?? '', error, `record ${id} last_error`);
+      }
+    };
+    expect(ok, 'succeeded', 1);
+    expect(flaky, 'succeeded', 3);
+    expect(failing, 'dead', 3, /attempt 3 of 3 failed: POST .* answered 503/);
+    expect(permanent, 'dead', 1, /answered 422/);
+    expect(
+      bad.filter((r) => r.kind !== 'http').map((r) => r.id),
+      'dead',
+      0,
+      /unknown kind "no-such-kind"/,
+    );
+    expect(
+      bad.filter((r) => r.kind === 'http').map((r) => r.id),
+      'dead',
+      1,
+      /"url" must be a string/,
+    );
 
-  // The sink's own record: every attempt seen once, none overlapping, one replica per epoch, terms in order.
-  const executions = cluster.sink.executions;
-  assert.equal(executions.length, 300 + 100 * 3 + 60 * 3 + 20);
-  const evidence = checkEvidence(executions);
-  assert.deepEqual(evidence.overlaps, []);
-  assert.deepEqual(evidence.termOverlaps, []);
-  for (const [epoch, replicas] of evidence.replicasPerEpoch) assert.equal(replicas.size, 1, `epoch ${epoch} executed on ${[...replicas].join(', ')}`);
+    // The sink's own record: every attempt seen once, none overlapping, one replica per epoch, terms in order.
+    const executions = cluster.sink.executions;
+    assert.equal(executions.length, 300 + 100 * 3 + 60 * 3 + 20);
+    const evidence = checkEvidence(executions);
+    assert.deepEqual(evidence.overlaps, []);
+    assert.deepEqual(evidence.termOverlaps, []);
+    for (const [epoch, replicas] of evidence.replicasPerEpoch)
+      assert.equal(replicas.size, 1, `epoch ${epoch} executed on ${[...replicas].join(', ')}`);
 
-  // The logs tell the same story: exactly one replica wrote execution lines.
-  const executors = cluster.replicas.filter((r) => r.logs.some(isExecutionStart));
-  assert.equal(executors.length, 1);
-  const starts = executors[0]!.logs.filter(isExecutionStart);
-  assert.equal(starts.length, executions.length + 20);
-  for (const line of starts) for (const field of ['replicaId', 'epoch', 'recordId', 'attempt', 'kind']) assert.ok(line[field] !== undefined, `start line lacks ${field}`);
-});
+    // The logs tell the same story: exactly one replica wrote execution lines, one per execution (the records
+    // of an unknown kind never ran; those with a malformed payload ran and failed at once).
+    const executors = cluster.replicas.filter((r) => r.logs.some(isExecution));
+    assert.equal(executors.length, 1);
+    const lines = executors[0]!.logs.filter(isExecution);
+    assert.equal(lines.length, executions.length + 10);
+    for (const line of lines)
+      for (const field of ['replicaId', 'epoch', 'recordId', 'attempt', 'kind', 'outcome', 'durationMs'])
+        assert.ok(line[field] !== undefined, `execution line lacks ${field}`);
+  });
 }

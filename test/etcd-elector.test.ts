@@ -1,29 +1,42 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { pino } from 'pino';
-import { EtcdElector } from '../src/election/etcd-elector.js';
-import { startEtcd, waitForEtcdHealthy, type EtcdCluster } from './support/etcd.js';
 import { candidate as hold } from './support/candidate.js';
+import { makeElector } from './support/elector.js';
+import { type EtcdCluster, startEtcd, waitForEtcdHealthy } from './support/etcd.js';
 import { waitFor } from './support/ports.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 
 let etcd: EtcdCluster;
+let db: TestDatabase;
 before(async () => {
-  etcd = await startEtcd(1);
+  [etcd, db] = await Promise.all([startEtcd(1), createTestDatabase()]);
 });
-after(() => etcd.stop());
+after(async () => {
+  await etcd.stop();
+  await db.drop();
+});
 
-const log = pino({ level: 'silent' });
 let names = 0;
 
+const elector = (electionName: string, id: string, leaseTtlSeconds = 2) =>
+  makeElector(db.pool, {
+    databaseUrl: db.url,
+    electionBackend: 'etcd',
+    etcdEndpoints: etcd.endpoints,
+    electionName,
+    leaseTtlSeconds,
+    replicaId: id,
+  });
+
 /** An elector that records its terms and holds each until it ends. */
-function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
-  return hold(id, new EtcdElector({ endpoints: etcd.endpoints, electionName, leaseTtlSeconds, replicaId: id, log }));
+async function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
+  return hold(id, await elector(electionName, id, leaseTtlSeconds));
 }
 
 test('one of three candidates leads; on resign another leads with a higher epoch', async () => {
   const name = `e${names++}`;
-  const cs = ['a', 'b', 'c'].map((id) => candidate(name, id));
+  const cs = await Promise.all(['a', 'b', 'c'].map((id) => candidate(name, id)));
   try {
     const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
     await new Promise((r) => setTimeout(r, 300));
@@ -41,7 +54,7 @@ test('one of three candidates leads; on resign another leads with a higher epoch
 
 test('deleting the leader key ends the term (key-deleted) and a new term with a higher epoch follows', async () => {
   const name = `e${names++}`;
-  const a = candidate(name, 'a');
+  const a = await candidate(name, 'a');
   const client = new Etcd3({ hosts: etcd.endpoints });
   try {
     await waitFor('a leads', () => a.leading() || undefined);
@@ -59,7 +72,7 @@ test('deleting the leader key ends the term (key-deleted) and a new term with a 
 
 test('revoking the lease behind the leader ends its term; isSafe() turns false at once', async () => {
   const name = `e${names++}`;
-  const a = candidate(name, 'a');
+  const a = await candidate(name, 'a');
   const client = new Etcd3({ hosts: etcd.endpoints });
   try {
     await waitFor('a leads', () => a.leading() || undefined);
@@ -77,7 +90,7 @@ test('revoking the lease behind the leader ends its term; isSafe() turns false a
 test('after the etcd member restarts under a leader, deleting its key still ends its term (key-deleted)', async () => {
   // TTL 10 s: the restart (a second or two of failed keepalives) must not end the term by its deadline.
   const name = `e${names++}`;
-  const a = candidate(name, 'a', 10);
+  const a = await candidate(name, 'a', 10);
   const client = new Etcd3({ hosts: etcd.endpoints });
   try {
     await waitFor('a leads', () => a.leading() || undefined);
@@ -95,10 +108,10 @@ test('after the etcd member restarts under a leader, deleting its key still ends
 });
 
 test('stop() is safe before start() and twice', async () => {
-  const elector = new EtcdElector({ endpoints: etcd.endpoints, electionName: 'never', leaseTtlSeconds: 2, replicaId: 'x', log });
-  await elector.stop();
-  await elector.stop();
-  const c = candidate(`e${names++}`, 'y');
+  const idle = await elector('never', 'x');
+  await idle.stop();
+  await idle.stop();
+  const c = await candidate(`e${names++}`, 'y');
   await waitFor('leads', () => c.leading() || undefined);
   await c.elector.stop();
   await c.elector.stop();

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { TestCluster } from './support/cluster.js';
 import { waitFor } from './support/ports.js';
 
 const HANDLERS = fileURLToPath(new URL('../../test/fixtures/library-errors-handlers.mjs', import.meta.url));
 
 test("a HANDLERS_MODULE's PermanentFailure and RetryLater, imported from the package, are recognised by the command line", async (t) => {
-  const cluster = await TestCluster.start({ env: { ELECTION_BACKEND: 'static', LEADER_ID: 'r1', HANDLERS_MODULE: HANDLERS } });
+  const cluster = await TestCluster.start({
+    env: { ELECTION_BACKEND: 'static', LEADER_ID: 'r1', HANDLERS_MODULE: HANDLERS },
+  });
   t.after(() => cluster.stop());
-  const { rows: inserted } = await cluster.pool.query<{ id: number }>(`INSERT INTO failed_records (kind, max_attempts) VALUES ('refuse', 5), ('later', 5) RETURNING id`);
+  const { rows: inserted } = await cluster.pool.query<{ id: number }>(
+    `INSERT INTO failed_records (kind, max_attempts) VALUES ('refuse', 5), ('later', 5) RETURNING id`,
+  );
   cluster.startReplica('r1');
   const [refuse, later] = inserted.map((r) => r.id);
   const rows = await waitFor('both records to be attempted', async () => {
@@ -26,5 +30,8 @@ test("a HANDLERS_MODULE's PermanentFailure and RetryLater, imported from the pac
     'a permanent failure is dead at once, with attempts to spare',
   );
   assert.equal(byId.get(later!)!.status, 'pending');
-  assert.ok(byId.get(later!)!.delayS > 3_000, `RetryLater's hour is honoured (next run in ${byId.get(later!)!.delayS} s)`);
+  assert.ok(
+    byId.get(later!)!.delayS > 3_000,
+    `RetryLater's hour is honoured (next run in ${byId.get(later!)!.delayS} s)`,
+  );
 });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
-import { PostgresElector } from '../src/election/postgres-elector.js';
-import { createTestDatabase, type TestDatabase } from './support/postgres.js';
-import { waitFor } from './support/ports.js';
+import type { Term } from '../src/election/term.js';
 import { candidate as hold, untilEnded } from './support/candidate.js';
+import { makeElector } from './support/elector.js';
+import { waitFor } from './support/ports.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 
 let db: TestDatabase;
 before(async () => {
@@ -12,16 +12,20 @@ before(async () => {
 });
 after(() => db.drop());
 
-const log = pino({ level: 'silent' });
 let names = 0;
 
-function elector(electionName: string, id: string, leaseTtlSeconds = 2) {
-  return new PostgresElector({ pool: db.pool, databaseUrl: db.url, electionName, leaseTtlSeconds, replicaId: id, log });
-}
+const elector = (electionName: string, id: string, leaseTtlSeconds = 2) =>
+  makeElector(db.pool, {
+    databaseUrl: db.url,
+    electionBackend: 'postgres',
+    electionName,
+    leaseTtlSeconds,
+    replicaId: id,
+  });
 
 /** An elector that records its terms and holds each until it ends. */
-function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
-  return hold(id, elector(electionName, id, leaseTtlSeconds));
+async function candidate(electionName: string, id: string, leaseTtlSeconds = 2) {
+  return hold(id, await elector(electionName, id, leaseTtlSeconds));
 }
 
 async function leaseRow(name: string) {
@@ -34,7 +38,7 @@ async function leaseRow(name: string) {
 
 test('one of three candidates leads; on resign another leads at once with a higher epoch', async () => {
   const name = `p${names++}`;
-  const cs = ['a', 'b', 'c'].map((id) => candidate(name, id));
+  const cs = await Promise.all(['a', 'b', 'c'].map((id) => candidate(name, id)));
   try {
     const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
     await new Promise((r) => setTimeout(r, 1_000)); // more than one renewal interval
@@ -59,10 +63,10 @@ test('one of three candidates leads; on resign another leads at once with a high
 
 test('followers hear the release at once (LISTEN), long before their next poll', async () => {
   const name = `p${names++}`;
-  const a = candidate(name, 'a', 30); // followers poll every 10 s
+  const a = await candidate(name, 'a', 30); // followers poll every 10 s
   try {
     await waitFor('a leads', () => a.leading() || undefined);
-    const b = candidate(name, 'b', 30);
+    const b = await candidate(name, 'b', 30);
     try {
       await new Promise((r) => setTimeout(r, 500)); // b has lost its first attempt and is listening
       assert.equal(b.leading(), false);
@@ -81,11 +85,14 @@ test('followers hear the release at once (LISTEN), long before their next poll',
 
 test('a lease expired in the database ends the term (lease-expired); the next term has a higher epoch', async () => {
   const name = `p${names++}`;
-  const cs = ['a', 'b'].map((id) => candidate(name, id));
+  const cs = await Promise.all(['a', 'b'].map((id) => candidate(name, id)));
   try {
     const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
     const term = first.live()!;
-    await db.pool.query(`UPDATE retry_worker_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = $1`, [name]);
+    await db.pool.query(
+      `UPDATE retry_worker_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = $1`,
+      [name],
+    );
     await waitFor('term ended', () => term.signal.aborted || undefined, 5_000);
     assert.equal(term.endReason, 'lease-expired');
     assert.equal(term.isSafe(), false);
@@ -100,7 +107,7 @@ test('a lease expired in the database ends the term (lease-expired); the next te
 
 test('renewals that hang end the term by its deadline; once the database answers, a new term follows', async () => {
   const name = `p${names++}`;
-  const a = candidate(name, 'a');
+  const a = await candidate(name, 'a');
   const blocker = await db.pool.connect();
   try {
     await waitFor('a leads', () => a.leading() || undefined);
@@ -128,7 +135,7 @@ test('a crashed leader (no release, no renewals) is replaced once its lease expi
     `INSERT INTO retry_worker_lease (name, holder, epoch, expires_at) VALUES ($1, 'dead', 7, clock_timestamp() + interval '1500 milliseconds')`,
     [name],
   );
-  const b = candidate(name, 'b');
+  const b = await candidate(name, 'b');
   try {
     await new Promise((r) => setTimeout(r, 800));
     assert.equal(b.leading(), false, 'the lease was taken before it expired');
@@ -142,7 +149,7 @@ test('a crashed leader (no release, no renewals) is replaced once its lease expi
 test('the first epoch is above the fence epoch another backend left behind', async () => {
   const name = `p${names++}`;
   await db.pool.query(`INSERT INTO retry_worker_leader (name, epoch, holder) VALUES ($1, 1000, 'etcd-leader')`, [name]);
-  const a = candidate(name, 'a');
+  const a = await candidate(name, 'a');
   try {
     await waitFor('a leads', () => a.leading() || undefined);
     assert.ok(a.terms[0]!.epoch > 1000);
@@ -152,7 +159,7 @@ test('the first epoch is above the fence epoch another backend left behind', asy
 });
 
 test('stop() is safe before start() and twice; it releases the lease', async () => {
-  const e = elector('never', 'x');
+  const e = await elector('never', 'x');
   await e.stop();
   await e.stop();
   e.start(async () => assert.fail('started after stop'));
@@ -160,7 +167,7 @@ test('stop() is safe before start() and twice; it releases the lease', async () 
   assert.equal(await leaseRow('never'), undefined);
 
   const name = `p${names++}`;
-  const c = candidate(name, 'y');
+  const c = await candidate(name, 'y');
   await waitFor('leads', () => c.leading() || undefined);
   await c.elector.stop();
   await c.elector.stop();
@@ -173,10 +180,10 @@ test('stop() is safe before start() and twice; it releases the lease', async () 
 test('stop() waits for onTerm to settle before releasing the lease', async () => {
   const name = `p${names++}`;
   let settled = false;
-  const e = elector(name, 'slow');
+  const e = await elector(name, 'slow');
   let started!: () => void;
   const leading = new Promise<void>((r) => (started = r));
-  e.start(async (term) => {
+  e.start(async (term: Term) => {
     started();
     await untilEnded(term);
     await new Promise((r) => setTimeout(r, 300));

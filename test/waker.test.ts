@@ -1,53 +1,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Slots } from '../src/waker.js';
+import { Waker } from '../src/waker.js';
 
-test('runEach never runs more than the slots at once, across callers, and starts items in the order handed in', async () => {
-  const slots = new Slots(3);
-  let running = 0;
-  let most = 0;
-  const started: string[] = [];
-  const start = (name: string) => async () => {
-    started.push(name);
-    running++;
-    most = Math.max(most, running);
-    await sleep(5);
-    running--;
-    return name.toUpperCase();
-  };
-  const first = slots.runEach(['a', 'b', 'c', 'd', 'e'], (x) => start(x)());
-  const second = slots.runEach(['f', 'g'], (x) => start(x)());
-  assert.deepEqual(await first, ['A', 'B', 'C', 'D', 'E']);
-  assert.deepEqual(await second, ['F', 'G']);
-  assert.equal(most, 3);
-  assert.deepEqual(started, ['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+test('a wake with nobody waiting ends the next wait at once', async () => {
+  const waker = new Waker();
+  waker.wake();
+  const started = performance.now();
+  await waker.wait(10_000);
+  assert.ok(performance.now() - started < 100);
 });
 
-test('runEach takes results that are not promises, and many of them, without stack growth', async () => {
-  const slots = new Slots(2);
-  const items = Array.from({ length: 100_000 }, (_, i) => i);
-  const results = await slots.runEach(items, (i) => i * 2);
-  assert.equal(results.length, items.length);
-  assert.equal(results[99_999], 199_998);
+test('wake ends a wait in progress; an aborted signal ends it too; a finite wait times out', async () => {
+  const waker = new Waker();
+  const woken = waker.wait(10_000).then(() => 'woken');
+  waker.wake();
+  assert.equal(await woken, 'woken');
+  const controller = new AbortController();
+  const aborted = waker.wait(10_000, controller.signal).then(() => 'aborted');
+  controller.abort();
+  assert.equal(await aborted, 'aborted');
+  const started = performance.now();
+  await waker.wait(20);
+  assert.ok(performance.now() - started >= 15);
 });
 
-test('runEach rejects with the first error only after every item has settled', async () => {
-  const slots = new Slots(2);
-  const settled: number[] = [];
-  const run = slots.runEach([1, 2, 3, 4], async (i) => {
-    await sleep(i === 1 ? 1 : 10);
-    settled.push(i);
-    if (i === 1) throw new Error('first');
-    if (i === 3) throw new Error('third');
-    return i;
+test('an infinite wait has no timer: it ends only by a wake', async () => {
+  const waker = new Waker();
+  let ended = false;
+  const waiting = waker.wait(Number.POSITIVE_INFINITY).then(() => {
+    ended = true;
   });
-  await assert.rejects(run, /first/);
-  assert.deepEqual(settled.sort(), [1, 2, 3, 4]);
-  // The slots are free again afterwards.
-  assert.deepEqual(await slots.runEach([5], (i) => i), [5]);
-});
-
-test('runEach of nothing resolves at once', async () => {
-  assert.deepEqual(await new Slots(1).runEach([], () => 1), []);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(ended, false, 'a setTimeout of Infinity would have fired at once');
+  waker.wake();
+  await waiting;
+  assert.equal(ended, true);
 });

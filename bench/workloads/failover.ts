@@ -1,6 +1,6 @@
-import { freshDatabase, type BenchDatabase } from '../bench-postgres.js';
-import type { Running, System } from '../systems.js';
+import { type BenchDatabase, freshDatabase } from '../bench-postgres.js';
 import { sleep, wallNow } from '../stats.js';
+import type { Running, System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 const LEADING = 'leading: this replica now executes failed records';
@@ -13,7 +13,13 @@ const ENDED = 'leadership ended';
  * first handler start on the new leader; for SIGTERM also from the old leader's "leadership ended" line (its
  * resignation) to that start.
  */
-async function failoverSeries(ctx: BenchContext, system: System, mode: 'graceful' | 'crash', ttlSeconds: number, tries: number): Promise<{ fromSignal: number[]; fromResign: number[] }> {
+async function failoverSeries(
+  ctx: BenchContext,
+  system: System,
+  mode: 'graceful' | 'crash',
+  ttlSeconds: number,
+  tries: number,
+): Promise<{ fromSignal: number[]; fromResign: number[] }> {
   const db = await freshDatabase(ctx.server, `failover_${mode}_${ttlSeconds}`, true);
   const replicas: { id: string; run: Running }[] = [];
   const starts: { replica: string; t: number }[] = [];
@@ -21,7 +27,11 @@ async function failoverSeries(ctx: BenchContext, system: System, mode: 'graceful
   const electionName = `bench-failover-${db.name}`;
   const launch = () => {
     const id = `r${++serial}`;
-    const run = system.start(db, { concurrency: 10, logTo: 'pipe', env: { REPLICA_ID: id, LEASE_TTL_SECONDS: String(ttlSeconds), ELECTION_NAME: electionName } });
+    const run = system.start(db, {
+      concurrency: 10,
+      logTo: 'pipe',
+      env: { REPLICA_ID: id, LEASE_TTL_SECONDS: String(ttlSeconds), ELECTION_NAME: electionName },
+    });
     run.onMessage((m) => m.type === 'start' && starts.push({ replica: m.replica ?? '', t: m.t }));
     replicas.push({ id, run });
     return { id, run };
@@ -39,7 +49,11 @@ async function failoverSeries(ctx: BenchContext, system: System, mode: 'graceful
       await sleep(500);
       const t = wallNow();
       leader.run.signal(mode === 'graceful' ? 'SIGTERM' : 'SIGKILL');
-      await waitUntil(() => starts.some((s) => s.replica === standby.id && s.t > t), ttlSeconds * 1000 + 20_000, 'the new leader to execute');
+      await waitUntil(
+        () => starts.some((s) => s.replica === standby.id && s.t > t),
+        ttlSeconds * 1000 + 20_000,
+        'the new leader to execute',
+      );
       const first = starts.find((s) => s.replica === standby.id && s.t > t)!.t;
       fromSignal.push(first - t);
       if (mode === 'graceful') {
@@ -47,7 +61,9 @@ async function failoverSeries(ctx: BenchContext, system: System, mode: 'graceful
         if (ended) fromResign.push(first - ended.time);
       }
       await leader.run.exited;
-      ctx.log(`failover ${mode} TTL ${ttlSeconds} s try ${i + 1}: ${(first - t).toFixed(0)} ms from the signal${mode === 'graceful' ? `, ${fromResign.at(-1)?.toFixed(0)} ms from the resignation` : ''}`);
+      ctx.log(
+        `failover ${mode} TTL ${ttlSeconds} s try ${i + 1}: ${(first - t).toFixed(0)} ms from the signal${mode === 'graceful' ? `, ${fromResign.at(-1)?.toFixed(0)} ms from the resignation` : ''}`,
+      );
     }
   } finally {
     await trickle.stop();
@@ -81,14 +97,30 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-export async function failover(ctx: BenchContext, system: System, ttls: number[], tries: number): Promise<Measurement[]> {
+export async function failover(
+  ctx: BenchContext,
+  system: System,
+  ttls: number[],
+  tries: number,
+): Promise<Measurement[]> {
   const out: Measurement[] = [];
   for (const ttl of ttls) {
     for (const mode of ['graceful', 'crash'] as const) {
       const r = await failoverSeries(ctx, system, mode, ttl, tries);
-      const base = { workload: 'failover', peer: 'ours', config: `TTL ${ttl} s`, concurrency: '10', higherIsBetter: false };
-      out.push({ ...base, metric: mode === 'graceful' ? 'SIGTERM → new leader executes, ms' : 'kill -9 → new leader executes, ms', runs: r.fromSignal });
-      if (mode === 'graceful') out.push({ ...base, metric: 'resignation → new leader executes, ms', runs: r.fromResign });
+      const base = {
+        workload: 'failover',
+        peer: 'ours',
+        config: `TTL ${ttl} s`,
+        concurrency: '10',
+        higherIsBetter: false,
+      };
+      out.push({
+        ...base,
+        metric: mode === 'graceful' ? 'SIGTERM → new leader executes, ms' : 'kill -9 → new leader executes, ms',
+        runs: r.fromSignal,
+      });
+      if (mode === 'graceful')
+        out.push({ ...base, metric: 'resignation → new leader executes, ms', runs: r.fromResign });
     }
   }
   return out;

@@ -1,14 +1,15 @@
 import { startEtcd } from '../../test/support/etcd.js';
 import { freshDatabase } from '../bench-postgres.js';
-import { ours, rssMiB, type System } from '../systems.js';
 import { sleep } from '../stats.js';
+import { ours, rssMiB, type System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 /** Sum of etcd's grpc_server_msg_received_total: every unary request and every streamed message it received. */
 async function etcdMessages(endpoint: string): Promise<number> {
   const text = await (await fetch(`${endpoint}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith('grpc_server_msg_received_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  for (const line of text.split('\n'))
+    if (line.startsWith('grpc_server_msg_received_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   return sum;
 }
 
@@ -45,7 +46,9 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
       standbyRss.push(await rssMiB(standby.pid));
       leaderRss.push(await rssMiB(leader.pid));
     }
-    ctx.log(`footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`);
+    ctx.log(
+      `footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`,
+    );
     await Promise.all([leader.stop(), standby.stop()]);
   } finally {
     await db.drop();
@@ -54,7 +57,13 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
   const base = { workload: 'footprint', concurrency: '10', higherIsBetter: false };
   out.push({ ...base, metric: 'idle replica RSS MiB', peer: 'ours', config: 'standby', runs: standbyRss });
   out.push({ ...base, metric: 'idle replica RSS MiB', peer: 'ours', config: 'idle leader', runs: leaderRss });
-  out.push({ ...base, metric: 'etcd requests/s from an idle replica', peer: 'ours', config: 'standby', runs: standbyRate });
+  out.push({
+    ...base,
+    metric: 'etcd requests/s from an idle replica',
+    peer: 'ours',
+    config: 'standby',
+    runs: standbyRate,
+  });
   for (const peer of peers) {
     const runs: number[] = [];
     for (let rep = 0; rep < ctx.reps; rep++) {

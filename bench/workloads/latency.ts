@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { freshDatabase } from '../bench-postgres.js';
-import type { System } from '../systems.js';
 import { percentiles, sleep, wallNow } from '../stats.js';
+import type { System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 const leadingMsg = 'leading: this replica now executes failed records';
@@ -11,11 +11,21 @@ const leadingMsg = 'leading: this replica now executes failed records';
  * is from just before the INSERT (ours: the bench's own connection; peers: their enqueue call, in their
  * process) to the handler's start. Returns p50/p95/p99 in ms.
  */
-async function latencyOnce(ctx: BenchContext, system: System, count: number, intervalMs: number, rep: number): Promise<{ p50: number; p95: number; p99: number; max: number }> {
+async function latencyOnce(
+  ctx: BenchContext,
+  system: System,
+  count: number,
+  intervalMs: number,
+  rep: number,
+): Promise<{ p50: number; p95: number; p99: number; max: number }> {
   const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_latency`, system.migratedByBench);
   try {
     await system.prepare(db, [], 10);
-    const run = system.start(db, { concurrency: 10, logTo: 'pipe', ...(system.peer === 'ours' ? {} : { trickle: { count, intervalMs } }) });
+    const run = system.start(db, {
+      concurrency: 10,
+      logTo: 'pipe',
+      ...(system.peer === 'ours' ? {} : { trickle: { count, intervalMs } }),
+    });
     const latencies: number[] = [];
     try {
       const sent = new Map<number | string, number>();
@@ -32,7 +42,9 @@ async function latencyOnce(ctx: BenchContext, system: System, count: number, int
         for (let i = 0; i < count; i++) {
           await sleep(Math.max(0, begin + i * intervalMs - wallNow()));
           const t0 = wallNow();
-          const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO failed_records (kind, payload) VALUES ('probe', '{}') RETURNING id`);
+          const { rows } = await db.pool.query<{ id: string }>(
+            `INSERT INTO failed_records (kind, payload) VALUES ('probe', '{}') RETURNING id`,
+          );
           sent.set(Number(rows[0]!.id), t0);
         }
         await waitUntil(() => starts.size >= count, 30_000, 'every probe to start');
@@ -44,7 +56,10 @@ async function latencyOnce(ctx: BenchContext, system: System, count: number, int
       await run.stop();
     }
     // Every probe's latency in the order it was sent, beside the logs: where the tail comes from.
-    await writeFile(`${ctx.logDir}/latency-${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-rep${rep + 1}.json`, JSON.stringify(latencies.map((l) => Math.round(l * 100) / 100)));
+    await writeFile(
+      `${ctx.logDir}/latency-${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-rep${rep + 1}.json`,
+      JSON.stringify(latencies.map((l) => Math.round(l * 100) / 100)),
+    );
     return percentiles(latencies);
   } finally {
     await db.drop();
@@ -59,12 +74,19 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-export async function latency(ctx: BenchContext, systems: System[], count: number, intervalMs: number): Promise<Measurement[]> {
+export async function latency(
+  ctx: BenchContext,
+  systems: System[],
+  count: number,
+  intervalMs: number,
+): Promise<Measurement[]> {
   const results = new Map<System, { p50: number; p95: number; p99: number; max: number }[]>();
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const system of systems) {
       const r = await latencyOnce(ctx, system, count, intervalMs, rep);
-      ctx.log(`latency ${system.peer} ${system.config} rep ${rep + 1}: p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} max ${r.max.toFixed(1)} ms`);
+      ctx.log(
+        `latency ${system.peer} ${system.config} rep ${rep + 1}: p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} max ${r.max.toFixed(1)} ms`,
+      );
       results.set(system, [...(results.get(system) ?? []), r]);
     }
   }

@@ -32,27 +32,53 @@ export async function reference(ctx: BenchContext, seconds: number): Promise<Mea
     await db.pool.query('VACUUM ANALYZE failed_records');
     await db.pool.query('CHECKPOINT').catch(() => undefined);
     const u = new URL(db.url);
-    const env = { ...process.env, PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: u.pathname.slice(1) };
+    const env = {
+      ...process.env,
+      PGHOST: u.hostname,
+      PGPORT: u.port || '5432',
+      PGUSER: decodeURIComponent(u.username),
+      PGPASSWORD: decodeURIComponent(u.password),
+      PGDATABASE: u.pathname.slice(1),
+    };
     for (const [name, sql] of Object.entries(SCRIPTS)) await writeFile(join(dir, `${name}.sql`), sql);
     for (let rep = 0; rep < ctx.reps; rep++) {
       for (const name of Object.keys(SCRIPTS) as (keyof typeof SCRIPTS)[]) {
         // Each run claims up to about a million rows: top the pending rows up to 2M so no run can drain them
         // (an empty queue makes each statement a no-op and its TPS meaningless).
-        const { rows: [left] } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`);
-        if (left!.n < 2_000_000) await db.pool.query(`INSERT INTO failed_records (status) SELECT 'pending' FROM generate_series(1, $1::int)`, [2_000_000 - left!.n]);
+        const {
+          rows: [left],
+        } = await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`,
+        );
+        if (left!.n < 2_000_000)
+          await db.pool.query(`INSERT INTO failed_records (status) SELECT 'pending' FROM generate_series(1, $1::int)`, [
+            2_000_000 - left!.n,
+          ]);
         // Each run leaves dead index entries at the head of the pending index, which later claims would walk over.
         await db.pool.query('VACUUM ANALYZE failed_records');
-        const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '10', '-j', '2', '-T', String(seconds), '-f', join(dir, `${name}.sql`)], { env });
+        const { stdout } = await run(
+          'pgbench',
+          ['-n', '-M', 'prepared', '-c', '10', '-j', '2', '-T', String(seconds), '-f', join(dir, `${name}.sql`)],
+          { env },
+        );
         const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? NaN);
         rows[name].push(tps * (name === 'claim100' ? 100 : 1));
-        ctx.log(`reference pgbench ${name} rep ${rep + 1}: ${Math.round(tps)} TPS, ${Math.round(rows[name].at(-1)!)} rows/s`);
+        ctx.log(
+          `reference pgbench ${name} rep ${rep + 1}: ${Math.round(tps)} TPS, ${Math.round(rows[name].at(-1)!)} rows/s`,
+        );
       }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
     await db.drop();
   }
-  const base = { workload: 'reference', metric: 'rows/s', peer: 'pgbench', concurrency: '10 clients', higherIsBetter: true };
+  const base = {
+    workload: 'reference',
+    metric: 'rows/s',
+    peer: 'pgbench',
+    concurrency: '10 clients',
+    higherIsBetter: true,
+  };
   return [
     { ...base, config: 'claim+complete 1 row per statement', runs: rows.claim1 },
     { ...base, config: 'claim+complete 100 rows per statement', runs: rows.claim100 },

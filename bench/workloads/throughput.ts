@@ -1,6 +1,6 @@
-import { freshDatabase, settle, type BenchDatabase } from '../bench-postgres.js';
-import { cpuSeconds, machineJiffies, rssMiB, type System } from '../systems.js';
+import { type BenchDatabase, freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, wallNow } from '../stats.js';
+import { cpuSeconds, machineJiffies, rssMiB, type System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 export interface DrainRun {
@@ -21,7 +21,9 @@ export interface DrainRun {
 
 async function commits(db: BenchDatabase): Promise<number> {
   await db.pool.query('SELECT pg_stat_clear_snapshot()');
-  const { rows } = await db.pool.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()');
+  const { rows } = await db.pool.query<{ n: string }>(
+    'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
   return Number(rows[0]!.n);
 }
 
@@ -30,14 +32,24 @@ async function commits(db: BenchDatabase): Promise<number> {
  * database shows all done (polled every 10 ms), sampling the process's RSS as it goes. A run still going at
  * `capSeconds` is stopped and rated by what the database shows finished.
  */
-export async function drainOnce(ctx: BenchContext, system: System, kind: string, count: number, concurrency: number, capSeconds: number): Promise<DrainRun> {
+export async function drainOnce(
+  ctx: BenchContext,
+  system: System,
+  kind: string,
+  count: number,
+  concurrency: number,
+  capSeconds: number,
+): Promise<DrainRun> {
   const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_${kind}`, system.migratedByBench);
   try {
     await system.prepare(db, [{ kind, count }], concurrency);
     await settle(db);
     const commitsBefore = await commits(db);
     const machineBefore = await machineJiffies();
-    const run = system.start(db, { concurrency, logTo: `${ctx.logDir}/${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-${kind}-c${concurrency}.log` });
+    const run = system.start(db, {
+      concurrency,
+      logTo: `${ctx.logDir}/${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-${kind}-c${concurrency}.log`,
+    });
     let peakRssMiB = 0;
     let lastRss = 0;
     let exitedEarly = false;
@@ -68,7 +80,8 @@ export async function drainOnce(ctx: BenchContext, system: System, kind: string,
     const commitsDuring = (await commits(db)) - commitsBefore;
     if (report.maxRssKiB) peakRssMiB = Math.max(peakRssMiB, report.maxRssKiB / 1024);
     if (system.peer === 'ours') await checkOurs(db, count, !doneAt);
-    else if (doneAt && report.handled !== undefined && report.handled !== count) throw new Error(`${system.peer} ${system.config}: ran ${report.handled} handlers for ${count} jobs`);
+    else if (doneAt && report.handled !== undefined && report.handled !== count)
+      throw new Error(`${system.peer} ${system.config}: ran ${report.handled} handlers for ${count} jobs`);
     const first = run.messages.find((m) => m.type === 'first')?.t ?? NaN;
     return {
       rate: finished / ((end - run.spawnedAt) / 1000),
@@ -94,18 +107,30 @@ async function checkOurs(db: { pool: import('pg').Pool }, count: number, partial
   );
   const r = rows[0]!;
   if (r.twice > 0 || (!partial && (r.succeeded !== count || r.attempts !== count))) {
-    throw new Error(`ours: expected ${count} records succeeded once each; got ${r.succeeded} succeeded, ${r.attempts} attempts, ${r.twice} run twice`);
+    throw new Error(
+      `ours: expected ${count} records succeeded once each; got ${r.succeeded} succeeded, ${r.attempts} attempts, ${r.twice} run twice`,
+    );
   }
 }
 
 /** drain / io: `reps` runs per system, interleaved system by system within each repetition. */
-export async function throughput(ctx: BenchContext, workload: string, systems: System[], kind: string, count: number, concurrency: number): Promise<Measurement[]> {
+export async function throughput(
+  ctx: BenchContext,
+  workload: string,
+  systems: System[],
+  kind: string,
+  count: number,
+  concurrency: number,
+): Promise<Measurement[]> {
   const byKey = new Map<System, DrainRun[]>();
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const system of systems) {
-      const capSeconds = system.peer === 'pg-boss' && (system.config === 'default' || system.config === 'minpoll') ? 10 : 180;
+      const capSeconds =
+        system.peer === 'pg-boss' && (system.config === 'default' || system.config === 'minpoll') ? 10 : 180;
       const run = await drainOnce(ctx, system, kind, count, concurrency, capSeconds);
-      ctx.log(`${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s (${Math.round(run.rateAfterFirst)} after the first; start-up ${Math.round(run.startupMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`);
+      ctx.log(
+        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s (${Math.round(run.rateAfterFirst)} after the first; start-up ${Math.round(run.startupMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
+      );
       byKey.set(system, [...(byKey.get(system) ?? []), run]);
     }
   }

@@ -16,7 +16,11 @@ export async function insertRecords(db: pg.Pool | pg.ClientBase, records: readon
       SELECT kind, payload, max_attempts FROM unnest($1::text[], $2::jsonb[], $3::int[]) WITH ORDINALITY AS r(kind, payload, max_attempts, n)
       ORDER BY n
       RETURNING id`,
-    values: [records.map((r) => r.kind), records.map((r) => JSON.stringify(r.payload)), records.map((r) => r.maxAttempts)],
+    values: [
+      records.map((r) => r.kind),
+      records.map((r) => JSON.stringify(r.payload)),
+      records.map((r) => r.maxAttempts),
+    ],
   });
   return rows.map((r) => r.id);
 }

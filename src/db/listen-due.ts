@@ -1,26 +1,43 @@
+import { withTimeout } from '../async.js';
 import { createClient } from './pool.js';
 
 export const DUE_CHANNEL = 'retry_worker_due';
 
 export interface DueListener {
-  close(): Promise<void>;
+  /** Ends the connection, bounded by `timeoutMs` (a silent link must not hold a term's end). */
+  close(timeoutMs: number): Promise<void>;
 }
 
 /**
  * LISTENs for the insert trigger's notifications on a connection of its own. If the connection fails,
- * `onError` is told and polling carries on alone; the caller may listen again on its next term.
+ * `onError` is told and polling carries on alone. The server is asked to find a dead client quickly
+ * (TCP keepalives and a user timeout), so that a listener that vanished does not hold the notification queue.
  */
-export async function listenForDue(databaseUrl: string, applicationName: string, onDue: () => void, onError: (err: Error) => void): Promise<DueListener> {
-  const client = createClient({ databaseUrl, applicationName });
+export async function listenForDue(
+  databaseUrl: string,
+  applicationName: string,
+  onDue: () => void,
+  onError: (err: Error) => void,
+): Promise<DueListener> {
+  const client = createClient({
+    databaseUrl,
+    applicationName,
+    session: { tcp_keepalives_idle: 10, tcp_keepalives_interval: 5, tcp_keepalives_count: 3, tcp_user_timeout: 30_000 },
+  });
   client.on('error', onError);
   client.on('notification', (msg) => {
     if (msg.channel === DUE_CHANNEL) onDue();
   });
-  await client.connect();
-  await client.query(`LISTEN ${DUE_CHANNEL}`);
-  return {
-    close: async () => {
-      await client.end().catch(() => undefined);
-    },
+  const close = async (timeoutMs: number) => {
+    // On a silent link the server's goodbye never comes: stop waiting (TCP keepalive ends the socket later).
+    await withTimeout(client.end(), timeoutMs, 'closing the LISTEN connection').catch(() => undefined);
   };
+  try {
+    await client.connect();
+    await client.query(`LISTEN ${DUE_CHANNEL}`);
+  } catch (err) {
+    await close(1_000);
+    throw err;
+  }
+  return { close };
 }

@@ -27,7 +27,12 @@ const QUEUE_STATS = `
   GROUP BY status`;
 
 export async function readQueueStats(db: pg.Pool | pg.ClientBase): Promise<QueueStats> {
-  const { rows } = await db.query<{ status: RecordStatus; records: number; due: number; oldest_due_age_seconds: number }>({
+  const { rows } = await db.query<{
+    status: RecordStatus;
+    records: number;
+    due: number;
+    oldest_due_age_seconds: number;
+  }>({
     name: 'retry-worker.queue-stats',
     text: QUEUE_STATS,
     values: [RECORD_STATUSES],

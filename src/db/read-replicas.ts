@@ -15,7 +15,11 @@ export interface ReplicaRow {
 }
 
 /** The replicas of one election seen within `withinSeconds`, most recently seen first. */
-export async function readReplicas(db: pg.Pool | pg.ClientBase, electionName: string, withinSeconds: number): Promise<ReplicaRow[]> {
+export async function readReplicas(
+  db: pg.Pool | pg.ClientBase,
+  electionName: string,
+  withinSeconds: number,
+): Promise<ReplicaRow[]> {
   const { rows } = await db.query<ReplicaRow>({
     name: 'retry-worker.read-replicas',
     text: `

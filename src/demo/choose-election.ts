@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { DemoError } from './demo-error.js';
 import { freePort } from './free-port.js';
 
@@ -41,14 +41,22 @@ export function findOnPath(name: string, path = process.env.PATH ?? ''): string 
 export async function chooseElection(env: NodeJS.ProcessEnv = process.env): Promise<DemoElection> {
   const endpoints = env.ETCD_ENDPOINTS?.trim();
   if (endpoints) {
-    return { backend: 'etcd', env: { ELECTION_BACKEND: 'etcd', ETCD_ENDPOINTS: endpoints }, description: `etcd at ETCD_ENDPOINTS=${endpoints}`, pids: [], stop: async () => undefined, killNow: () => undefined };
+    return {
+      backend: 'etcd',
+      env: { ELECTION_BACKEND: 'etcd', ETCD_ENDPOINTS: endpoints },
+      description: `etcd at ETCD_ENDPOINTS=${endpoints}`,
+      pids: [],
+      stop: async () => undefined,
+      killNow: () => undefined,
+    };
   }
   const binary = findOnPath('etcd', env.PATH);
   if (binary) return startEtcd(binary);
   return {
     backend: 'postgres',
     env: { ELECTION_BACKEND: 'postgres' },
-    description: 'the postgres backend (a lease row in the same database): no etcd binary on PATH and ETCD_ENDPOINTS unset',
+    description:
+      'the postgres backend (a lease row in the same database): no etcd binary on PATH and ETCD_ENDPOINTS unset',
     pids: [],
     stop: async () => undefined,
     killNow: () => undefined,
@@ -63,14 +71,22 @@ async function startEtcd(binary: string): Promise<DemoElection> {
   const child: ChildProcess = spawn(
     binary,
     [
-      '--name', 'demo',
-      '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', clientUrl,
-      '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `demo=http://127.0.0.1:${peer}`,
-      '--log-level', 'error',
+      '--name',
+      'demo',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `demo=http://127.0.0.1:${peer}`,
+      '--log-level',
+      'error',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -80,7 +96,10 @@ async function startEtcd(binary: string): Promise<DemoElection> {
   const stop = async () => {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       process.kill(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 3_000);
+      const timer = setTimeout(
+        () => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
+        3_000,
+      );
       await exited;
       clearTimeout(timer);
     }
@@ -105,7 +124,8 @@ async function startEtcd(binary: string): Promise<DemoElection> {
     pids: child.pid !== undefined ? [child.pid] : [],
     stop,
     killNow: () => {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+        process.kill(child.pid, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -28,7 +28,10 @@ export class DemoReplica {
     env: Record<string, string>,
     onLine: (replica: DemoReplica, line: LogLine) => void,
   ) {
-    this.child = spawn(process.execPath, [CLI_PATH, 'start'], { env: { PATH: process.env.PATH ?? '', ...env, REPLICA_ID: id }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [CLI_PATH, 'start'], {
+      env: { PATH: process.env.PATH ?? '', ...env, REPLICA_ID: id },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     createInterface({ input: this.child.stdout! }).on('line', (text) => {
       try {
         onLine(this, JSON.parse(text) as LogLine);

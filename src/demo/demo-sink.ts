@@ -9,15 +9,16 @@ export type SinkBehaviour =
 
 /** One request the sink served, on its own clock: the evidence comes from outside the worker. */
 export interface SinkExecution {
-  recordId: number;
+  /** The record's idempotency key (its uid): one per record, never reused. */
+  key: string;
   attempt: number;
   epoch: number;
   replicaId: string;
   start: number;
-  /** When the sink answered, or when its caller hung up before that (the caller's attempt ended there). */
+  /** When the sink answered: the downstream's own work, even when its caller left before. */
   end: number;
-  /** The caller hung up before the answer (e.g. its execution timeout aborted the call); the sink went on. */
-  abandoned: boolean;
+  /** When the caller hung up before the answer (e.g. its execution timeout aborted the call); the sink went on. */
+  hungUpAt?: number;
   status: number;
   /** Refused: its fencing token was below one already accepted. */
   refused: boolean;
@@ -42,7 +43,8 @@ export class DemoSink {
       void this.handle(req)
         .finally(() => this.serving--)
         .then(
-          (status) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
+          (status) =>
+            res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
           () => res.writeHead(400).end('bad request\n'),
         );
     });
@@ -82,7 +84,7 @@ export class DemoSink {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as SinkBehaviour;
-    const recordId = Number(String(req.headers['idempotency-key']).replace(/^\D*/, ''));
+    const key = String(req.headers['idempotency-key']);
     const attempt = Number(req.headers['x-retry-attempt']);
     const epoch = Number(req.headers['x-fencing-token']);
     const replicaId = String(req.headers['x-replica-id']);
@@ -98,8 +100,17 @@ export class DemoSink {
     }
     req.socket.off('close', onHangUp);
     const answeredAt = now();
-    const abandoned = hungUpAt !== undefined && hungUpAt < answeredAt;
-    this.executions.push({ recordId, attempt, epoch, replicaId, start, end: abandoned ? hungUpAt! : answeredAt, abandoned, status, refused });
+    this.executions.push({
+      key,
+      attempt,
+      epoch,
+      replicaId,
+      start,
+      end: answeredAt,
+      ...(hungUpAt !== undefined && hungUpAt < answeredAt ? { hungUpAt } : {}),
+      status,
+      refused,
+    });
     return status;
   }
 }

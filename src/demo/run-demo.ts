@@ -1,14 +1,14 @@
 import { insertRecords } from '../db/insert-records.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { readQueueStats, type QueueStats } from '../db/queue-stats.js';
+import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
 import { chooseElection } from './choose-election.js';
 import { DemoConsole } from './demo-console.js';
 import { DemoError } from './demo-error.js';
 import { demoRecords } from './demo-records.js';
 import { DemoReplica, type LogLine } from './demo-replica.js';
 import { DemoSink } from './demo-sink.js';
-import { findOverlaps, renderSummary, type Failover } from './demo-summary.js';
+import { type Failover, findOverlaps, renderSummary } from './demo-summary.js';
 import { startEmbeddedPostgres } from './start-embedded-postgres.js';
 
 export interface DemoOptions {
@@ -97,10 +97,18 @@ class DemoRun {
     const { con } = this;
     con.line('retry-worker demo: 3 replicas elect one executor; its leader is killed (kill -9) midway');
     const postgres = await startEmbeddedPostgres();
-    this.cleanups.push({ what: 'PostgreSQL stopped, its temporary directory removed', run: postgres.stop, now: postgres.removeNow });
+    this.cleanups.push({
+      what: 'PostgreSQL stopped, its temporary directory removed',
+      run: postgres.stop,
+      now: postgres.removeNow,
+    });
     con.line(`  postgres: embedded PostgreSQL on 127.0.0.1:${postgres.port} (temporary data directory)`);
     const election = await chooseElection();
-    this.cleanups.push({ what: `election backend ${election.backend}${election.pids.length ? ` (etcd pid ${election.pids.join(', ')}) stopped` : ''}`, run: election.stop, now: election.killNow });
+    this.cleanups.push({
+      what: `election backend ${election.backend}${election.pids.length ? ` (etcd pid ${election.pids.join(', ')}) stopped` : ''}`,
+      run: election.stop,
+      now: election.killNow,
+    });
     con.line(`  election: ${election.description}`);
     const pool = createPool({ databaseUrl: postgres.url, max: 2, applicationName: 'retry-worker demo' });
     this.cleanups.push({ what: 'demo connections closed', run: () => pool.end() });
@@ -109,7 +117,9 @@ class DemoRun {
     const sink = new DemoSink();
     await sink.start();
     this.cleanups.push({ what: 'sink stopped', run: () => sink.stop() });
-    con.line(`  sink: ${sink.url} (answers 200, 503 or 422 as each record's body asks; keeps its own record of every request)`);
+    con.line(
+      `  sink: ${sink.url} (answers 200, 503 or 422 as each record's body asks; keeps its own record of every request)`,
+    );
     this.checkInterrupted();
 
     const env = {
@@ -127,13 +137,23 @@ class DemoRun {
       LOG_LEVEL: 'info',
     };
     for (const id of REPLICAS) this.replicas.push(new DemoReplica(id, env, (r, l) => this.onLine(r, l)));
-    this.cleanups.push({ what: `replicas stopped (pids ${this.replicas.map((r) => r.pid).join(', ')})`, run: () => Promise.all(this.replicas.map((r) => r.kill())).then(() => undefined), now: () => this.replicas.forEach((r) => r.killNow()) });
-    con.line(`  replicas: ${this.replicas.map((r) => `${r.id} (pid ${r.pid})`).join(', ')}; lease TTL ${LEASE_TTL_SECONDS} s`);
+    this.cleanups.push({
+      what: `replicas stopped (pids ${this.replicas.map((r) => r.pid).join(', ')})`,
+      run: () => Promise.all(this.replicas.map((r) => r.kill())).then(() => undefined),
+      now: () => {
+        for (const r of this.replicas) r.killNow();
+      },
+    });
+    con.line(
+      `  replicas: ${this.replicas.map((r) => `${r.id} (pid ${r.pid})`).join(', ')}; lease TTL ${LEASE_TTL_SECONDS} s`,
+    );
     con.line('');
     await this.until('a replica to lead', () => this.leader !== undefined, 30_000);
 
     const ids = await insertRecords(pool, demoRecords(this.count, sink.url, SINK_DELAY_MS));
-    con.line(`inserted ${ids.length} failed records (kind http, calling the sink): half succeed at once, some on a later retry, some end dead`);
+    con.line(
+      `inserted ${ids.length} failed records (kind http, calling the sink): half succeed at once, some on a later retry, some end dead`,
+    );
     con.line("the executing replica's log lines follow; the other replicas only follow:");
     let stats = await readQueueStats(pool);
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
@@ -142,14 +162,25 @@ class DemoRun {
       await new Promise((r) => setTimeout(r, 250));
       stats = await readQueueStats(pool);
       this.con.progress(this.progressLine(stats));
-      if (!this.failover && this.leader && stats.records.succeeded + stats.records.dead >= KILL_AT * this.count) await this.killLeader();
+      if (!this.failover && this.leader && stats.records.succeeded + stats.records.dead >= KILL_AT * this.count)
+        await this.killLeader();
     }
     con.endProgress();
-    if (stats.records.pending > 0) con.line(`${stats.records.pending} records were still pending after ${SETTLE_TIMEOUT_MS / 1000} s`);
+    if (stats.records.pending > 0)
+      con.line(`${stats.records.pending} records were still pending after ${SETTLE_TIMEOUT_MS / 1000} s`);
     con.line('all records settled; stopping the replicas with SIGTERM (they drain and resign)');
     await Promise.all(this.replicas.map((r) => r.stop(8_000)));
     stats = await readQueueStats(pool);
-    con.line(renderSummary({ backend: election.backend, leaseTtlSeconds: LEASE_TTL_SECONDS, records: stats.records, executions: sink.executions, failover: this.failover, elapsedMs: Date.now() - this.startedAt }));
+    con.line(
+      renderSummary({
+        backend: election.backend,
+        leaseTtlSeconds: LEASE_TTL_SECONDS,
+        records: stats.records,
+        executions: sink.executions,
+        failover: this.failover,
+        elapsedMs: Date.now() - this.startedAt,
+      }),
+    );
     const overlaps = findOverlaps(sink.executions);
     return stats.records.pending === 0 && overlaps.records.length === 0 && overlaps.terms.length === 0 ? 0 : 1;
   }
@@ -158,7 +189,9 @@ class DemoRun {
     const { replica, epoch } = this.leader!;
     const killedAt = Date.now();
     this.failover = { killed: replica.id, killedEpoch: epoch, killedAt };
-    this.con.line(`>>> kill -9 ${replica.pid}: killing the leader ${replica.id} (epoch ${epoch}) in the middle of its work`);
+    this.con.line(
+      `>>> kill -9 ${replica.pid}: killing the leader ${replica.id} (epoch ${epoch}) in the middle of its work`,
+    );
     this.leader = undefined;
     await replica.kill();
   }
@@ -169,19 +202,29 @@ class DemoRun {
       this.leader = { replica, epoch: l.epoch! };
       if (this.failover && !this.failover.next && replica.id !== this.failover.killed) {
         this.failover.next = { replicaId: replica.id, epoch: l.epoch!, ledAt: l.time };
-        this.con.line(`>>> takeover: ${replica.id} leads epoch ${l.epoch} ${((l.time - this.failover.killedAt) / 1000).toFixed(2)} s after the kill`);
+        this.con.line(
+          `>>> takeover: ${replica.id} leads epoch ${l.epoch} ${((l.time - this.failover.killedAt) / 1000).toFixed(2)} s after the kill`,
+        );
       } else this.con.line(`>>> ${replica.id} leads (epoch ${l.epoch}); it alone executes`);
     } else if (l.msg.startsWith('execution ') && l.msg !== 'execution started') {
       this.executions++;
       const next = this.failover?.next;
       if (next && next.firstExecutionAt === undefined && replica.id === next.replicaId) next.firstExecutionAt = l.time;
       const err = (l.err as { message?: string } | undefined)?.message;
-      const outcome = l.msg === 'execution succeeded' ? 'succeeded' : l.msg.includes('dead') ? 'failed: dead' : 'failed: will retry';
-      this.con.line(`${tag} record ${l.recordId} attempt ${l.attempt}: ${outcome} (${Math.round(Number(l.durationMs ?? 0))} ms)${err ? ` ${err.replace(/\s+/g, ' ').trim().slice(0, 70)}` : ''}`);
+      const outcome =
+        l.msg === 'execution succeeded' ? 'succeeded' : l.msg.includes('dead') ? 'failed: dead' : 'failed: will retry';
+      this.con.line(
+        `${tag} record ${l.recordId} attempt ${l.attempt}: ${outcome} (${Math.round(Number(l.durationMs ?? 0))} ms)${err ? ` ${err.replace(/\s+/g, ' ').trim().slice(0, 70)}` : ''}`,
+      );
     } else if (l.msg === 'following the leader') {
       if (this.followed.get(replica.id) !== l.leader) this.con.line(`${tag} follows ${String(l.leader)}`);
       this.followed.set(replica.id, l.leader);
-    } else if (l.msg === 'stopped executing' || l.msg === 'leadership ended' || l.level === 'error' || l.level === 'fatal') {
+    } else if (
+      l.msg === 'stopped executing' ||
+      l.msg === 'leadership ended' ||
+      l.level === 'error' ||
+      l.level === 'fatal'
+    ) {
       if (this.leader?.replica === replica && l.msg === 'stopped executing') this.leader = undefined;
       this.con.line(`${tag} ${l.msg}${l.reason ? ` (${String(l.reason)})` : ''}`);
     }
@@ -197,7 +240,13 @@ class DemoRun {
     const deadline = Date.now() + timeoutMs;
     while (!check()) {
       this.checkInterrupted();
-      if (Date.now() > deadline) throw new DemoError(`timed out waiting for ${what}: ${this.replicas.flatMap((r) => r.stderr).join('').slice(-1500)}`);
+      if (Date.now() > deadline)
+        throw new DemoError(
+          `timed out waiting for ${what}: ${this.replicas
+            .flatMap((r) => r.stderr)
+            .join('')
+            .slice(-1500)}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }

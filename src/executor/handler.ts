@@ -3,6 +3,8 @@ import type { Logger } from '../observability/logger.js';
 /** A failed record as a handler sees it. */
 export interface FailedRecord {
   readonly id: number;
+  /** The record's identity, never reused (even when ids are): a stable idempotency key across attempts and replicas. */
+  readonly uid: string;
   readonly kind: string;
   readonly payload: unknown;
   /** 1 for the first attempt. */
@@ -12,9 +14,11 @@ export interface FailedRecord {
 
 export interface HandlerContext {
   /**
-   * Aborts on the execution timeout, a lost database connection (the row lock is gone), or the end of the
-   * shutdown timeout. Lost leadership does not abort a started execution: it finishes while its row stays
-   * locked, and the next leader waits for it.
+   * Aborts, with an ExecutionAborted whose `reason` says why, on the execution timeout (`timeout`), when the
+   * record's row lock can no longer be vouched for (`rows-uncertain`: a lost database connection, or no answer
+   * from Postgres in time), at the end of the shutdown timeout (`shutdown`), or after an event-loop stall
+   * (`stalled`). A lost term does not abort a started execution: it finishes while its row stays locked, and
+   * the next leader waits for it.
    */
   readonly signal: AbortSignal;
   readonly attempt: number;
@@ -27,7 +31,8 @@ export interface HandlerContext {
 
 /**
  * Returning means succeeded; throwing means retry with backoff; throwing PermanentFailure means dead at once;
- * throwing RetryLater asks for a retry no sooner than its delay.
+ * throwing RetryLater asks for a retry no sooner than its delay. A handler must not block the event loop:
+ * while it does, nothing renews the lease or keeps the row locks alive.
  */
 export type Handler = (record: FailedRecord, ctx: HandlerContext) => Promise<void> | void;
 

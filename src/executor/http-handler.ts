@@ -1,4 +1,5 @@
 import { PermanentFailure, RetryLater } from '../errors.js';
+import { MAX_RETRY_AFTER_MS } from './backoff.js';
 import type { FailedRecord, Handler, HandlerContext } from './handler.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -23,25 +24,28 @@ export function parseHttpPayload(payload: unknown): HttpPayload {
   } catch {
     throw new PermanentFailure(`http payload: "url" is not a valid URL: ${JSON.stringify(p.url)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PermanentFailure(`http payload: "url" must be http or https, got ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new PermanentFailure(`http payload: "url" must be http or https, got ${url.protocol}`);
   const method = p.method === undefined ? 'POST' : typeof p.method === 'string' ? p.method.toUpperCase() : undefined;
   if (method === undefined || !(METHODS as readonly string[]).includes(method)) {
-    throw new PermanentFailure(`http payload: "method" must be one of ${METHODS.join(', ')}, got ${JSON.stringify(p.method)}`);
+    throw new PermanentFailure(
+      `http payload: "method" must be one of ${METHODS.join(', ')}, got ${JSON.stringify(p.method)}`,
+    );
   }
   const headers: Record<string, string> = {};
   if (p.headers !== undefined) {
-    if (typeof p.headers !== 'object' || p.headers === null || Array.isArray(p.headers)) throw new PermanentFailure('http payload: "headers" must be an object of strings');
+    if (typeof p.headers !== 'object' || p.headers === null || Array.isArray(p.headers))
+      throw new PermanentFailure('http payload: "headers" must be an object of strings');
     for (const [name, value] of Object.entries(p.headers)) {
-      if (typeof value !== 'string') throw new PermanentFailure(`http payload: header ${JSON.stringify(name)} must be a string`);
+      if (typeof value !== 'string')
+        throw new PermanentFailure(`http payload: header ${JSON.stringify(name)} must be a string`);
       headers[name] = value;
     }
   }
-  if ((method === 'GET' || method === 'HEAD') && p.body !== undefined) throw new PermanentFailure(`http payload: a ${method} request cannot have a "body"`);
+  if ((method === 'GET' || method === 'HEAD') && p.body !== undefined)
+    throw new PermanentFailure(`http payload: a ${method} request cannot have a "body"`);
   return { url: url.toString(), method: method as HttpPayload['method'], headers, body: p.body };
 }
-
-/** The longest Retry-After we honour: a week. Larger values (or garbage read as one) are capped. */
-export const MAX_RETRY_AFTER_MS = 7 * 24 * 3600 * 1000;
 
 /** Retry-After as milliseconds: either delta-seconds or an HTTP date; capped at MAX_RETRY_AFTER_MS. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
@@ -61,7 +65,7 @@ export const httpHandler: Handler = async (record: FailedRecord, ctx: HandlerCon
   const req = parseHttpPayload(record.payload);
   // The reserved headers are set last on a Headers object, so a payload header in any case cannot forge them.
   const headers = new Headers(req.headers);
-  headers.set('idempotency-key', `failed-record-${record.id}`);
+  headers.set('idempotency-key', record.uid);
   headers.set('x-retry-attempt', String(ctx.attempt));
   headers.set('x-fencing-token', String(ctx.fencingToken));
   headers.set('x-replica-id', ctx.replicaId);

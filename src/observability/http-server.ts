@@ -1,30 +1,28 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
+import { withTimeout } from '../async.js';
+import type { Config } from '../config.js';
 import { pingDatabase } from '../db/ping-database.js';
 import { createPool } from '../db/pool.js';
 import { readQueueStats } from '../db/queue-stats.js';
 import { readRecentTerms } from '../db/recent-terms.js';
 import type { Elector } from '../election/elector.js';
-import { withTimeout } from '../sleep.js';
+import type { Term } from '../election/term.js';
+import type { Timings } from '../timings.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { renderStatusPage, type StatusSnapshot } from './status-page.js';
+import { renderStatusPage, STATUS_PAGE_CSP, type StatusSnapshot } from './status-page.js';
 
 export interface HttpServerOptions {
-  /** 0: any free port (read it from `port` once started). */
-  port: number;
-  /** Default: every interface, so that probes and scrapers from outside the host reach it. */
-  host?: string;
-  databaseUrl: string;
-  electionName: string;
-  replicaId: string;
-  backend: string;
+  config: Config;
+  timings: Timings;
   metrics: Metrics;
   elector: Pick<Elector, 'ping'>;
+  /** The term this replica executes now (the leadership gate's answer). */
+  executing: () => Term | undefined;
   log: Logger;
-  /** Each readiness check must answer within this (default 1000 ms). */
-  checkTimeoutMs?: number;
 }
 
 export interface Readiness {
@@ -34,26 +32,33 @@ export interface Readiness {
 
 /** How many terms the status page lists. */
 const RECENT_TERMS = 10;
+/** Connections served at once; more are refused until some close. */
+const MAX_CONNECTIONS = 64;
+/** Paths anyone may read; every other path needs the token when HTTP_TOKEN is set. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 
 /**
  * The replica's HTTP face, on node:http:
  *   GET /healthz      200 while the process runs
- *   GET /readyz       200 when the database answers SELECT 1, the election backend answers a ping (both
- *                     within checkTimeoutMs) and, if this replica leads, its term is still safe; else 503
- *   GET /metrics      Prometheus text of the replica's own metrics (Metrics.render())
+ *   GET /readyz       200 when the database answers SELECT 1 and the election backend a ping (each within
+ *                     readinessCheckTimeoutMs) and, if this replica leads, its term is still safe; else 503.
+ *                     Probes share one check per readinessMaxAgeMs, so a flood of them cannot compete with
+ *                     lease renewals for connections
+ *   GET /metrics      Prometheus text of the replica's registry
  *   GET /             HTML status page; GET /status.json is the same snapshot as JSON
- * Status reads use a pool of their own (2 connections, statement_timeout), never the claim pool.
+ * With HTTP_TOKEN set, every path but /healthz and /readyz needs `Authorization: Bearer <token>` (or HTTP Basic
+ * with the token as the password, which a browser asks for). Header and request timeouts and a connection
+ * cap bound what a client can hold. Status reads use a pool of their own, never the claim pool.
  * start() and stop() are safe twice; stop() is safe before start().
  */
 export class HttpServer {
   private server: Server | undefined;
   private pool: pg.Pool | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly checkTimeoutMs: number;
+  private readinessRead: { at: number; value: Promise<Readiness> } | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: HttpServerOptions) {
-    this.checkTimeoutMs = options.checkTimeoutMs ?? 1_000;
     this.log = options.log.child({ component: 'http' });
   }
 
@@ -65,28 +70,34 @@ export class HttpServer {
 
   async start(): Promise<void> {
     if (this.server || this.stopping) return;
-    const { options } = this;
+    const { config } = this.options;
     const pool = createPool({
-      databaseUrl: options.databaseUrl,
+      databaseUrl: config.database.url,
       max: 2,
-      applicationName: `retry-worker http ${options.replicaId}`,
-      statementTimeoutMs: 2_000,
+      applicationName: `retry-worker http ${config.replicaId}`,
+      session: { statement_timeout: 2_000 },
       onError: (err) => this.log.debug({ err }, 'status database connection failed'),
     });
     this.pool = pool;
-    options.metrics.observeQueue(() => readQueueStats(pool));
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 5_000;
+    this.options.metrics.observeQueue(() => readQueueStats(pool));
+    const server = createServer(
+      { requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 },
+      (req, res) => void this.handle(req, res),
+    );
+    server.maxConnections = MAX_CONNECTIONS;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.host, () => {
+      server.listen(config.http.port, config.http.host, () => {
         server.off('error', reject);
         resolve();
       });
     });
     server.on('error', (err) => this.log.warn({ err }, 'http server error'));
-    this.log.info({ port: this.port }, 'http server listening');
+    this.log.info(
+      { port: this.port, host: config.http.host ?? 'every interface', token: config.http.token !== undefined },
+      'http server listening',
+    );
   }
 
   stop(): Promise<void> {
@@ -104,12 +115,21 @@ export class HttpServer {
     return this.stopping;
   }
 
-  /** The three readiness checks, run at once, each bounded by checkTimeoutMs. */
-  async readiness(): Promise<Readiness> {
-    const { elector, metrics } = this.options;
+  /** The readiness checks, shared by every probe within readinessMaxAgeMs. */
+  readiness(): Promise<Readiness> {
+    const now = performance.now();
+    if (this.readinessRead && now - this.readinessRead.at < this.options.timings.readinessMaxAgeMs)
+      return this.readinessRead.value;
+    const value = this.checkReadiness();
+    this.readinessRead = { at: now, value };
+    return value;
+  }
+
+  private async checkReadiness(): Promise<Readiness> {
+    const { elector, executing, timings } = this.options;
     const check = async (run: () => Promise<void>, what: string): Promise<string> => {
       try {
-        await withTimeout(run(), this.checkTimeoutMs, what);
+        await withTimeout(run(), timings.readinessCheckTimeoutMs, what);
         return 'ok';
       } catch (err) {
         return `failed: ${err instanceof Error ? err.message : String(err)}`;
@@ -117,49 +137,71 @@ export class HttpServer {
     };
     const [database, election] = await Promise.all([
       check(() => pingDatabase(this.pool!), 'database SELECT 1'),
-      check(() => (elector.ping ? elector.ping() : Promise.resolve()), 'election backend ping'),
+      check(() => elector.ping(), 'election backend ping'),
     ]);
-    const term = metrics.currentTerm();
-    const leadership = term === undefined ? 'ok: following' : term.isSafe() ? 'ok: leading' : `failed: leading, but the term is no longer safe (${term.endReason ?? 'lease not renewed in time'})`;
+    const term = executing();
+    const leadership =
+      term === undefined
+        ? 'ok: following'
+        : term.isSafe()
+          ? 'ok: leading'
+          : `failed: leading, but the term is no longer safe (${term.endReason ?? 'lease not renewed in time'})`;
     const ready = database === 'ok' && election === 'ok' && leadership.startsWith('ok');
     return { ready, checks: { database, election, leadership } };
   }
 
   /** What the status page shows, from memory and two cheap reads. */
   async snapshot(): Promise<StatusSnapshot> {
-    const { metrics, replicaId, backend, electionName } = this.options;
+    const { metrics, config, executing, timings } = this.options;
     const [queue, recentTerms] = await Promise.all([
       metrics.queueStats(),
-      withTimeout(readRecentTerms(this.pool!, electionName, RECENT_TERMS), this.checkTimeoutMs * 2, 'recent terms').catch((err: unknown) => {
+      withTimeout(
+        readRecentTerms(this.pool!, config.election.name, RECENT_TERMS),
+        timings.readinessCheckTimeoutMs * 2,
+        'recent terms',
+      ).catch((err: unknown) => {
         this.log.debug({ err }, 'could not read recent terms');
         return undefined;
       }),
     ]);
-    const term = metrics.currentTerm();
-    const leading = term !== undefined && !term.signal.aborted;
+    const term = executing();
     const open = recentTerms?.find((t) => t.endedAt === null);
-    const leader = leading
-      ? { holder: replicaId, epoch: term.epoch, since: open?.epoch === term.epoch ? open.startedAt.toISOString() : null }
+    const leader = term
+      ? {
+          holder: config.replicaId,
+          epoch: term.epoch,
+          since: open?.epoch === term.epoch ? open.startedAt.toISOString() : null,
+        }
       : open
         ? { holder: open.holder, epoch: open.epoch, since: open.startedAt.toISOString() }
         : null;
     return {
-      replicaId,
-      backend,
-      electionName,
+      replicaId: config.replicaId,
+      backend: config.election.backend,
+      electionName: config.election.name,
       generatedAt: new Date().toISOString(),
-      thisReplica: { leading, epoch: leading ? term.epoch : null, safeForMs: leading ? Math.max(0, Math.round(term.remainingMs())) : null },
+      thisReplica: {
+        leading: term !== undefined,
+        epoch: term?.epoch ?? null,
+        safeForMs: term ? Math.max(0, Math.round(term.remainingMs())) : null,
+      },
       leader,
       queue: queue ?? null,
-      recentExecutions: metrics.recent.list(),
+      recentExecutions: this.options.metrics.recent.list(),
       recentTerms: recentTerms ?? null,
     };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (!OPEN_PATHS.has(path) && !this.authorized(req)) {
+        return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer <HTTP_TOKEN>\n', {
+          'www-authenticate': 'Basic realm="retry-worker", charset="UTF-8"',
+        });
+      }
       switch (path) {
         case '/healthz':
           return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
@@ -174,19 +216,57 @@ export class HttpServer {
         case '/status.json':
           return send(res, 200, 'application/json', `${JSON.stringify(await this.snapshot())}\n`);
         case '/':
-          return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await this.snapshot()));
+          return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await this.snapshot()), {
+            'content-security-policy': STATUS_PAGE_CSP,
+          });
         default:
-          return send(res, 404, 'text/plain; charset=utf-8', 'not found; try /, /healthz, /readyz, /metrics or /status.json\n');
+          return send(
+            res,
+            404,
+            'text/plain; charset=utf-8',
+            'not found; try /, /healthz, /readyz, /metrics or /status.json\n',
+          );
       }
     } catch (err) {
-      this.log.warn({ err, url: req.url }, 'http request failed');
+      this.log.warn({ err, path: req.url?.split('?')[0] }, 'http request failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     }
   }
+
+  /** No token set: everyone. Else `Bearer <token>`, or Basic with the token as the password, compared in constant time. */
+  private authorized(req: IncomingMessage): boolean {
+    const token = this.options.config.http.token;
+    if (token === undefined) return true;
+    const header = req.headers.authorization ?? '';
+    const [scheme, value = ''] = header.split(' ', 2);
+    let presented: string | undefined;
+    if (scheme?.toLowerCase() === 'bearer') presented = value;
+    else if (scheme?.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      presented = decoded.slice(decoded.indexOf(':') + 1);
+    }
+    if (presented === undefined) return false;
+    const a = Buffer.from(presented);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    ...headers,
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

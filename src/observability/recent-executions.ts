@@ -1,12 +1,12 @@
-export type ExecutionOutcomeLabel = 'succeeded' | 'failed' | 'dead' | 'skipped';
+import type { AttemptOutcome } from '../db/finish-attempts.js';
 
-/** One execution as the loop reports it. */
+/** One finished execution, as the loop reports it. `outcome` is the record's fate (`dead`: nothing left to try). */
 export interface ExecutionFinished {
   recordId: number;
   kind: string;
   attempt: number;
   epoch: number;
-  outcome: ExecutionOutcomeLabel;
+  outcome: AttemptOutcome;
   durationMs: number;
   error: string | null;
   /** Wall-clock time it finished (ms since the epoch). */
@@ -21,10 +21,7 @@ export interface RecentExecution extends Omit<ExecutionFinished, 'finishedAt'> {
 
 const MAX_ERROR_CHARS = 300;
 
-/**
- * The last `capacity` executions of this replica, in memory, newest first. add() is on the path of every
- * execution, so it only stores the reference in a ring; list() (a status page read) does the formatting.
- */
+/** The last `capacity` executions of this replica, in memory, newest first; list() does the formatting. */
 export class RecentExecutions {
   private readonly ring: (ExecutionFinished | undefined)[];
   private next = 0;
@@ -43,7 +40,10 @@ export class RecentExecutions {
     for (let i = 1; i <= this.capacity; i++) {
       const item = this.ring[(this.next - i + this.capacity) % this.capacity];
       if (!item) break;
-      const error = item.error !== null && item.error.length > MAX_ERROR_CHARS ? `${item.error.slice(0, MAX_ERROR_CHARS)}…` : item.error;
+      const error =
+        item.error !== null && item.error.length > MAX_ERROR_CHARS
+          ? `${item.error.slice(0, MAX_ERROR_CHARS)}…`
+          : item.error;
       items.push({ ...item, error, finishedAt: new Date(item.finishedAt).toISOString() });
     }
     return items;

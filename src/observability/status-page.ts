@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { QueueStats } from '../db/queue-stats.js';
 import type { TermRow } from '../db/recent-terms.js';
 import type { RecentExecution } from './recent-executions.js';
@@ -71,7 +72,8 @@ function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
 
 function queueSection(q: QueueStats | null): SafeHtml {
   if (!q) return html`<section><h2>Queue</h2><p class="warn">The database did not answer.</p></section>`;
-  const cell = (id: string, label: string, value: number | string, cls = '') => html`<div class="stat ${cls}"><div class="num" id="${id}">${value}</div><div class="label">${label}</div></div>`;
+  const cell = (id: string, label: string, value: number | string, cls = '') =>
+    html`<div class="stat ${cls}"><div class="num" id="${id}">${value}</div><div class="label">${label}</div></div>`;
   return html`<section><h2>Queue <span class="muted">(failed_records)</span></h2><div class="stats">
     ${cell('queue-pending', 'pending', q.records.pending)}
     ${cell('queue-due', 'due now', q.due, q.due > 0 ? 'warn' : '')}
@@ -83,7 +85,8 @@ function queueSection(q: QueueStats | null): SafeHtml {
 
 function executionsSection(items: readonly RecentExecution[], now: number): SafeHtml {
   const rows = items.map(
-    (e) => html`<tr><td>${ago(e.finishedAt, now)}</td><td>${e.recordId}</td><td class="wrap">${e.kind}</td><td>${e.attempt}</td><td>${e.epoch}</td><td><span class="pill ${e.outcome}">${e.outcome}</span></td><td class="r">${e.durationMs} ms</td><td class="err">${e.error ?? ''}</td></tr>`,
+    (e) =>
+      html`<tr><td>${ago(e.finishedAt, now)}</td><td>${e.recordId}</td><td class="wrap">${e.kind}</td><td>${e.attempt}</td><td>${e.epoch}</td><td><span class="pill ${e.outcome}">${e.outcome}</span></td><td class="r">${e.durationMs} ms</td><td class="err">${e.error ?? ''}</td></tr>`,
   );
   return html`<section><h2>Recent executions <span class="muted">(this replica, last ${items.length})</span></h2>
     ${items.length === 0 ? html`<p class="muted">None yet.</p>` : html`<table id="executions"><thead><tr><th>finished</th><th>record</th><th>kind</th><th>attempt</th><th>epoch</th><th>outcome</th><th class="r">took</th><th>error</th></tr></thead><tbody>${rows}</tbody></table>`}
@@ -93,7 +96,8 @@ function executionsSection(items: readonly RecentExecution[], now: number): Safe
 function termsSection(terms: readonly TermRow[] | null, now: number): SafeHtml {
   if (!terms) return html`<section><h2>Recent terms</h2><p class="warn">The database did not answer.</p></section>`;
   const rows = terms.map(
-    (t) => html`<tr><td>${t.epoch}</td><td>${t.holder}</td><td>${t.backend}</td><td>${ago(t.startedAt, now)}</td><td>${t.endedAt ? ago(t.endedAt, now) : html`<span class="pill succeeded">leading</span>`}</td><td>${t.endReason ?? ''}</td><td>${t.name}</td></tr>`,
+    (t) =>
+      html`<tr><td>${t.epoch}</td><td>${t.holder}</td><td>${t.backend}</td><td>${ago(t.startedAt, now)}</td><td>${t.endedAt ? ago(t.endedAt, now) : html`<span class="pill succeeded">leading</span>`}</td><td>${t.endReason ?? ''}</td><td>${t.name}</td></tr>`,
   );
   return html`<section><h2>Recent terms <span class="muted">(failovers, newest first)</span></h2>
     ${terms.length === 0 ? html`<p class="muted">No term has reached Postgres yet.</p>` : html`<table id="terms"><thead><tr><th>epoch</th><th>holder</th><th>backend</th><th>started</th><th>ended</th><th>end reason</th><th>election</th></tr></thead><tbody>${rows}</tbody></table>`}
@@ -168,3 +172,13 @@ td.wrap, td.err { white-space: normal; overflow-wrap: anywhere; max-width: 360px
 .pill.succeeded { background: #dafbe1; color: var(--ok); } .pill.failed { background: #fff8c5; color: var(--warn); }
 .pill.dead { background: #ffebe9; color: var(--bad); } .pill.skipped { background: #eaeef2; color: var(--muted); }
 code { font-size: 13px; }`;
+
+function sha256(text: string): string {
+  return `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+}
+
+/**
+ * The page's Content-Security-Policy: nothing but its own inline script and style (by their hashes) and
+ * fetches of itself; it may not be framed.
+ */
+export const STATUS_PAGE_CSP = `default-src 'none'; script-src ${sha256(REFRESH_SCRIPT)}; style-src ${sha256(STYLE)}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;

@@ -55,20 +55,41 @@ const iso = (d: Date) => d.toISOString();
 export function relative(at: Date, now: Date): string {
   const s = (at.getTime() - now.getTime()) / 1000;
   const abs = Math.abs(s);
-  const text = abs < 120 ? `${abs.toFixed(1)} s` : abs < 7200 ? `${(abs / 60).toFixed(1)} min` : abs < 172_800 ? `${(abs / 3600).toFixed(1)} h` : `${(abs / 86_400).toFixed(1)} d`;
+  const text =
+    abs < 120
+      ? `${abs.toFixed(1)} s`
+      : abs < 7200
+        ? `${(abs / 60).toFixed(1)} min`
+        : abs < 172_800
+          ? `${(abs / 3600).toFixed(1)} h`
+          : `${(abs / 86_400).toFixed(1)} d`;
   return s >= 0 ? `in ${text}` : `${text} ago`;
 }
 
 export function explainRecord(facts: RecordFacts): RecordExplanation {
   const { recordId, record: r, attempts, leader } = facts;
-  if (r === null) return { recordId, state: 'not-found', summary: `record ${recordId} does not exist in failed_records`, details: [] };
+  if (r === null)
+    return {
+      recordId,
+      state: 'not-found',
+      summary: `record ${recordId} does not exist in failed_records`,
+      details: [],
+    };
   const now = r.now;
   const maxAttempts = r.maxAttempts ?? facts.defaultMaxAttempts;
   const details: string[] = [];
-  const say = (state: RecordState, summary: string, extra: Partial<RecordExplanation> = {}): RecordExplanation => ({ recordId, state, summary, details, ...extra });
+  const say = (state: RecordState, summary: string, extra: Partial<RecordExplanation> = {}): RecordExplanation => ({
+    recordId,
+    state,
+    summary,
+    details,
+    ...extra,
+  });
   const kindKnown = facts.knownKinds === null || facts.knownKinds.includes(r.kind);
   const kindNote = `kind ${JSON.stringify(r.kind)} has no handler in this configuration (known: ${(facts.knownKinds ?? []).join(', ') || 'none'})`;
-  details.push(`kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}, created ${iso(r.createdAt)}`);
+  details.push(
+    `kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}, created ${iso(r.createdAt)}`,
+  );
   if (r.lastError !== null) details.push(`last error: ${r.lastError}`);
 
   if (r.status === 'succeeded') {
@@ -78,30 +99,56 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
   if (r.status === 'dead') {
     if (!kindKnown) details.push(kindNote);
     const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
-    const why = r.attempts >= maxAttempts ? `attempts exhausted (${r.attempts} of ${maxAttempts})` : `failed permanently on attempt ${r.attempts}`;
+    const why =
+      r.attempts >= maxAttempts
+        ? `attempts exhausted (${r.attempts} of ${maxAttempts})`
+        : `failed permanently on attempt ${r.attempts}`;
     return say('dead', `dead${when}: ${why}${r.lastError !== null ? `; last error: ${r.lastError}` : ''}`);
   }
 
   // Pending. The ledger's latest attempt above the row's own count started but never committed.
-  const counted = attempts.filter((a) => a.outcome !== 'skipped');
+  const counted = attempts;
   const open = counted.find((a) => a.outcome === null && a.attempt > r.attempts);
   if (r.status === 'pending' && facts.locked) {
     if (open) {
-      return say('executing', `being executed now by replica ${open.replicaId} in epoch ${open.epoch} (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`, {
-        executing: { replicaId: open.replicaId, epoch: open.epoch, attempt: open.attempt, startedAt: iso(open.startedAt) },
-      });
+      return say(
+        'executing',
+        `being executed now by replica ${open.replicaId} in epoch ${open.epoch} (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`,
+        {
+          executing: {
+            replicaId: open.replicaId,
+            epoch: open.epoch,
+            attempt: open.attempt,
+            startedAt: iso(open.startedAt),
+          },
+        },
+      );
     }
-    return say('claimed', `claimed by the leader's current batch (its row is locked); its attempt starts or is being recorded now${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`);
+    return say(
+      'claimed',
+      `claimed by the leader's current batch (its row is locked); its attempt starts or is being recorded now${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`,
+    );
   }
   if (open) {
-    details.push(`attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)} and never finished: its executor died or its transaction was rolled back; it counts as an attempt`);
+    details.push(
+      `attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)} and never finished: its executor died or its transaction was rolled back; it counts as an attempt`,
+    );
   }
   if (!kindKnown) return say('unknown-kind', `${kindNote}; the leader will mark it dead when it claims it`);
   const used = Math.max(r.attempts, ...counted.map((a) => a.attempt));
-  if (used >= maxAttempts) return say('exhausted', `all ${maxAttempts} attempts were used (the last by an executor that died); the next claim marks it dead`);
+  if (used >= maxAttempts)
+    return say(
+      'exhausted',
+      `all ${maxAttempts} attempts were used (the last by an executor that died); the next claim marks it dead`,
+    );
   if (r.nextRunAt > now) {
-    const after = r.attempts > 0 ? ` (backoff after attempt ${r.attempts} failed${r.lastError !== null ? `: ${r.lastError}` : ''})` : ' (its next_run_at)';
-    return say('backoff', `not due until ${iso(r.nextRunAt)} (${relative(r.nextRunAt, now)})${after}`, { notDueUntil: iso(r.nextRunAt) });
+    const after =
+      r.attempts > 0
+        ? ` (backoff after attempt ${r.attempts} failed${r.lastError !== null ? `: ${r.lastError}` : ''})`
+        : ' (its next_run_at)';
+    return say('backoff', `not due until ${iso(r.nextRunAt)} (${relative(r.nextRunAt, now)})${after}`, {
+      notDueUntil: iso(r.nextRunAt),
+    });
   }
   const dueFor = `due since ${iso(r.nextRunAt)} (${relative(r.nextRunAt, now)})`;
   if (r.dueAhead > 0) details.push(`${r.dueAhead} due record${r.dueAhead === 1 ? '' : 's'} ahead of it in claim order`);

@@ -4,7 +4,11 @@ import type { ClusterStatus, RecordStatusReport } from './read-status.js';
 /** A plain-text table: columns padded to their widest cell. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
 }
 
@@ -16,7 +20,10 @@ export function formatClusterStatus(s: ClusterStatus): string {
   const out: string[] = [];
   const l = s.leader;
   out.push(`election ${JSON.stringify(s.electionName)}`);
-  if (l.state === 'leading') out.push(`leader: ${l.holder}, epoch ${l.epoch}, since ${l.since!.toISOString()} (${ago(l.since, now)})${l.backend ? `, backend ${l.backend}` : ''}`);
+  if (l.state === 'leading')
+    out.push(
+      `leader: ${l.holder}, epoch ${l.epoch}, since ${l.since!.toISOString()} (${ago(l.since, now)})${l.backend ? `, backend ${l.backend}` : ''}`,
+    );
   else if (l.state === 'unconfirmed') out.push(`leader: unconfirmed: ${l.note}`);
   else out.push(`leader: none right now: ${l.note}`);
   out.push('');
@@ -25,14 +32,27 @@ export function formatClusterStatus(s: ClusterStatus): string {
     out.push(
       table(
         ['replica', 'state', 'leading epoch', 'last seen', 'up since', 'host/pid', 'backend'],
-        s.replicas.map((r) => [r.replicaId, r.state, r.leadingEpoch === null ? '-' : String(r.leadingEpoch), `${r.ageSeconds.toFixed(1)} s ago`, r.startedAt.toISOString(), `${r.host}/${r.pid}`, r.backend]),
+        s.replicas.map((r) => [
+          r.replicaId,
+          r.state,
+          r.leadingEpoch === null ? '-' : String(r.leadingEpoch),
+          `${r.ageSeconds.toFixed(1)} s ago`,
+          r.startedAt.toISOString(),
+          `${r.host}/${r.pid}`,
+          r.backend,
+        ]),
       ),
     );
   }
   out.push('');
   const q = s.queue;
   out.push('records:');
-  out.push(table(['status', 'count'], [...Object.entries(q.records).map(([k, v]) => [k, String(v)]), ['due now', String(q.due)]]));
+  out.push(
+    table(
+      ['status', 'count'],
+      [...Object.entries(q.records).map(([k, v]) => [k, String(v)]), ['due now', String(q.due)]],
+    ),
+  );
   out.push(`oldest due record waiting: ${q.due > 0 ? `${q.oldestDueAgeSeconds.toFixed(1)} s` : 'none due'}`);
   out.push('');
   out.push(`last ${s.recentTerms.length} terms (failovers), newest first:`);
@@ -40,7 +60,14 @@ export function formatClusterStatus(s: ClusterStatus): string {
     out.push(
       table(
         ['epoch', 'holder', 'backend', 'started', 'ended', 'reason'],
-        s.recentTerms.map((t) => [String(t.epoch), t.holder, t.backend, t.startedAt.toISOString(), t.endedAt ? t.endedAt.toISOString() : 'open', t.endReason ?? (t.endedAt ? '-' : '')]),
+        s.recentTerms.map((t) => [
+          String(t.epoch),
+          t.holder,
+          t.backend,
+          t.startedAt.toISOString(),
+          t.endedAt ? t.endedAt.toISOString() : 'open',
+          t.endReason ?? (t.endedAt ? '-' : ''),
+        ]),
       ),
     );
   }
@@ -57,7 +84,14 @@ export function formatRecordStatus(report: RecordStatusReport): string {
     out.push(
       table(
         ['attempt', 'replica', 'epoch', 'started', 'outcome', 'error'],
-        report.attempts.map((a) => [String(a.attempt), a.replicaId, String(a.epoch), `${a.startedAt.toISOString()} (${relative(a.startedAt, report.record!.now)})`, a.outcome ?? 'open', (a.error ?? '').slice(0, 80)]),
+        report.attempts.map((a) => [
+          String(a.attempt),
+          a.replicaId,
+          String(a.epoch),
+          `${a.startedAt.toISOString()} (${relative(a.startedAt, report.record!.now)})`,
+          a.outcome ?? 'open',
+          (a.error ?? '').slice(0, 80),
+        ]),
       ),
     );
   }

@@ -25,17 +25,47 @@ export interface LeaderView {
 
 export function judgeLeader(row: LeaderRow | null, staleAfterSeconds: number): LeaderView {
   if (row === null) {
-    return { state: 'none', holder: null, epoch: null, since: null, backend: null, endedAt: null, endReason: null, holderAgeSeconds: null, note: 'no replica has led yet' };
+    return {
+      state: 'none',
+      holder: null,
+      epoch: null,
+      since: null,
+      backend: null,
+      endedAt: null,
+      endReason: null,
+      holderAgeSeconds: null,
+      note: 'no replica has led yet',
+    };
   }
-  const base = { holder: row.holder, epoch: row.epoch, since: row.since, backend: row.backend, endedAt: row.endedAt, endReason: row.endReason, holderAgeSeconds: row.holderAgeSeconds };
+  const base = {
+    holder: row.holder,
+    epoch: row.epoch,
+    since: row.since,
+    backend: row.backend,
+    endedAt: row.endedAt,
+    endReason: row.endReason,
+    holderAgeSeconds: row.holderAgeSeconds,
+  };
   if (row.endedAt !== null) {
-    return { ...base, state: 'none', note: `the last term (epoch ${row.epoch}, ${row.holder}) ended at ${row.endedAt.toISOString()}: ${row.endReason ?? 'no reason recorded'}` };
+    return {
+      ...base,
+      state: 'none',
+      note: `the last term (epoch ${row.epoch}, ${row.holder}) ended at ${row.endedAt.toISOString()}: ${row.endReason ?? 'no reason recorded'}`,
+    };
   }
   if (row.holderStoppedAt !== null && row.holderStoppedAt >= row.since) {
-    return { ...base, state: 'none', note: `${row.holder} led epoch ${row.epoch} and stopped at ${row.holderStoppedAt.toISOString()}` };
+    return {
+      ...base,
+      state: 'none',
+      note: `${row.holder} led epoch ${row.epoch} and stopped at ${row.holderStoppedAt.toISOString()}`,
+    };
   }
   if (row.holderAgeSeconds === null) {
-    return { ...base, state: 'unconfirmed', note: `${row.holder} holds epoch ${row.epoch}, but has written no heartbeat` };
+    return {
+      ...base,
+      state: 'unconfirmed',
+      note: `${row.holder} holds epoch ${row.epoch}, but has written no heartbeat`,
+    };
   }
   if (row.holderAgeSeconds > staleAfterSeconds) {
     return {

@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import { readAttempts, type AttemptRow } from '../db/read-attempts.js';
+import { isRecordLocked } from '../db/is-record-locked.js';
+import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
+import { type AttemptRow, readAttempts } from '../db/read-attempts.js';
 import { readLeader } from '../db/read-leader.js';
 import { readRecord } from '../db/read-record.js';
-import { readReplicas, type ReplicaRow } from '../db/read-replicas.js';
-import { isRecordLocked } from '../db/is-record-locked.js';
-import { readQueueStats, type QueueStats } from '../db/queue-stats.js';
+import { type ReplicaRow, readReplicas } from '../db/read-replicas.js';
 import { readRecentTerms, type TermRow } from '../db/recent-terms.js';
 import { HEARTBEAT_INTERVAL_MS } from '../replica-heartbeat.js';
 import { explainRecord, type RecordExplanation } from './explain-record.js';
@@ -38,7 +38,10 @@ export async function readClusterStatus(pool: pg.Pool, electionName: string): Pr
     electionName,
     generatedAt: new Date().toISOString(),
     leader: judgeLeader(leaderRow, STALE_AFTER_SECONDS),
-    replicas: replicas.map((r) => ({ ...r, state: r.stoppedAt !== null ? 'stopped' : r.ageSeconds > STALE_AFTER_SECONDS ? 'silent' : 'alive' })),
+    replicas: replicas.map((r) => ({
+      ...r,
+      state: r.stoppedAt !== null ? 'stopped' : r.ageSeconds > STALE_AFTER_SECONDS ? 'silent' : 'alive',
+    })),
     queue,
     recentTerms,
   };
@@ -67,6 +70,14 @@ export async function readRecordStatus(
   const hasOpenAttempt = record !== null && attempts.some((a) => a.outcome === null && a.attempt > record.attempts);
   if (!locked && hasOpenAttempt) locked = await isRecordLocked(pool, args.recordId);
   const leader = judgeLeader(leaderRow, STALE_AFTER_SECONDS);
-  const explanation = explainRecord({ recordId: args.recordId, record, attempts, locked, leader, knownKinds: args.knownKinds, defaultMaxAttempts: args.defaultMaxAttempts });
+  const explanation = explainRecord({
+    recordId: args.recordId,
+    record,
+    attempts,
+    locked,
+    leader,
+    knownKinds: args.knownKinds,
+    defaultMaxAttempts: args.defaultMaxAttempts,
+  });
   return { explanation, record, attempts, locked, leader };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { createPool } from '../db/pool.js';
 import { loadHandlersModule, withBuiltins } from '../executor/load-handlers.js';
+import { deriveTimings } from '../timings.js';
 import { formatClusterStatus, formatRecordStatus } from './format-status.js';
 import { readClusterStatus, readRecordStatus } from './read-status.js';
 
@@ -17,15 +18,25 @@ export interface StatusOptions {
  * connection with a statement timeout. Returns the exit code: 0 printed, 1 the record does not exist.
  */
 export async function runStatus(config: Config, options: StatusOptions): Promise<number> {
-  const pool = createPool({ databaseUrl: config.databaseUrl, max: 1, applicationName: 'retry-worker status', statementTimeoutMs: 5_000, lockTimeoutMs: 1_000 });
+  const pool = createPool({
+    databaseUrl: config.database.url,
+    max: 1,
+    applicationName: 'retry-worker status',
+    session: { statement_timeout: 5_000, lock_timeout: 1_000 },
+  });
   try {
     if (options.recordId === undefined) {
-      const status = await readClusterStatus(pool, config.electionName);
+      const status = await readClusterStatus(pool, config.election.name);
       options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatClusterStatus(status));
       return 0;
     }
     const knownKinds = await configuredKinds(config, options.warn);
-    const report = await readRecordStatus(pool, { electionName: config.electionName, recordId: options.recordId, knownKinds, defaultMaxAttempts: config.defaultMaxAttempts });
+    const report = await readRecordStatus(pool, {
+      electionName: config.election.name,
+      recordId: options.recordId,
+      knownKinds,
+      defaultMaxAttempts: config.execution.defaultMaxAttempts,
+    });
     options.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatRecordStatus(report));
     return report.explanation.state === 'not-found' ? 1 : 0;
   } finally {
@@ -36,7 +47,9 @@ export async function runStatus(config: Config, options: StatusOptions): Promise
 /** The built-in kinds plus HANDLERS_MODULE's; null (kinds not judged) if the module cannot be loaded. */
 async function configuredKinds(config: Config, warn: (text: string) => void): Promise<string[] | null> {
   try {
-    const fromModule = config.handlersModule ? await loadHandlersModule(config.handlersModule) : {};
+    const fromModule = config.handlersModule
+      ? await loadHandlersModule(config.handlersModule, deriveTimings(config).handlersImportTimeoutMs)
+      : {};
     return Object.keys(withBuiltins(fromModule)).sort();
   } catch (err) {
     warn(`retry-worker status: cannot load HANDLERS_MODULE, so kinds are not checked: ${(err as Error).message}\n`);

@@ -30,12 +30,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function etcdRaftLeader(cluster: TestCluster): Promise<number> {
   const statuses = await Promise.all(
     cluster.etcd.members.map(async (m) => {
-      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, {
+        method: 'POST',
+        body: '{}',
+        signal: AbortSignal.timeout(2000),
+      });
       return (await res.json()) as { header: { member_id: string }; leader: string };
     }),
   );
   const index = statuses.findIndex((s) => s.header.member_id === s.leader);
-  return index >= 0 ? index : 0;
+  return Math.max(index, 0);
 }
 
 export const FAULTS: Fault[] = [
@@ -68,7 +72,7 @@ export const FAULTS: Fault[] = [
     },
   },
   {
-    name: "kill etcd raft-leader member",
+    name: 'kill etcd raft-leader member',
     async inject(ctx) {
       const member = ctx.cluster.etcd.members[await etcdRaftLeader(ctx.cluster)]!;
       await member.kill();

@@ -6,10 +6,16 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { FAULTS } from './faults.js';
 import { reportTable } from './report.js';
-import { isViolation, runFault, type RunResult } from './run-fault.js';
+import { isViolation, type RunResult, runFault } from './run-fault.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, records: { type: 'string', default: '2000' }, ttl: { type: 'string', default: '2' }, only: { type: 'string' }, write: { type: 'string' } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    records: { type: 'string', default: '2000' },
+    ttl: { type: 'string', default: '2' },
+    only: { type: 'string' },
+    write: { type: 'string' },
+  },
 });
 const runs = Number(values.runs);
 const records = Number(values.records);

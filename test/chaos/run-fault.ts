@@ -19,6 +19,8 @@ export interface RunResult {
   /** Late requests of a superseded leader that the sink refused by their fencing token. */
   refused: number;
   overlaps: number;
+  /** Overlaps at the downstream after the first call's caller had hung up (its execution timeout): not ours to prevent, but shown. */
+  overlapsAfterHangUp: number;
   /** Executions of an older epoch that started after a newer epoch had started (invariant 4), or terms overlapping. */
   epochViolations: number;
   /** Records still pending once the cluster was healthy again (invariant 2). */
@@ -40,7 +42,13 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
   const cluster = await TestCluster.start({
     etcdMembers: 3,
     ownPostgres: true,
-    env: { LEASE_TTL_SECONDS: String(options.ttlSeconds), EXECUTION_TIMEOUT_MS: '1500', BATCH_SIZE: '20', CONCURRENCY: '10', LOG_LEVEL: 'info' },
+    env: {
+      LEASE_TTL_SECONDS: String(options.ttlSeconds),
+      EXECUTION_TIMEOUT_MS: '1500',
+      BATCH_SIZE: '20',
+      CONCURRENCY: '10',
+      LOG_LEVEL: 'info',
+    },
   });
   const proxies: TcpProxy[] = [];
   try {
@@ -72,7 +80,12 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     spawn('c');
 
     const expected = await insertRecords(cluster, options.records, fault.slowRecords ?? false);
-    await waitFor('executions under way', () => (cluster.sink.executions.length >= Math.min(30, options.records / 10) ? true : undefined), 60_000, 20);
+    await waitFor(
+      'executions under way',
+      () => (cluster.sink.executions.length >= Math.min(30, options.records / 10) ? true : undefined),
+      60_000,
+      20,
+    );
 
     const ctx: FaultContext = {
       cluster,
@@ -93,7 +106,12 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     await sleep(500); // late requests of a paused leader, if any, reach the sink
     // Requests still at the sink (a slow handler's call its worker abandoned at the execution timeout) are
     // recorded when they end: wait for them, so that the analysis sees every execution.
-    await waitFor('the sink to finish its requests', () => (cluster.sink.inFlight === 0 ? true : undefined), 10_000, 20).catch(() => notes.push('the sink still had requests in flight'));
+    await waitFor(
+      'the sink to finish its requests',
+      () => (cluster.sink.inFlight === 0 ? true : undefined),
+      10_000,
+      20,
+    ).catch(() => notes.push('the sink still had requests in flight'));
     return await analyse(fault.name, cluster, expected, faultAt, notes);
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
@@ -107,7 +125,8 @@ function currentLeader(replicas: readonly Replica[]): Replica | undefined {
     if (!r.alive) continue;
     const leading = r.logs.filter(isLeading).at(-1);
     const ended = r.logs.filter((l) => l.msg === 'leadership ended').at(-1);
-    if (leading && (!ended || ended.time < leading.time) && (!best || leading.time > best.time)) best = { replica: r, time: leading.time };
+    if (leading && (!ended || ended.time < leading.time) && (!best || leading.time > best.time))
+      best = { replica: r, time: leading.time };
   }
   return best?.replica;
 }
@@ -116,7 +135,12 @@ type Expectation = { status: 'succeeded' | 'dead'; maxAttempts: number };
 
 async function insertRecords(cluster: TestCluster, total: number, slow: boolean): Promise<Map<number, Expectation>> {
   const expected = new Map<number, Expectation>();
-  const add = async (count: number, behaviour: Parameters<TestCluster['insertSinkRecords']>[1], expectation: Expectation, maxAttempts?: number) => {
+  const add = async (
+    count: number,
+    behaviour: Parameters<TestCluster['insertSinkRecords']>[1],
+    expectation: Expectation,
+    maxAttempts?: number,
+  ) => {
     if (count <= 0) return;
     for (const id of await cluster.insertSinkRecords(count, behaviour, maxAttempts)) expected.set(id, expectation);
   };
@@ -130,24 +154,32 @@ async function insertRecords(cluster: TestCluster, total: number, slow: boolean)
   return expected;
 }
 
-async function analyse(fault: string, cluster: TestCluster, expected: Map<number, Expectation>, faultAt: number, notes: string[]): Promise<RunResult> {
+async function analyse(
+  fault: string,
+  cluster: TestCluster,
+  expected: Map<number, Expectation>,
+  faultAt: number,
+  notes: string[],
+): Promise<RunResult> {
   const all = [...cluster.sink.executions]; // one snapshot: every count below is of the same executions
   const accepted = all.filter((e) => !e.refused);
   const evidence = checkEvidence(all);
 
-  let epochViolations = evidence.termOverlaps.length;
+  let epochViolations = evidence.termOverlaps.filter((o) => !o.afterHangUp).length;
   let highest = 0;
   for (const e of [...accepted].sort((x, y) => x.start - y.start)) {
     if (e.epoch < highest) epochViolations++;
     highest = Math.max(highest, e.epoch);
   }
 
-  const byRecord = new Map<number, Execution[]>();
-  for (const e of accepted) byRecord.set(e.recordId, [...(byRecord.get(e.recordId) ?? []), e]);
+  const { rows: uids } = await cluster.pool.query<{ id: number; uid: string }>('SELECT id, uid FROM failed_records');
+  const idOf = new Map(uids.map((r) => [r.uid, r.id]));
+  const byRecord = new Map<string, Execution[]>();
+  for (const e of accepted) byRecord.set(e.key, [...(byRecord.get(e.key) ?? []), e]);
   let overAttempts = 0;
   let duplicatesAfterSuccess = 0;
-  for (const [id, list] of byRecord) {
-    const max = expected.get(id)?.maxAttempts ?? 5;
+  for (const [key, list] of byRecord) {
+    const max = expected.get(idOf.get(key) ?? -1)?.maxAttempts ?? 5;
     if (list.length > max) overAttempts++;
     const sorted = [...list].sort((x, y) => x.start - y.start);
     const firstSuccess = sorted.find((e) => e.status < 300);
@@ -157,7 +189,10 @@ async function analyse(fault: string, cluster: TestCluster, expected: Map<number
   const { rows } = await cluster.pool.query<{ id: number; status: string }>('SELECT id, status FROM failed_records');
   const lost = rows.filter((r) => r.status === 'pending').length;
   const wrong = rows.filter((r) => r.status !== 'pending' && expected.get(r.id)?.status !== r.status);
-  if (wrong.length > 0) notes.push(`${wrong.length} records ended ${wrong[0]!.status} against expectation (e.g. attempts spent by crashes)`);
+  if (wrong.length > 0)
+    notes.push(
+      `${wrong.length} records ended ${wrong[0]!.status} against expectation (e.g. attempts spent by crashes)`,
+    );
 
   const next = accepted.filter((e) => e.start > faultAt).sort((x, y) => x.start - y.start)[0];
   return {
@@ -165,7 +200,9 @@ async function analyse(fault: string, cluster: TestCluster, expected: Map<number
     records: expected.size,
     executions: accepted.length,
     refused: all.length - accepted.length,
-    overlaps: evidence.overlaps.length,
+    overlaps: evidence.overlaps.filter((o) => !o.afterHangUp).length,
+    overlapsAfterHangUp:
+      evidence.overlaps.filter((o) => o.afterHangUp).length + evidence.termOverlaps.filter((o) => o.afterHangUp).length,
     epochViolations,
     lost,
     overAttempts,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { completeRecords, type Completion } from '../../src/db/complete-records.js';
+import { type Completion, completeRecords } from '../../src/db/complete-records.js';
 import { planOf } from '../support/plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -11,7 +11,10 @@ before(async () => {
 after(() => db.drop());
 
 async function insert(count: number): Promise<number[]> {
-  const { rows } = await db.pool.query<{ id: number }>(`INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, $1::int) RETURNING id`, [count]);
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, $1::int) RETURNING id`,
+    [count],
+  );
   return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
@@ -21,7 +24,11 @@ test('completeRecords changes only pending rows, and says how many it changed', 
   const [a, b, c] = await insert(3);
   await db.pool.query(`UPDATE failed_records SET status = 'dead' WHERE id = $1`, [b]);
   const client = await db.pool.connect();
-  const changed = await completeRecords(client, [done(a!), done(b!), { id: c!, status: 'pending', attempts: 1, delayMs: 60_000, lastError: 'boom' }]).finally(() => client.release());
+  const changed = await completeRecords(client, [
+    done(a!),
+    done(b!),
+    { id: c!, status: 'pending', attempts: 1, delayMs: 60_000, lastError: 'boom' },
+  ]).finally(() => client.release());
   assert.equal(changed, 2);
   const { rows } = await db.pool.query<{ id: number; status: string; last_error: string | null; later: boolean }>(
     `SELECT id, status, last_error, next_run_at > now() + interval '50 seconds' AS later FROM failed_records WHERE id = ANY($1) ORDER BY id`,
@@ -41,7 +48,9 @@ test('completing a batch of 500 on an analyzed table of 30,000 pending records f
   const ids = await insert(30_000);
   await db.pool.query('ANALYZE failed_records');
   const batch = ids.slice(10_000, 10_500);
-  const { nodes, described, prepared } = await planOf(db.pool, (recorder) => completeRecords(recorder, batch.map(done)));
+  const { nodes, described, prepared } = await planOf(db.pool, (recorder) =>
+    completeRecords(recorder, batch.map(done)),
+  );
   assert.equal(prepared, false, 'a named statement is run with a generic plan, which cannot see the id range');
   const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'failed_records');
   assert.deepEqual(scanned, [], `the whole table was scanned: ${described}`);

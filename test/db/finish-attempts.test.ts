@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { finishAttempts, type FinishedAttempt } from '../../src/db/finish-attempts.js';
+import { type FinishedAttempt, finishAttempts } from '../../src/db/finish-attempts.js';
 import { planOf } from '../support/plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -19,12 +19,21 @@ async function startAttempts(count: number): Promise<number[]> {
   return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
-const succeeded = (ledgerId: number): FinishedAttempt => ({ ledgerId, outcome: 'succeeded', error: null, finishedAt: Date.now() });
+const succeeded = (ledgerId: number): FinishedAttempt => ({
+  ledgerId,
+  outcome: 'succeeded',
+  error: null,
+  finishedAt: Date.now(),
+});
 
 test('finishAttempts writes each outcome once and never overwrites a recorded one', async () => {
   const [a, b, c] = await startAttempts(3);
   await finishAttempts(db.pool, [{ ledgerId: b!, outcome: 'failed', error: 'boom', finishedAt: Date.UTC(2026, 0, 2) }]);
-  await finishAttempts(db.pool, [succeeded(a!), succeeded(b!), { ledgerId: c!, outcome: 'skipped', error: null, finishedAt: Date.now() }]);
+  await finishAttempts(db.pool, [
+    succeeded(a!),
+    succeeded(b!),
+    { ledgerId: c!, outcome: 'dead', error: 'no', finishedAt: Date.now() },
+  ]);
   const { rows } = await db.pool.query<{ id: number; outcome: string; error: string | null; finished: string }>(
     `SELECT id, outcome, error, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS finished FROM failed_record_attempts WHERE id = ANY($1) ORDER BY id`,
     [[a, b, c]],
@@ -34,7 +43,7 @@ test('finishAttempts writes each outcome once and never overwrites a recorded on
     [
       [a, 'succeeded', null],
       [b, 'failed', 'boom'],
-      [c, 'skipped', null],
+      [c, 'dead', 'no'],
     ],
   );
   assert.equal(rows[1]!.finished, '2026-01-02', 'the first outcome, with its time, stays');
@@ -47,14 +56,17 @@ test('on an analyzed ledger of finished attempts, finishing 500 new ones reads e
   await db.pool.query('ANALYZE retry_worker_attempts');
   const fresh = await startAttempts(500);
 
-  const { nodes, described, prepared } = await planOf(db.pool, (recorder) => finishAttempts(recorder, fresh.map(succeeded)));
-  assert.equal(prepared, false, 'a named statement is run with a generic plan, which cannot see the id range');
+  const { nodes, described } = await planOf(db.pool, (recorder) => finishAttempts(recorder, fresh.map(succeeded)));
   const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'retry_worker_attempts');
   assert.deepEqual(scanned, [], `the whole ledger was scanned: ${described}`);
-  for (const n of nodes.filter((n) => n['Node Type'] === 'Function Scan')) assert.equal(n['Actual Loops'], 1, `the values were read more than once: ${described}`);
+  for (const n of nodes.filter((n) => n['Node Type'] === 'Function Scan'))
+    assert.equal(n['Actual Loops'], 1, `the values were read more than once: ${described}`);
 
   await finishAttempts(db.pool, fresh.map(succeeded));
-  const { rows: done } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_record_attempts WHERE id = ANY($1) AND outcome = 'succeeded'`, [fresh]);
+  const { rows: done } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM failed_record_attempts WHERE id = ANY($1) AND outcome = 'succeeded'`,
+    [fresh],
+  );
   assert.equal(done[0]!.n, 500);
 });
 
@@ -76,13 +88,24 @@ test('a replica of the previous release, writing outcomes through failed_record_
   assert.deepEqual(rows, [{ outcome: 'failed', error: 'boom', finished: '2026-01-03' }]);
 });
 
-test("a replica of the previous release records attempts through failed_record_attempts, and reconciles by it", async () => {
-  const { rows: records } = await db.pool.query<{ id: number }>(`INSERT INTO failed_records (kind) VALUES ('noop'), ('noop') RETURNING id`);
+test('a replica of the previous release records attempts through failed_record_attempts, and reconciles by it', async () => {
+  const { rows: records } = await db.pool.query<{ id: number }>(
+    `INSERT INTO failed_records (kind) VALUES ('noop'), ('noop') RETURNING id`,
+  );
   const [fresh, recovered] = records.map((r) => r.id) as [number, number];
   // recovered: its attempt 1 succeeded but the claim rolled back; the ledger knows, the row does not.
-  await db.pool.query(`INSERT INTO retry_worker_attempts (record_id, attempt, epoch, replica_id, outcome) VALUES ($1, 1, 1, 'r0', 'succeeded')`, [recovered]);
+  await db.pool.query(
+    `INSERT INTO retry_worker_attempts (record_id, attempt, epoch, replica_id, outcome) VALUES ($1, 1, 1, 'r0', 'succeeded')`,
+    [recovered],
+  );
   // The ledger insert of the release before the ledger moved to retry_worker_attempts, verbatim.
-  const { rows } = await db.pool.query<{ recordId: number; settled: number; lastOutcome: string | null; ledgerId: number | null; attempt: number | null }>(
+  const { rows } = await db.pool.query<{
+    recordId: number;
+    settled: number;
+    lastOutcome: string | null;
+    ledgerId: number | null;
+    attempt: number | null;
+  }>(
     `WITH claimed AS (
        SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS c(record_id, attempts, max_attempts)
      ), prior AS (
@@ -117,13 +140,19 @@ test("a replica of the previous release records attempts through failed_record_a
       [recovered, 1, 'succeeded', false, null],
     ],
   );
-  const { rows: written } = await db.pool.query<{ replica: string }>(`SELECT replica_id AS replica FROM retry_worker_attempts WHERE record_id = $1`, [fresh]);
+  const { rows: written } = await db.pool.query<{ replica: string }>(
+    `SELECT replica_id AS replica FROM retry_worker_attempts WHERE record_id = $1`,
+    [fresh],
+  );
   assert.deepEqual(written, [{ replica: 'old-replica' }]);
 });
 
 test('only an outcome can be written through failed_record_attempts', async () => {
   const [a] = await startAttempts(1);
-  await assert.rejects(db.pool.query(`UPDATE failed_record_attempts SET epoch = 99 WHERE id = $1`, [a]), /only outcome, error and finished_at/);
+  await assert.rejects(
+    db.pool.query(`UPDATE failed_record_attempts SET epoch = 99 WHERE id = $1`, [a]),
+    /only outcome, error and finished_at/,
+  );
   const { rows } = await db.pool.query<{ epoch: number }>('SELECT epoch FROM retry_worker_attempts WHERE id = $1', [a]);
   assert.deepEqual(rows, [{ epoch: 1 }]);
 });

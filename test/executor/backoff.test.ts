@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { retryDelayMs } from '../../src/executor/backoff.js';
 
 const backoff = { baseMs: 1_000, maxMs: 30_000 };
@@ -9,7 +9,10 @@ const high = () => 1;
 test('the first retry waits between half the base and the base', () => {
   assert.equal(retryDelayMs(1, backoff, low), 500);
   assert.equal(retryDelayMs(1, backoff, high), 1_000);
-  assert.equal(retryDelayMs(1, backoff, () => 0.5), 750);
+  assert.equal(
+    retryDelayMs(1, backoff, () => 0.5),
+    750,
+  );
 });
 
 test('the delay doubles with each attempt', () => {

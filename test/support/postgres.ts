@@ -11,8 +11,8 @@ export interface PostgresServer {
   urlFor(database: string): string;
   /** Stops the server if this process started it. */
   stop(): Promise<void>;
-  /** Restarts the server (fast shutdown); only for a server this process started. */
-  restart?(): Promise<void>;
+  /** Restarts the server (fast shutdown), down for `downMs` in between; only for a server this process started. */
+  restart?(downMs?: number): Promise<void>;
 }
 
 let server: Promise<PostgresServer> | undefined;
@@ -64,7 +64,16 @@ export async function startEmbedded(): Promise<PostgresServer> {
       if (log.length > 50) log.shift();
     },
     onError: () => undefined,
-    postgresFlags: ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+    postgresFlags: [
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'fsync=off',
+    ],
   };
   // The data dir's parent must be traversable by the postgres user.
   await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
@@ -80,7 +89,11 @@ export async function startEmbedded(): Promise<PostgresServer> {
         await pgServer.start();
         return portToUse;
       } catch (err) {
-        if (attempt >= tries) throw new Error(`embedded Postgres did not start on port ${portToUse} after ${tries} tries: ${log.join('').trim().slice(-1500)}`, { cause: err });
+        if (attempt >= tries)
+          throw new Error(
+            `embedded Postgres did not start on port ${portToUse} after ${tries} tries: ${log.join('').trim().slice(-1500)}`,
+            { cause: err },
+          );
         await new Promise((r) => setTimeout(r, 200));
         if (newPortEachTry) portToUse = await freePort();
       }
@@ -93,8 +106,9 @@ export async function startEmbedded(): Promise<PostgresServer> {
       await pgServer.stop();
       await rm(dir, { recursive: true, force: true });
     },
-    restart: async () => {
+    restart: async (downMs = 0) => {
       await pgServer.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await startOn(port, 10, false);
     },
   };
@@ -108,7 +122,10 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database of this test file's own; drop() removes it (and stops an embedded server last). */
-export async function createTestDatabase(prefix = 'rw_test', options: { ownServer?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  prefix = 'rw_test',
+  options: { ownServer?: boolean } = {},
+): Promise<TestDatabase> {
   // ownServer: a server for this database alone, even when DATABASE_URL is set (for tests that restart it).
   const own = options.ownServer ? await startEmbedded() : undefined;
   const srv = own ?? (await postgresServer());

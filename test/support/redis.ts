@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,20 @@ export async function startRedis(): Promise<RedisServer> {
     const output: string[] = [];
     const child: ChildProcess = spawn(
       REDIS_BIN,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--loglevel',
+        'warning',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
@@ -52,7 +65,8 @@ export async function startRedis(): Promise<RedisServer> {
     // 'close': exited and its output read to the end (what it printed can arrive after 'exit').
     const closed = new Promise((r) => child.once('close', r));
     const kill = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
+        process.kill(child.pid, 'SIGKILL');
       await closed;
       await rm(dir, { recursive: true, force: true });
     };
@@ -85,19 +99,30 @@ export async function startRedis(): Promise<RedisServer> {
 
 async function ping(url: string, timeoutMs: number, died: () => boolean = () => false): Promise<void> {
   let exited = false;
-  await waitFor(`redis at ${url} to answer PING`, async () => {
-    if (died()) {
-      exited = true;
-      return true; // stop waiting: a server that exited will not answer
-    }
-    const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, commandTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG' || undefined;
-    } finally {
-      client.disconnect();
-    }
-  }, timeoutMs, 100);
+  await waitFor(
+    `redis at ${url} to answer PING`,
+    async () => {
+      if (died()) {
+        exited = true;
+        return true; // stop waiting: a server that exited will not answer
+      }
+      const client = new Redis(url, {
+        lazyConnect: true,
+        connectTimeout: 500,
+        commandTimeout: 500,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        return (await client.ping()) === 'PONG' || undefined;
+      } finally {
+        client.disconnect();
+      }
+    },
+    timeoutMs,
+    100,
+  );
   if (exited) throw new Error('redis-server exited');
 }

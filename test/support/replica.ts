@@ -60,7 +60,11 @@ export class Replica {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`replica ${this.id}: no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('').slice(-2000)}`));
+        reject(
+          new Error(
+            `replica ${this.id}: no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('').slice(-2000)}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -78,16 +82,27 @@ export class Replica {
 }
 
 export const isLeading = (l: LogLine) => l.msg === 'leading: this replica now executes failed records';
-export const isExecutionStart = (l: LogLine) => l.msg === 'execution started';
+/** A line about one execution: written when it ends, with its start time (`startedAt`, wall-clock ms). */
+export const isExecution = (l: LogLine) =>
+  l.recordId !== undefined && typeof l.startedAt === 'number' && l.msg.startsWith('execution ');
 
 /** The first live replica to log that it leads (at or after `notBefore`, a wall-clock ms time). */
-export async function waitForLeader(replicas: readonly Replica[], timeoutMs = 20_000, notBefore = 0): Promise<{ replica: Replica; line: LogLine }> {
-  return waitFor('a replica to lead', () => {
-    for (const replica of replicas) {
-      if (!replica.alive) continue;
-      const line = replica.logs.find((l) => isLeading(l) && l.time >= notBefore);
-      if (line) return { replica, line };
-    }
-    return undefined;
-  }, timeoutMs, 20);
+export async function waitForLeader(
+  replicas: readonly Replica[],
+  timeoutMs = 20_000,
+  notBefore = 0,
+): Promise<{ replica: Replica; line: LogLine }> {
+  return waitFor(
+    'a replica to lead',
+    () => {
+      for (const replica of replicas) {
+        if (!replica.alive) continue;
+        const line = replica.logs.find((l) => isLeading(l) && l.time >= notBefore);
+        if (line) return { replica, line };
+      }
+      return undefined;
+    },
+    timeoutMs,
+    20,
+  );
 }

@@ -1,5 +1,5 @@
-import { findOverlaps } from '../../src/demo/demo-summary.js';
 import type { SinkExecution } from '../../src/demo/demo-sink.js';
+import { findOverlaps } from '../../src/demo/demo-summary.js';
 
 // The demo's sink is the tests' sink too: one downstream that keeps its own record and refuses stale tokens.
 export { DemoSink as Sink, type SinkBehaviour, type SinkExecution as Execution } from '../../src/demo/demo-sink.js';
@@ -17,6 +17,7 @@ export interface EvidenceReport {
 export function checkEvidence(all: readonly SinkExecution[]): EvidenceReport {
   const { records, terms } = findOverlaps(all);
   const replicasPerEpoch = new Map<number, Set<string>>();
-  for (const e of all) if (!e.refused) replicasPerEpoch.set(e.epoch, (replicasPerEpoch.get(e.epoch) ?? new Set()).add(e.replicaId));
+  for (const e of all)
+    if (!e.refused) replicasPerEpoch.set(e.epoch, (replicasPerEpoch.get(e.epoch) ?? new Set()).add(e.replicaId));
   return { overlaps: records, replicasPerEpoch, termOverlaps: terms };
 }

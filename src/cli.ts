@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { describeSettings, loadConfig } from './config.js';
-import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 
@@ -61,10 +61,11 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return status(values.record, values.json === true);
     case 'demo':
-      // Each command loads only its own modules: start-up time is part of every failover.
       return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout });
     default:
-      process.stderr.write(`retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status or demo (see retry-worker --help)\n`);
+      process.stderr.write(
+        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status or demo (see retry-worker --help)\n`,
+      );
       return EXIT.usage;
   }
 }
@@ -72,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
 async function runMigrate(): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, config.replicaId);
-  const pool = createPool({ databaseUrl: config.databaseUrl, max: 1, applicationName: 'retry-worker migrate' });
+  const pool = createPool({ databaseUrl: config.database.url, max: 1, applicationName: 'retry-worker migrate' });
   try {
     const applied = await migrate(pool);
     log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'database already up to date');
@@ -87,7 +88,9 @@ async function status(record: string | boolean | undefined, json: boolean): Prom
   if (record !== undefined) {
     recordId = typeof record === 'string' && /^\d+$/.test(record) ? Number(record) : NaN;
     if (!Number.isSafeInteger(recordId) || recordId < 1) {
-      process.stderr.write(`retry-worker: --record needs a record id (a positive whole number), got ${JSON.stringify(record)}\n`);
+      process.stderr.write(
+        `retry-worker: --record needs a record id (a positive whole number), got ${JSON.stringify(record)}\n`,
+      );
       return EXIT.usage;
     }
   }
@@ -103,7 +106,7 @@ async function status(record: string | boolean | undefined, json: boolean): Prom
 async function start(): Promise<number> {
   const config = loadConfig();
   const { Worker } = await import('./worker.js');
-  const worker = new Worker({ config: config as never });
+  const worker = new Worker({ config });
   // A bug must still leave a log line that says what happened before the process dies.
   process.on('uncaughtException', (err) => {
     worker.log.fatal({ err }, 'uncaught exception; exiting');

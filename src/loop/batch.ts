@@ -1,0 +1,229 @@
+import type { ExecutionConfig } from '../config.js';
+import type { ClaimedRow } from '../db/claim-records.js';
+import type { Completion } from '../db/complete-records.js';
+import type { Term } from '../election/term.js';
+import type { ExecutionAborted } from '../errors.js';
+import { Execution } from '../executor/execute-record.js';
+import type { Handlers } from '../executor/handler.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Timings } from '../timings.js';
+import type { AttemptLedger } from './attempt-ledger.js';
+import { classify, type ExecutionOutcome } from './attempts.js';
+import type { ClaimSession } from './claim-session.js';
+
+/** A claimed record on its way to a slot: its attempt, and its ledger row once written. */
+export interface Entry {
+  batch: Batch;
+  row: ClaimedRow;
+  attempt: number;
+  ledgerId?: number;
+}
+
+export interface BatchDeps {
+  term: Term;
+  ledger: AttemptLedger;
+  handlers: Handlers;
+  execution: ExecutionConfig;
+  timings: Timings;
+  replicaId: string;
+  metrics: Metrics;
+  /** The term's logger. */
+  log: Logger;
+  isDraining: () => boolean;
+  /** A started execution ended: its slot is free. */
+  onExecutionEnded: () => void;
+  onEnded: (batch: Batch) => void;
+}
+
+/**
+ * One claim transaction's records, from the claim to the COMMIT:
+ *
+ *   claimed ──every record settled (ran, settled without running, or skipped)──▶ ending ──▶ ended
+ *                                           ending: discard ledger rows of attempts that never started;
+ *                                           complete + COMMIT, or (rows uncertain, or the completion failed)
+ *                                           flush the ledger's outcomes and roll back
+ *
+ * A record starts only if, at that instant, the term is safe, the loop is not draining, and the session's
+ * rows are certainly still locked. If the rows become uncertain, running handlers are aborted at once.
+ */
+export class Batch {
+  readonly ended: Promise<void>;
+  private readonly rows: ClaimedRow[] = [];
+  private readonly completions: Completion[] = [];
+  private readonly discards: number[] = [];
+  private readonly executions = new Set<Execution>();
+  private readonly skipped = new Map<string, number>();
+  private outstanding = 0;
+  private isSealed = false;
+  private resolveEnded!: () => void;
+
+  constructor(
+    private readonly deps: BatchDeps,
+    private readonly session: ClaimSession,
+  ) {
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+  }
+
+  hold(row: ClaimedRow): void {
+    this.rows.push(row);
+  }
+
+  /** A record that ends without running (reconciled from the ledger, or dead without a try). */
+  settle(completion: Completion): void {
+    this.completions.push(completion);
+  }
+
+  entry(row: ClaimedRow, attempt: number): Entry {
+    this.outstanding++;
+    return { batch: this, row, attempt };
+  }
+
+  /** Every record of the claim is accounted for: watch the session; end now if nothing is to run. */
+  sealed(): void {
+    this.isSealed = true;
+    this.session.watch((reason) => this.abort(reason));
+    if (this.outstanding === 0) void this.finish();
+  }
+
+  uids(): string[] {
+    return this.rows.map((r) => r.uid);
+  }
+
+  /** Aborts every running handler of the batch (rows uncertain, shutdown timeout, stall). */
+  abort(reason: ExecutionAborted): void {
+    for (const execution of this.executions) execution.abort(reason);
+  }
+
+  /** Starts the entry's handler and returns true, unless it must not start now (then it is skipped). */
+  start(entry: Entry): boolean {
+    const reason = !this.deps.term.isSafe()
+      ? 'term-ended'
+      : !this.session.rowsSafe()
+        ? 'rows-uncertain'
+        : this.deps.isDraining()
+          ? 'draining'
+          : undefined;
+    if (reason) {
+      this.skip(entry, reason);
+      return false;
+    }
+    const { row, attempt } = entry;
+    const { execution: config, timings, term, log } = this.deps;
+    const execution = new Execution(
+      this.deps.handlers[row.kind]!,
+      { id: row.id, uid: row.uid, kind: row.kind, payload: row.payload, attempt, maxAttempts: row.maxAttempts },
+      {
+        timeoutMs: config.timeoutMs,
+        abandonAfterMs: timings.abandonAfterMs,
+        fencingToken: term.epoch,
+        replicaId: this.deps.replicaId,
+        log,
+      },
+    );
+    this.executions.add(execution);
+    log.debug({ recordId: row.id, attempt, kind: row.kind }, 'execution started');
+    const startedAt = Date.now();
+    const started = performance.now();
+    void execution
+      .run()
+      .then((outcome) => this.finished(entry, execution, outcome, startedAt, performance.now() - started));
+    return true;
+  }
+
+  /** The entry will not run now: its row is left as it was, and its ledger row (if any) is deleted. */
+  skip(entry: Entry, reason: string): void {
+    if (entry.ledgerId !== undefined) this.discards.push(entry.ledgerId);
+    this.skipped.set(reason, (this.skipped.get(reason) ?? 0) + 1);
+    this.deps.metrics.recordsSkipped(reason, 1);
+    this.settled();
+  }
+
+  private finished(
+    entry: Entry,
+    execution: Execution,
+    outcome: ExecutionOutcome,
+    startedAt: number,
+    durationMs: number,
+  ): void {
+    this.executions.delete(execution);
+    const { row, attempt } = entry;
+    const { execution: config, term, log } = this.deps;
+    const result = classify(outcome, row, attempt, { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs });
+    const finishedAt = Date.now();
+    const error = result.error?.message ?? null;
+    this.deps.ledger.finish({ ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt });
+    this.completions.push(result.completion);
+    const ms = Math.round(durationMs * 10) / 10;
+    this.deps.metrics.executionFinished({
+      recordId: row.id,
+      kind: row.kind,
+      attempt,
+      epoch: term.epoch,
+      outcome: result.label,
+      durationMs: ms,
+      error,
+      finishedAt,
+    });
+    const line = { recordId: row.id, attempt, kind: row.kind, outcome: result.label, startedAt, durationMs: ms };
+    if (result.label === 'succeeded') log.info(line, 'execution succeeded');
+    else
+      log.warn(
+        { ...line, err: result.error },
+        result.label === 'dead' ? 'execution failed; record is dead' : 'execution failed; will retry',
+      );
+    this.settled();
+    this.deps.onExecutionEnded();
+  }
+
+  private settled(): void {
+    this.outstanding--;
+    if (this.isSealed && this.outstanding === 0) void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    const { ledger, log } = this.deps;
+    try {
+      if (this.skipped.size > 0)
+        log.info({ skipped: Object.fromEntries(this.skipped) }, 'claimed records not started; they stay pending');
+      if (this.discards.length > 0) {
+        await ledger
+          .discard(this.discards)
+          .catch((err: unknown) =>
+            log.warn(
+              { err, attempts: this.discards.length },
+              'could not delete the ledger rows of attempts that never started; they count',
+            ),
+          );
+      }
+      const uncertain = this.session.uncertain;
+      if (uncertain) {
+        log.warn(
+          { reason: uncertain.message, records: this.rows.length },
+          "batch ends without its completion: its rows' locks were uncertain; the ledger keeps their attempts",
+        );
+        await ledger.flush();
+        await this.session.abandon();
+        return;
+      }
+      try {
+        const changed = await this.session.complete(this.completions);
+        if (changed !== this.completions.length)
+          log.error(
+            { expected: this.completions.length, changed },
+            'completion changed fewer rows than the batch held',
+          );
+      } catch (err) {
+        log.warn(
+          { err, records: this.rows.length },
+          'batch completion failed; its rows roll back to pending and the ledger keeps their attempts',
+        );
+        await ledger.flush();
+        await this.session.abandon();
+      }
+    } finally {
+      this.resolveEnded();
+      this.deps.onEnded(this);
+    }
+  }
+}

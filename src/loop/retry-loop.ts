@@ -1,0 +1,258 @@
+import type pg from 'pg';
+import { sleep } from '../async.js';
+import type { Clock } from '../clock.js';
+import type { ClaimConfig, ExecutionConfig } from '../config.js';
+import type { ClaimArgs } from '../db/claim-records.js';
+import { type DueListener, listenForDue } from '../db/listen-due.js';
+import type { TermLockKey } from '../db/term-lock.js';
+import type { Term } from '../election/term.js';
+import { ExecutionAborted, FencedError } from '../errors.js';
+import type { Handlers } from '../executor/handler.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Timings } from '../timings.js';
+import { Waker } from '../waker.js';
+import { AttemptLedger } from './attempt-ledger.js';
+import { type PlanRules, planAttempt } from './attempts.js';
+import { Batch, type BatchDeps, type Entry } from './batch.js';
+import { ClaimSession } from './claim-session.js';
+import { StallWatch } from './stall-watch.js';
+import { StartQueue } from './start-queue.js';
+
+export interface RetryLoopDeps {
+  pool: pg.Pool;
+  databaseUrl: string;
+  electionName: string;
+  replicaId: string;
+  lockKey: TermLockKey;
+  claim: ClaimConfig;
+  execution: ExecutionConfig;
+  timings: Timings;
+  handlers: Handlers;
+  metrics: Metrics;
+  clock: Clock;
+}
+
+export type LoopStop = 'term-ended' | 'fenced' | 'drained' | 'database-unreachable' | 'stalled';
+
+/**
+ * Claim -> ledger -> execute -> complete, for one term.
+ *
+ * Claims a batch (one transaction, its rows locked until it completes) whenever fewer than MAX_OPEN_BATCHES are
+ * open and fewer than claimAhead records wait to start; otherwise, and when the queue looks empty, sleeps
+ * until NOTIFY, the poll interval or a batch ending. Claimed records wait in one StartQueue, in claim order,
+ * and start once their attempt is in the ledger, and only if, at that instant, the term is safe and their
+ * batch's rows are certainly still locked. When the term ends or the loop drains, nothing new starts; started
+ * executions finish under their held rows, and the loop returns once every batch has ended.
+ */
+export class RetryLoop {
+  private readonly draining = new AbortController();
+  private readonly waker = new Waker();
+  private readonly batches = new Set<Batch>();
+  /** Record identities in open batches: one of them claimed again (its batch's rows were freed) is left alone. */
+  private readonly held = new Set<string>();
+  private readonly queue: StartQueue;
+  private readonly ledger: AttemptLedger;
+  private readonly batchDeps: BatchDeps;
+  private readonly rules: PlanRules;
+  private readonly stallWatch: StallWatch;
+  private readonly claimAhead: number;
+  private running: Promise<LoopStop> | undefined;
+  private stopReason: LoopStop | undefined;
+
+  constructor(
+    private readonly deps: RetryLoopDeps,
+    private readonly term: Term,
+    private readonly log: Logger,
+  ) {
+    const { execution, claim, timings } = deps;
+    this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
+    this.ledger = new AttemptLedger(deps.pool, term.epoch, deps.replicaId, timings.databaseTimeoutMs, log);
+    this.queue = new StartQueue(this.ledger, execution.concurrency, claim.batchSize, log);
+    this.batchDeps = {
+      term,
+      ledger: this.ledger,
+      handlers: deps.handlers,
+      execution,
+      timings,
+      replicaId: deps.replicaId,
+      metrics: deps.metrics,
+      log,
+      isDraining: () => this.draining.signal.aborted,
+      onExecutionEnded: () => this.queue.finished(),
+      onEnded: (batch) => this.batchEnded(batch),
+    };
+    const kinds = Object.keys(deps.handlers).sort();
+    this.rules = {
+      backoff: { baseMs: execution.backoffBaseMs, maxMs: execution.backoffMaxMs },
+      payloadMaxBytes: claim.payloadMaxBytes,
+      knows: (kind) => Object.hasOwn(deps.handlers, kind),
+      knownKinds: kinds.join(', '),
+    };
+    this.stallWatch = new StallWatch(deps.clock, timings.stallLimitMs, (stalledMs) => this.stalled(stalledMs));
+  }
+
+  /** Claims until the term ends or drain() is called; then waits for every batch to end. */
+  run(): Promise<LoopStop> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  /** Stops claiming and starting; in-flight executions finish, or their signals abort after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining.abort();
+    this.queue.skipAll('draining');
+    this.waker.wake();
+    const timer = setTimeout(() => {
+      this.log.warn({ shutdownTimeoutMs: timeoutMs }, 'shutdown timeout passed; aborting in-flight executions');
+      for (const batch of this.batches)
+        batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
+    }, timeoutMs);
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One claim, its records queued and started as slots allow. Returns how many records it locked. */
+  async runOnce(): Promise<number> {
+    const { session, rows } = await ClaimSession.claim(
+      { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock },
+      this.claimArgs(),
+    );
+    if (!session) return 0;
+    this.deps.metrics.claimed(rows.length);
+    const batch = new Batch(this.batchDeps, session);
+    this.batches.add(batch);
+    const entries: Entry[] = [];
+    for (const row of rows) {
+      if (this.held.has(row.uid)) {
+        // Its earlier batch lost its rows (a failed transaction frees them at once) and has not ended yet.
+        this.log.warn(
+          { recordId: row.id },
+          'claimed a record whose earlier batch has not ended; leaving it for a later claim',
+        );
+        continue;
+      }
+      this.held.add(row.uid);
+      batch.hold(row);
+      const plan = planAttempt(row, this.rules);
+      if (plan.action === 'settle') batch.settle(plan.completion);
+      else entries.push(batch.entry(row, plan.attempt));
+    }
+    batch.sealed();
+    this.queue.push(entries);
+    return rows.length;
+  }
+
+  /** Resolves once every open batch has ended. */
+  async settled(): Promise<void> {
+    while (this.batches.size > 0) await Promise.all([...this.batches].map((b) => b.ended));
+  }
+
+  private async loop(): Promise<LoopStop> {
+    const stopClaiming = AbortSignal.any([this.term.signal, this.draining.signal]);
+    const onTermEnd = () => this.queue.skipAll('term-ended');
+    this.term.signal.addEventListener('abort', onTermEnd, { once: true });
+    this.stallWatch.start();
+    const listening = this.listen();
+    const { timings, claim } = this.deps;
+    let retryMs = timings.retryMinMs;
+    let failingSince: number | undefined;
+    try {
+      while (!stopClaiming.aborted && this.term.isSafe()) {
+        if (this.batches.size >= claim.maxOpenBatches || this.queue.length >= this.claimAhead) {
+          await this.waker.wait(claim.pollIntervalMs, stopClaiming);
+          continue;
+        }
+        let claimed: number;
+        try {
+          claimed = await this.runOnce();
+          retryMs = timings.retryMinMs;
+          failingSince = undefined;
+        } catch (err) {
+          if (err instanceof FencedError) {
+            this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
+            this.deps.metrics.fencedRejection('claim');
+            this.stopReason = 'fenced';
+            this.term.end('fenced');
+            break;
+          }
+          failingSince ??= this.deps.clock();
+          const failingForMs = this.deps.clock() - failingSince;
+          if (failingForMs > timings.databaseGraceMs) {
+            this.log.error(
+              { err, failingForMs: Math.round(failingForMs) },
+              'Postgres has not answered for a whole lease TTL; giving leadership up',
+            );
+            this.stopReason = 'database-unreachable';
+            this.term.end('database-unreachable');
+            break;
+          }
+          this.log.warn({ err, retryInMs: retryMs }, 'claim failed');
+          await sleep(retryMs, stopClaiming);
+          retryMs = Math.min(retryMs * 2, claim.pollIntervalMs);
+          continue;
+        }
+        if (claimed < claim.batchSize) await this.waker.wait(claim.pollIntervalMs, stopClaiming);
+      }
+      this.queue.skipAll(this.draining.signal.aborted ? 'draining' : 'term-ended');
+      await this.settled();
+      await this.ledger.flush();
+      return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
+    } finally {
+      this.term.signal.removeEventListener('abort', onTermEnd);
+      this.stallWatch.stop();
+      await (await listening)?.close(timings.databaseTimeoutMs);
+    }
+  }
+
+  private batchEnded(batch: Batch): void {
+    this.batches.delete(batch);
+    for (const uid of batch.uids()) this.held.delete(uid);
+    this.waker.wake();
+  }
+
+  private stalled(stalledMs: number): void {
+    this.log.error(
+      { stalledMs, limitMs: this.deps.timings.stallLimitMs },
+      'the event loop stalled long enough that row locks may have been lost; ending the term (handlers must not block)',
+    );
+    this.deps.metrics.stalled();
+    this.stopReason = 'stalled';
+    this.term.end('stalled');
+    for (const batch of this.batches)
+      batch.abort(new ExecutionAborted('stalled', `the event loop stalled for ${stalledMs} ms`));
+  }
+
+  private claimArgs(): ClaimArgs {
+    const { electionName: name, lockKey, claim, execution } = this.deps;
+    return {
+      name,
+      epoch: this.term.epoch,
+      token: this.term.token,
+      limit: claim.batchSize,
+      defaultMaxAttempts: execution.defaultMaxAttempts,
+      payloadMaxBytes: claim.payloadMaxBytes,
+      lockKey,
+    };
+  }
+
+  private async listen(): Promise<DueListener | undefined> {
+    try {
+      const listener = await listenForDue(
+        this.deps.databaseUrl,
+        `retry-worker listen ${this.deps.replicaId}`,
+        () => this.waker.wake(),
+        (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
+      );
+      // Records inserted before LISTEN took effect: look once more.
+      this.waker.wake();
+      return listener;
+    } catch (err) {
+      this.log.warn({ err }, 'could not LISTEN for new records; polling only');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClaimedRow } from '../src/db/claim-records.js';
+import { classify, type PlanRules, planAttempt } from '../src/loop/attempts.js';
+
+const rules: PlanRules = {
+  backoff: { baseMs: 1_000, maxMs: 60_000 },
+  payloadMaxBytes: 100,
+  knows: (k) => k === 'known',
+  knownKinds: 'known',
+};
+const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
+  id: 1,
+  uid: 'u',
+  kind: 'known',
+  payload: {},
+  payloadBytes: 2,
+  attempts: 0,
+  maxAttempts: 3,
+  lastError: null,
+  ledgerAttempt: null,
+  ledgerOutcome: null,
+  ledgerError: null,
+  ...overrides,
+});
+
+test('a fresh record runs as attempt 1; one with attempts counted runs the next', () => {
+  assert.deepEqual(planAttempt(row(), rules), { action: 'run', attempt: 1 });
+  assert.deepEqual(planAttempt(row({ attempts: 2 }), rules), { action: 'run', attempt: 3 });
+});
+
+test('an attempt whose executor died counts: the next one runs, or the record is dead when none is left', () => {
+  assert.deepEqual(planAttempt(row({ ledgerAttempt: 1 }), rules), { action: 'run', attempt: 2 });
+  const plan = planAttempt(row({ attempts: 2, ledgerAttempt: 3, lastError: 'e2' }), rules);
+  assert.equal(plan.action, 'settle');
+  assert.deepEqual(plan.action === 'settle' && plan.completion, {
+    id: 1,
+    status: 'dead',
+    attempts: 3,
+    delayMs: 0,
+    lastError:
+      'attempts exhausted: attempt 3 of 3 started and never finished (its executor stopped); earlier error: e2',
+  });
+});
+
+test('outcomes the ledger has but the row lost are reconciled without running: success, permanent failure, failure with backoff', () => {
+  const settle = (r: ClaimedRow) => {
+    const plan = planAttempt(r, rules);
+    assert.equal(plan.action, 'settle');
+    return plan.action === 'settle' ? plan.completion : undefined;
+  };
+  assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'succeeded' })), {
+    id: 1,
+    status: 'succeeded',
+    attempts: 1,
+    delayMs: 0,
+    lastError: null,
+  });
+  assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'dead', ledgerError: 'no' })), {
+    id: 1,
+    status: 'dead',
+    attempts: 1,
+    delayMs: 0,
+    lastError: 'no',
+  });
+  const failed = settle(row({ ledgerAttempt: 2, ledgerOutcome: 'failed', ledgerError: '503' }))!;
+  assert.equal(failed.status, 'pending');
+  assert.equal(failed.attempts, 2);
+  assert.ok(failed.delayMs >= 1_000 && failed.delayMs <= 2_000, `${failed.delayMs}`);
+  assert.equal(
+    settle(row({ ledgerAttempt: 3, ledgerOutcome: 'failed', ledgerError: '503' }))!.lastError,
+    'attempt 3 of 3 failed: 503',
+  );
+});
+
+test('a record with nothing to try, an unknown kind or an oversized payload is dead without running, saying why', () => {
+  const completion = (r: ClaimedRow) => {
+    const plan = planAttempt(r, rules);
+    return plan.action === 'settle' ? plan.completion : undefined;
+  };
+  assert.equal(
+    completion(row({ attempts: 3, maxAttempts: 2, lastError: 'x' }))!.lastError,
+    'max_attempts is 2 and 3 attempts were made; last error: x',
+  );
+  assert.match(completion(row({ kind: 'other' }))!.lastError!, /unknown kind "other".*known kinds: known/);
+  assert.match(
+    completion(row({ payload: null, payloadBytes: 500 }))!.lastError!,
+    /payload is 500 bytes, over PAYLOAD_MAX_BYTES \(100\)/,
+  );
+});
+
+test('classify: success; failure with backoff; the last failure is dead; a permanent failure is dead at once', () => {
+  const backoff = { baseMs: 1_000, maxMs: 60_000 };
+  const r = { id: 1, maxAttempts: 3 };
+  assert.deepEqual(classify({ kind: 'succeeded' }, r, 1, backoff).completion, {
+    id: 1,
+    status: 'succeeded',
+    attempts: 1,
+    delayMs: 0,
+    lastError: null,
+  });
+  const failed = classify({ kind: 'failed', error: new Error('503') }, r, 1, backoff, () => 0);
+  assert.deepEqual(
+    [failed.label, failed.ledgerOutcome, failed.completion.status, failed.completion.delayMs],
+    ['failed', 'failed', 'pending', 500],
+  );
+  const asked = classify({ kind: 'failed', error: new Error('busy'), retryAfterMs: 30_000 }, r, 1, backoff, () => 0);
+  assert.equal(asked.completion.delayMs, 30_000, 'a longer ask than the backoff wins');
+  const last = classify({ kind: 'failed', error: new Error('503') }, r, 3, backoff);
+  assert.deepEqual(
+    [last.label, last.ledgerOutcome, last.completion.status, last.completion.lastError],
+    ['dead', 'failed', 'dead', 'attempt 3 of 3 failed: 503'],
+  );
+  const permanent = classify({ kind: 'dead', error: new Error('422') }, r, 1, backoff);
+  assert.deepEqual([permanent.label, permanent.ledgerOutcome, permanent.completion.status], ['dead', 'dead', 'dead']);
+});
