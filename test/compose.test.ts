@@ -15,6 +15,10 @@ const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
 
 interface Service {
   image?: string;
+  env_file?: string[];
+  read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
   build?: unknown;
   command?: string[];
   environment?: Record<string, string>;
@@ -26,6 +30,33 @@ const compose = parse(read('docker-compose.yml'), { merge: true }) as { services
 const services = compose.services;
 const isApp = (s: Service) => s.build !== undefined || s.image === 'retry-worker:local';
 const replicas = Object.entries(services).filter(([, s]) => isApp(s) && s.command?.[0] === 'start');
+
+/** The variables of a service's env_file(s), as compose reads them (KEY=value lines, # comments). */
+function envFile(service: Service): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of service.env_file ?? []) {
+    for (const line of read(file).split('\n')) {
+      const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+      if (m) out[m[1]!] = m[2]!;
+    }
+  }
+  return out;
+}
+
+test('compose is a demo: no password in the compose file itself; what we ship runs read-only, without capabilities or new privileges', () => {
+  const text = read('docker-compose.yml');
+  assert.match(text, /DEMO ONLY/);
+  const password = envFile(services.postgres!).POSTGRES_PASSWORD!;
+  assert.ok(password && !text.includes(password), 'the demo password lives in an env file');
+  for (const [name, s] of Object.entries(services).filter(([n, s]) => isApp(s) || n === 'sink')) {
+    assert.equal(s.read_only, true, `${name} read_only`);
+    assert.deepEqual(s.cap_drop, ['ALL'], `${name} cap_drop`);
+    assert.ok(s.security_opt?.includes('no-new-privileges:true'), `${name} no-new-privileges`);
+  }
+  for (const [name, s] of Object.entries(services).filter(([, s]) => isApp(s))) {
+    assert.deepEqual(Object.keys(envFile(s)), ['DATABASE_URL'], `${name} reads only DATABASE_URL from its env file`);
+  }
+});
 
 let db: TestDatabase | undefined;
 after(async () => {
@@ -77,13 +108,13 @@ test("every environment variable of the app's services is a real setting", () =>
     for (const variable of Object.keys(s.environment))
       assert.ok(known.has(variable), `${name}: ${variable} is not a setting of retry-worker --help`);
   }
-  const db = new URL(services.migrate!.environment!.DATABASE_URL!);
-  const pgEnv = services.postgres!.environment!;
+  const db = new URL(envFile(services.migrate!).DATABASE_URL!);
+  const pgEnv = envFile(services.postgres!);
   assert.deepEqual(
     [db.hostname, db.username, db.password, db.pathname.slice(1)],
     ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB],
   );
-  const seeder = services.seeder!.environment!;
+  const seeder = { ...envFile(services.seeder!), ...services.seeder!.environment };
   assert.deepEqual(
     [seeder.PGHOST, seeder.PGUSER, seeder.PGPASSWORD, seeder.PGDATABASE],
     ['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB],

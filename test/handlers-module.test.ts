@@ -35,3 +35,16 @@ test("a HANDLERS_MODULE's PermanentFailure and RetryLater, imported from the pac
     `RetryLater's hour is honoured (next run in ${byId.get(later!)!.delayS} s)`,
   );
 });
+
+test('a HANDLERS_MODULE whose top-level code never finishes fails start-up, naming the setting, instead of hanging', async () => {
+  const { loadHandlersModule } = await import('../src/executor/load-handlers.js');
+  const { ConfigError } = await import('../src/errors.js');
+  const never = fileURLToPath(new URL('../../test/fixtures/never-loads-handlers.mjs', import.meta.url));
+  const started = Date.now();
+  await assert.rejects(
+    loadHandlersModule(never, 300),
+    (err: unknown) =>
+      err instanceof ConfigError && err.variable === 'HANDLERS_MODULE' && /timed out after 300 ms/.test(err.message),
+  );
+  assert.ok(Date.now() - started < 2_000);
+});

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { connect } from 'node:tls';
 import { ConfigError } from '../errors.js';
 
@@ -14,13 +15,12 @@ const UNTRUSTED = new Set([
   'CERT_NOT_YET_VALID',
 ]);
 
-/** TLS alerts by which a server refuses the client's certificate (or its absence). */
-const CLIENT_CERT_REFUSED = new Set([
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
-]);
+/**
+ * TLS alerts by which a server refuses the client's certificate (or its absence). The code spells the alert
+ * by OpenSSL's protocol prefix, which differs between versions (Node 20: ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE,
+ * Node 24: ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE), so the alert is matched at the end of the code.
+ */
+const CLIENT_CERT_REFUSED = /^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|HANDSHAKE_FAILURE)$/;
 
 /** How long after the handshake a server's refusal of the client certificate may take to arrive (TLS 1.3). */
 const ALERT_WAIT_MS = 200;
@@ -54,7 +54,8 @@ function probe(
     const socket = connect({
       host: url.hostname,
       port: Number(url.port || 2379),
-      servername: url.hostname,
+      // SNI carries host names only; an IP address is checked against the certificate's IP entries.
+      ...(isIP(url.hostname) ? {} : { servername: url.hostname }),
       ca: pem.ca,
       ...(pem.cert && pem.key ? { cert: pem.cert, key: pem.key } : {}),
       ALPNProtocols: ['h2'],
@@ -82,7 +83,7 @@ function probe(
             `the certificate of the etcd server at ${where} is not issued for that name (${code}); expected a host name the certificate names`,
           ),
         );
-      else if (CLIENT_CERT_REFUSED.has(code))
+      else if (CLIENT_CERT_REFUSED.test(code))
         finish(
           new ConfigError(
             'ETCD_CERT_FILE',

@@ -14,6 +14,19 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 const ago = (d: Date | null, now: Date) => (d ? relative(d, now) : '-');
 
+/**
+ * Text as a terminal may print it: control characters other than newline and tab (an escape sequence in an
+ * error a remote server sent back could move the cursor, rewrite the screen or set the window title) are
+ * shown as \xNN.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 /** `retry-worker status` for people. */
 export function formatClusterStatus(s: ClusterStatus): string {
   const now = new Date(s.generatedAt);
@@ -71,7 +84,7 @@ export function formatClusterStatus(s: ClusterStatus): string {
       ),
     );
   }
-  return `${out.join('\n')}\n`;
+  return printable(`${out.join('\n')}\n`);
 }
 
 /** `retry-worker status --record ID` for people. */
@@ -95,5 +108,5 @@ export function formatRecordStatus(report: RecordStatusReport): string {
       ),
     );
   }
-  return `${out.join('\n')}\n`;
+  return printable(`${out.join('\n')}\n`);
 }

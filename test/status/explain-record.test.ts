@@ -164,3 +164,12 @@ test('relative() reads naturally both ways', () => {
   assert.equal(relative(at(-300), NOW), '5.0 min ago');
   assert.equal(relative(at(3 * 3600), NOW), 'in 3.0 h');
 });
+
+test('status output shows control characters from stored text as escapes, never raw', async () => {
+  const { printable } = await import('../../src/status/format-status.js');
+  const evil = 'answered 503: \u001b]0;pwned\u0007\u001b[2J\u009bdone\u0000';
+  const shown = printable(`line one\n${evil}\ttab`);
+  assert.equal(shown, 'line one\nanswered 503: \\x1b]0;pwned\\x07\\x1b[2J\\x9bdone\\x00\ttab');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be left
+  assert.doesNotMatch(shown, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+});

@@ -26,9 +26,9 @@ const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
  * temporary working dir, and stop() kills that process by its PID. Never touches a Redis on 6379 unless
  * REDIS_URL names it.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
   const namePrefix = `t${process.pid}-${randomBytes(4).toString('hex')}-`;
-  const external = process.env.REDIS_URL;
+  const external = options.password === undefined ? process.env.REDIS_URL : undefined;
   if (external) {
     await ping(external, 10_000);
     return { url: external, namePrefix, owned: false, stop: async () => undefined };
@@ -56,6 +56,7 @@ export async function startRedis(): Promise<RedisServer> {
         dir,
         '--loglevel',
         'warning',
+        ...(options.password !== undefined ? ['--requirepass', options.password] : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -70,7 +71,7 @@ export async function startRedis(): Promise<RedisServer> {
       await closed;
       await rm(dir, { recursive: true, force: true });
     };
-    const url = `redis://127.0.0.1:${port}`;
+    const url = `redis://${options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`;
     try {
       await ping(url, 15_000, () => child.exitCode !== null || child.signalCode !== null);
       server = { child, url, kill };
