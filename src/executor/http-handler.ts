@@ -1,51 +1,9 @@
 import { PermanentFailure, RetryLater } from '../errors.js';
 import { MAX_RETRY_AFTER_MS } from './backoff.js';
 import type { FailedRecord, Handler, HandlerContext } from './handler.js';
+import { parseHttpPayload } from './http-payload.js';
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-
-export interface HttpPayload {
-  url: string;
-  method: (typeof METHODS)[number];
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-/** Validates an `http` record's payload; a malformed one is a permanent failure. */
-export function parseHttpPayload(payload: unknown): HttpPayload {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    throw new PermanentFailure('http payload must be a JSON object with at least "url"');
-  }
-  const p = payload as Record<string, unknown>;
-  if (typeof p.url !== 'string') throw new PermanentFailure('http payload: "url" must be a string');
-  let url: URL;
-  try {
-    url = new URL(p.url);
-  } catch {
-    throw new PermanentFailure(`http payload: "url" is not a valid URL: ${JSON.stringify(p.url)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new PermanentFailure(`http payload: "url" must be http or https, got ${url.protocol}`);
-  const method = p.method === undefined ? 'POST' : typeof p.method === 'string' ? p.method.toUpperCase() : undefined;
-  if (method === undefined || !(METHODS as readonly string[]).includes(method)) {
-    throw new PermanentFailure(
-      `http payload: "method" must be one of ${METHODS.join(', ')}, got ${JSON.stringify(p.method)}`,
-    );
-  }
-  const headers: Record<string, string> = {};
-  if (p.headers !== undefined) {
-    if (typeof p.headers !== 'object' || p.headers === null || Array.isArray(p.headers))
-      throw new PermanentFailure('http payload: "headers" must be an object of strings');
-    for (const [name, value] of Object.entries(p.headers)) {
-      if (typeof value !== 'string')
-        throw new PermanentFailure(`http payload: header ${JSON.stringify(name)} must be a string`);
-      headers[name] = value;
-    }
-  }
-  if ((method === 'GET' || method === 'HEAD') && p.body !== undefined)
-    throw new PermanentFailure(`http payload: a ${method} request cannot have a "body"`);
-  return { url: url.toString(), method: method as HttpPayload['method'], headers, body: p.body };
-}
+export { type HttpPayload, parseHttpPayload } from './http-payload.js';
 
 /** Retry-After as milliseconds: either delta-seconds or an HTTP date; capped at MAX_RETRY_AFTER_MS. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
