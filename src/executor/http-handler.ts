@@ -62,7 +62,8 @@ export function createHttpHandler(options: HttpHandlerOptions = {}): Handler {
       const excerpt = await readExcerpt(res, maxResponseBytes, ctx.signal);
       if (status >= 200 && status < 300) return;
       const answered = `${describe(req)} answered ${status}`;
-      const text = excerpt.bytes.length > 0 ? `: ${escapeControlCharacters(excerpt.bytes.toString('utf8'))}` : '';
+      const body = excerpt.bytes.toString('utf8').trimEnd();
+      const text = body === '' ? '' : `: ${escapeControlCharacters(body)}`;
       const summary = `${answered}${text}${excerpt.complete ? '' : '…'}`;
       if (status >= 300 && status < 400) {
         req = redirected(req, status, location, answered, redirects);
