@@ -30,6 +30,7 @@ export interface Config {
   readonly election: ElectionConfig;
   readonly claim: ClaimConfig;
   readonly execution: ExecutionConfig;
+  readonly httpHandler: HttpHandlerConfig;
   readonly http: HttpConfig;
 }
 
@@ -66,6 +67,13 @@ export interface ExecutionConfig {
   readonly defaultMaxAttempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+}
+
+/** The built-in `http` handler's limits. */
+export interface HttpHandlerConfig {
+  /** Host names, `*.suffix` patterns and CIDRs it may call; undefined: any but link-local and cloud-metadata. */
+  readonly allowHosts: readonly string[] | undefined;
+  readonly maxResponseBytes: number;
 }
 
 export interface HttpConfig {
@@ -168,6 +176,7 @@ export function resolveConfig(input: ConfigInput): Config {
       backoffBaseMs: n.backoffBaseMs,
       backoffMaxMs: n.backoffMaxMs,
     },
+    httpHandler: { allowHosts: n.httpHandlerAllowHosts, maxResponseBytes: n.httpHandlerMaxResponseBytes },
     http: { port: n.httpPort, host: n.httpHost, token: n.httpToken },
   });
 }

@@ -3,5 +3,5 @@ export { migrate } from './db/migrate.js';
 export { createPool } from './db/pool.js';
 export { ConfigError, PermanentFailure, RetryLater } from './errors.js';
 export type { FailedRecord, Handler, HandlerContext, Handlers } from './executor/handler.js';
-export { httpHandler } from './executor/http-handler.js';
+export { createHttpHandler, type HttpHandlerOptions, httpHandler } from './executor/http-handler.js';
 export { createWorker, Worker, type WorkerOptions } from './worker.js';

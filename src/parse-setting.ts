@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { HOST_PATTERN_FORMS, parseHostPattern } from './executor/target-policy.js';
 import type { Kind, Setting } from './settings.js';
 
 /**
@@ -38,6 +39,19 @@ export function parseSetting(setting: Setting, value: unknown): unknown {
       for (const item of trimmed) {
         if (!isUrl(item, kind.protocols))
           throw new ConfigError(env, `item ${shown(originOf(item))} is not a URL; expected ${describe(kind)}`);
+      }
+      return trimmed;
+    }
+    case 'hosts': {
+      const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : fail();
+      const trimmed = items.map((s) => String(s).trim()).filter((s) => s !== '');
+      if (trimmed.length === 0) return fail();
+      for (const item of trimmed) {
+        if (parseHostPattern(item) === undefined)
+          throw new ConfigError(
+            env,
+            `item ${shown(item)} is not a host name, *.suffix, address or CIDR; expected ${describe(kind)}`,
+          );
       }
       return trimmed;
     }
@@ -82,6 +96,8 @@ export function describe(kind: Kind): string {
       return `one of ${kind.values.join(', ')}`;
     case 'urls':
       return `a comma-separated list of ${kind.protocols.map((p) => `${p}//`).join(' or ')} URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379`;
+    case 'hosts':
+      return `a comma-separated list of ${HOST_PATTERN_FORMS}, e.g. api.example.com,*.svc.example.com,10.0.0.0/8`;
     case 'url':
       return `a URL starting with ${kind.protocols.map((p) => `${p}//`).join(' or ')}`;
   }

@@ -12,9 +12,10 @@ export type Kind =
   | { type: 'int'; min: number; max: number }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'urls'; protocols: readonly string[] }
-  | { type: 'url'; protocols: readonly string[] };
+  | { type: 'url'; protocols: readonly string[] }
+  | { type: 'hosts' };
 
-export type Group = 'top' | 'database' | 'election' | 'etcd' | 'claim' | 'execution' | 'http';
+export type Group = 'top' | 'database' | 'election' | 'etcd' | 'claim' | 'execution' | 'httpHandler' | 'http';
 
 export interface Setting {
   readonly env: string;
@@ -216,6 +217,23 @@ export const SETTINGS = {
     default: undefined,
     optional: true,
     help: 'path of an ES module whose default export maps kind -> handler',
+  },
+  httpHandlerAllowHosts: {
+    env: 'HTTP_HANDLER_ALLOW_HOSTS',
+    group: 'httpHandler',
+    kind: { type: 'hosts' },
+    default: undefined,
+    optional: true,
+    help:
+      'the built-in http handler calls only these hosts (names, *.suffix, IPv4/IPv6 CIDRs; checked after DNS); ' +
+      'unset: any host but link-local and cloud-metadata ones',
+  },
+  httpHandlerMaxResponseBytes: {
+    env: 'HTTP_HANDLER_MAX_RESPONSE_BYTES',
+    group: 'httpHandler',
+    kind: { type: 'int', min: 0, max: 65_536 },
+    default: 1_024,
+    help: 'the most of a response body the built-in http handler reads (0-65536), for last_error; the rest is not',
   },
   httpPort: {
     env: 'HTTP_PORT',

@@ -79,7 +79,7 @@ export class Worker {
     let elector: Elector;
     try {
       const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule, t.handlersImportTimeoutMs) : {};
-      handlers = withBuiltins({ ...fromModule, ...this.options.handlers });
+      handlers = withBuiltins({ ...fromModule, ...this.options.handlers }, c.httpHandler);
       await checkSchema(this.pool);
       elector = await electing;
     } catch (err) {

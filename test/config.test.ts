@@ -41,6 +41,24 @@ test('resolveConfig fills the defaults, in their groups, and generates a replica
   assert.match(config.replicaId, /\S/);
 });
 
+test("the http handler's settings: no allow-list and a 1024-byte read by default; items trimmed", () => {
+  const defaults = resolveConfig({ databaseUrl: DATABASE_URL });
+  assert.deepEqual(defaults.httpHandler, { allowHosts: undefined, maxResponseBytes: 1_024 });
+  const set = loadConfig({
+    DATABASE_URL,
+    HTTP_HANDLER_ALLOW_HOSTS: ' api.example.com, *.svc.example ,10.0.0.0/8,fd00::/8,',
+    HTTP_HANDLER_MAX_RESPONSE_BYTES: '0',
+  });
+  assert.deepEqual(set.httpHandler, {
+    allowHosts: ['api.example.com', '*.svc.example', '10.0.0.0/8', 'fd00::/8'],
+    maxResponseBytes: 0,
+  });
+  assert.deepEqual(
+    resolveConfig({ databaseUrl: DATABASE_URL, httpHandlerAllowHosts: ['127.0.0.1'] }).httpHandler.allowHosts,
+    ['127.0.0.1'],
+  );
+});
+
 test('resolveConfig returns a config frozen all the way down', () => {
   const config = resolveConfig({ databaseUrl: DATABASE_URL, etcdEndpoints: ['http://a:2379'] });
   assert.ok(Object.isFrozen(config));
@@ -79,6 +97,18 @@ const BAD_VALUES: [variable: string, value: string, expected: RegExp][] = [
   ['ETCD_ENDPOINTS', ' , ,', /a comma-separated list of http:\/\/ or https:\/\/ URLs/],
   ['ETCD_ENDPOINTS', 'http://a:2379,etcd-b:2379', /"\(not a URL\)" is not a URL/],
   ['PAYLOAD_MAX_BYTES', '10', /a whole number from 1024/],
+  ['HTTP_HANDLER_ALLOW_HOSTS', ' , ,', /a comma-separated list of host names, \*\.suffix patterns and IPv4\/IPv6/],
+  [
+    'HTTP_HANDLER_ALLOW_HOSTS',
+    'api.example.com,example.com:443',
+    /item "example.com:443" is not a host name, \*\.suffix, address or CIDR/,
+  ],
+  ['HTTP_HANDLER_ALLOW_HOSTS', '10.0.0.0/33', /item "10.0.0.0\/33"/],
+  ['HTTP_HANDLER_ALLOW_HOSTS', '*', /item "\*"/],
+  ['HTTP_HANDLER_ALLOW_HOSTS', 'https://api.example.com', /item "https:\/\/api.example.com"/],
+  ['HTTP_HANDLER_MAX_RESPONSE_BYTES', '-1', /a whole number from 0 to 65536/],
+  ['HTTP_HANDLER_MAX_RESPONSE_BYTES', '65537', /a whole number from 0 to 65536/],
+  ['HTTP_HANDLER_MAX_RESPONSE_BYTES', '1kb', /a whole number from 0 to 65536/],
 ];
 
 /** Secrets never appear in a configuration error, however the value is malformed. */

@@ -3,12 +3,15 @@ import { pathToFileURL } from 'node:url';
 import { withTimeout } from '../async.js';
 import { ConfigError } from '../errors.js';
 import type { Handler, Handlers } from './handler.js';
-import { httpHandler } from './http-handler.js';
+import { createHttpHandler, type HttpHandlerOptions } from './http-handler.js';
 
-/** The built-in handlers, overridden by the user's where a kind is named twice. */
-export function withBuiltins(user: Handlers = {}): Handlers {
+/**
+ * The built-in handlers, overridden by the user's where a kind is named twice. `http` is made with `http`
+ * (the worker's HTTP_HANDLER_* settings; the defaults when omitted).
+ */
+export function withBuiltins(user: Handlers = {}, http: HttpHandlerOptions = {}): Handlers {
   validateHandlers(user, 'handlers');
-  return Object.freeze({ http: httpHandler, ...user });
+  return Object.freeze({ http: createHttpHandler(http), ...user });
 }
 
 /**

@@ -21,6 +21,15 @@ const MALFORMED: [what: string, payload: unknown][] = [
   ['headers that are an array', { url: 'http://x', headers: [['a', 'b']] }],
   ['a header value that is not a string', { url: 'http://x', headers: { 'x-n': 1 } }],
   ['a GET with a body', { url: 'http://x', method: 'GET', body: { a: 1 } }],
+  ['a header value with CR/LF', { url: 'http://x', headers: { 'x-a': 'v\r\nx-b: w' } }],
+  ['a header value with NUL', { url: 'http://x', headers: { 'x-a': 'v\u0000' } }],
+  ['a header value beyond Latin-1', { url: 'http://x', headers: { 'x-a': 'v\u2028' } }],
+  ['a header name with a colon', { url: 'http://x', headers: { 'x-a:': 'v' } }],
+  ['a header name with a space', { url: 'http://x', headers: { 'x a': 'v' } }],
+  ['an empty header name', { url: 'http://x', headers: { '': 'v' } }],
+  ['a Host header', { url: 'http://x', headers: { Host: 'admin.internal' } }],
+  ['a Content-Length header', { url: 'http://x', headers: { 'content-length': '1' } }],
+  ['a Transfer-Encoding header', { url: 'http://x', headers: { 'Transfer-Encoding': 'chunked' } }],
 ];
 
 for (const [what, payload] of MALFORMED) {
@@ -28,6 +37,21 @@ for (const [what, payload] of MALFORMED) {
     assert.throws(() => parseHttpPayload(payload), PermanentFailure);
   });
 }
+
+test('parseHttpPayload names a bad header, never its value, nor a bad name past its first bad character', () => {
+  assert.throws(() => parseHttpPayload({ url: 'http://x', headers: { Authorization: 'Bearer s3cret\n' } }), {
+    name: 'PermanentFailure',
+    message: /^http payload: header "Authorization" has a value with a character HTTP does not allow .*not shown$/,
+  });
+  assert.throws(
+    () => parseHttpPayload({ url: 'http://x', headers: { 'X-Key: s3cret': 'v' } }),
+    (err: Error) => {
+      assert.match(err.message, /header name "X-Key"… has an invalid character at position 6/);
+      assert.doesNotMatch(err.message, /s3cret/);
+      return true;
+    },
+  );
+});
 
 test('parseHttpPayload defaults the method to POST and upper-cases a given one', () => {
   assert.deepEqual(parseHttpPayload({ url: 'http://example.com/a' }), {
