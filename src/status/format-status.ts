@@ -20,12 +20,11 @@ const ago = (d: Date | null, now: Date) => (d ? relative(d, now) : '-');
  * shown as \xNN.
  */
 export function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
-  return text.replace(
-    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  );
+  return text.replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what printable() escapes
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /** `retry-worker status` for people. */
 export function formatClusterStatus(s: ClusterStatus): string {
