@@ -22,12 +22,16 @@ Usage:
                                      why one record is where it is: succeeded, dead (attempts exhausted or
                                      permanent, with last_error), executing now (replica, epoch), not due until T
                                      (backoff), due but no leader, unknown kind (per HANDLERS_MODULE), ...
+  retry-worker pause KIND [--reason TEXT] [--by NAME]
+                                     claim no more records of KIND, on every replica and across failovers;
+                                     executions already started finish (stored in Postgres; shown by status)
+  retry-worker resume KIND           claim records of KIND again
   retry-worker demo                  on this machine, with no database or etcd needed: an embedded PostgreSQL,
                                      etcd if a binary is on PATH (else the postgres backend), 3 replicas, a
                                      sink, a few hundred failed records, a kill -9 of the leader, a summary
   retry-worker --help                show this text
 
-status reads DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; demo reads only ETCD_ENDPOINTS
+status, pause and resume read DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; demo reads only ETCD_ENDPOINTS
 (optional: an etcd to use instead of starting one).
 
 Environment (variable, default, meaning):
@@ -35,7 +39,7 @@ ${describeSettings()}
 
 Exit codes:
   0  stopped cleanly (start: after SIGTERM/SIGINT, in-flight executions finished and leadership handed over);
-     status: printed; demo: every record settled and no overlap found
+     status, pause, resume: done; demo: every record settled and no overlap found
   1  failed at run time (database or etcd unreachable at start, schema not migrated, ...); status --record: no
      such record; demo: a record left unsettled, an overlap found, or a part failed to start
   2  bad usage or a bad setting (the message names the variable and what is expected)
@@ -46,7 +50,13 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: false,
-    options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, record: { type: 'string' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      record: { type: 'string' },
+      reason: { type: 'string' },
+      by: { type: 'string' },
+    },
   });
   const command = positionals[0];
   if (values.help || command === 'help' || command === undefined) {
@@ -62,9 +72,12 @@ async function main(argv: string[]): Promise<number> {
       return status(values.record, values.json === true);
     case 'demo':
       return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout });
+    case 'pause':
+    case 'resume':
+      return pauseOrResume(command, positionals[1], values.reason, values.by);
     default:
       process.stderr.write(
-        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status or demo (see retry-worker --help)\n`,
+        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status, pause, resume or demo (see retry-worker --help)\n`,
       );
       return EXIT.usage;
   }
@@ -101,6 +114,40 @@ async function status(record: string | boolean | undefined, json: boolean): Prom
     out: (text) => process.stdout.write(text),
     warn: (text) => process.stderr.write(text),
   });
+}
+
+async function pauseOrResume(
+  command: 'pause' | 'resume',
+  kind: string | undefined,
+  reason: unknown,
+  by: unknown,
+): Promise<number> {
+  if (kind === undefined || kind.trim() === '') {
+    process.stderr.write(
+      `retry-worker: ${command} needs a KIND (the records' kind), e.g. retry-worker ${command} email\n`,
+    );
+    return EXIT.usage;
+  }
+  for (const [flag, value] of [
+    ['--reason', reason],
+    ['--by', by],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
+      process.stderr.write(
+        `retry-worker: ${flag} needs a text, e.g. ${flag} "${flag === '--by' ? 'alice' : 'the mail provider is down'}"\n`,
+      );
+      return EXIT.usage;
+    }
+  }
+  const { runPause, runResume } = await import('./commands/pause-kind.js');
+  const options = {
+    kind,
+    reason: reason as string | undefined,
+    by: by as string | undefined,
+    out: (text: string) => process.stdout.write(text),
+    warn: (text: string) => process.stderr.write(text),
+  };
+  return command === 'pause' ? runPause(loadConfig(), options) : runResume(loadConfig(), options);
 }
 
 async function start(): Promise<number> {

@@ -36,6 +36,11 @@ export class LeadershipGate {
     return this.term && !this.term.signal.aborted ? this.term : undefined;
   }
 
+  /** Executions running now, by kind (empty while not leading). */
+  executingByKind(): ReadonlyMap<string, number> {
+    return this.loop?.executingByKind() ?? new Map();
+  }
+
   /** The elector's onTerm. */
   readonly runTerm = async (term: Term): Promise<void> => {
     const log = this.deps.log.child({ epoch: term.epoch });

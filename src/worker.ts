@@ -7,7 +7,8 @@ import { termLockKey } from './db/term-lock.js';
 import { createElector } from './election/create-elector.js';
 import type { Elector } from './election/elector.js';
 import type { Handlers } from './executor/handler.js';
-import { loadHandlersModule, withBuiltins } from './executor/load-handlers.js';
+import type { KindRegistry } from './executor/kinds.js';
+import { kindRegistry, loadHandlersModule } from './executor/load-handlers.js';
 import { LeadershipGate } from './leadership-gate.js';
 import { HttpServer } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -75,11 +76,11 @@ export class Worker {
     const electing = createElector({ config: c, timings: t, log, clock: this.clock, pool: this.electionPool });
     // Awaited below, after the schema check: until then a rejection must not count as unhandled.
     electing.catch(() => undefined);
-    let handlers: Handlers;
+    let kinds: KindRegistry;
     let elector: Elector;
     try {
       const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule, t.handlersImportTimeoutMs) : {};
-      handlers = withBuiltins({ ...fromModule, ...this.options.handlers }, c.httpHandler);
+      kinds = kindRegistry(c, fromModule, this.options.handlers);
       await checkSchema(this.pool);
       elector = await electing;
     } catch (err) {
@@ -102,7 +103,7 @@ export class Worker {
       claim: c.claim,
       execution: c.execution,
       timings: t,
-      handlers,
+      kinds,
       metrics: this.metrics,
       clock: this.clock,
       backend: c.election.backend,
@@ -110,13 +111,13 @@ export class Worker {
       log,
     });
     this.gate = gate;
-    this.metrics.observeLeadership(() => gate.executing);
+    this.metrics.observeState({ leadership: () => gate.executing, executingByKind: () => gate.executingByKind() });
     log.info(
       {
         backend: c.election.backend,
         electionName: c.election.name,
         leaseTtlSeconds: c.election.leaseTtlSeconds,
-        kinds: Object.keys(handlers),
+        kinds: kinds.names,
       },
       'replica started; campaigning',
     );
@@ -137,6 +138,8 @@ export class Worker {
         metrics: this.metrics,
         elector,
         executing: () => gate.executing,
+        executingByKind: () => gate.executingByKind(),
+        kinds,
         log,
       });
       await this.http.start();

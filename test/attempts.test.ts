@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClaimedRow } from '../src/db/claim-records.js';
+import { type Kind, KindRegistry } from '../src/executor/kinds.js';
 import { classify, type PlanRules, planAttempt } from '../src/loop/attempts.js';
 
-const rules: PlanRules = {
+const known: Kind = {
+  name: 'known',
+  handle: async () => undefined,
+  maxAttempts: 3,
   backoff: { baseMs: 1_000, maxMs: 60_000 },
-  payloadMaxBytes: 100,
-  knows: (k) => k === 'known',
-  knownKinds: 'known',
+  timeoutMs: 1_000,
+  concurrency: undefined,
+  ratePerSecond: undefined,
+  retryOn: undefined,
 };
+const rules: PlanRules = { kinds: new KindRegistry([known]), defaultMaxAttempts: 5, payloadMaxBytes: 100 };
 const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
   id: 1,
   uid: 'u',
@@ -16,7 +22,7 @@ const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
   payload: {},
   payloadBytes: 2,
   attempts: 0,
-  maxAttempts: 3,
+  maxAttempts: null,
   lastError: null,
   ledgerAttempt: null,
   ledgerOutcome: null,
@@ -25,12 +31,24 @@ const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
 });
 
 test('a fresh record runs as attempt 1; one with attempts counted runs the next', () => {
-  assert.deepEqual(planAttempt(row(), rules), { action: 'run', attempt: 1 });
-  assert.deepEqual(planAttempt(row({ attempts: 2 }), rules), { action: 'run', attempt: 3 });
+  assert.deepEqual(planAttempt(row(), rules), { action: 'run', attempt: 1, maxAttempts: 3, kind: known });
+  assert.deepEqual(planAttempt(row({ attempts: 2 }), rules), {
+    action: 'run',
+    attempt: 3,
+    maxAttempts: 3,
+    kind: known,
+  });
+  const own = planAttempt(row({ maxAttempts: 7 }), rules);
+  assert.equal(own.action === 'run' && own.maxAttempts, 7, "a row's own max_attempts wins over its kind's");
 });
 
 test('an attempt whose executor died counts: the next one runs, or the record is dead when none is left', () => {
-  assert.deepEqual(planAttempt(row({ ledgerAttempt: 1 }), rules), { action: 'run', attempt: 2 });
+  assert.deepEqual(planAttempt(row({ ledgerAttempt: 1 }), rules), {
+    action: 'run',
+    attempt: 2,
+    maxAttempts: 3,
+    kind: known,
+  });
   const plan = planAttempt(row({ attempts: 2, ledgerAttempt: 3, lastError: 'e2' }), rules);
   assert.equal(plan.action, 'settle');
   assert.deepEqual(plan.action === 'settle' && plan.completion, {
@@ -90,7 +108,7 @@ test('a record with nothing to try, an unknown kind or an oversized payload is d
 });
 
 test('classify: success; failure with backoff; the last failure is dead; a permanent failure is dead at once', () => {
-  const backoff = { baseMs: 1_000, maxMs: 60_000 };
+  const backoff = { backoff: { baseMs: 1_000, maxMs: 60_000 }, retryOn: undefined };
   const r = { id: 1, maxAttempts: 3 };
   assert.deepEqual(classify({ kind: 'succeeded' }, r, 1, backoff).completion, {
     id: 1,
@@ -113,4 +131,23 @@ test('classify: success; failure with backoff; the last failure is dead; a perma
   );
   const permanent = classify({ kind: 'dead', error: new Error('422') }, r, 1, backoff);
   assert.deepEqual([permanent.label, permanent.ledgerOutcome, permanent.completion.status], ['dead', 'dead', 'dead']);
+});
+
+test("classify: a kind's retryOn that says no makes the record dead at once; one that throws counts as yes", () => {
+  const r = { id: 1, maxAttempts: 5 };
+  const picky = { backoff: { baseMs: 10, maxMs: 10 }, retryOn: (e: Error) => !e.message.includes('422') };
+  const refused = classify({ kind: 'failed', error: new Error('answered 422') }, r, 1, picky);
+  assert.deepEqual([refused.label, refused.completion.status], ['dead', 'dead']);
+  assert.match(refused.completion.lastError!, /^not retryable \(its kind's retryOn said so\): answered 422/);
+  assert.equal(
+    classify({ kind: 'failed', error: new Error('answered 503') }, r, 1, picky).completion.status,
+    'pending',
+  );
+  const broken = {
+    backoff: { baseMs: 10, maxMs: 10 },
+    retryOn: () => {
+      throw new Error('bug');
+    },
+  };
+  assert.equal(classify({ kind: 'failed', error: new Error('x') }, r, 1, broken).completion.status, 'pending');
 });

@@ -38,7 +38,7 @@ const fence = (epoch: number, options: { lockTimeoutMs?: number; token?: string 
     timeoutMs: 10_000,
   });
 const claim = (client: pg.ClientBase, epoch: number, token = tokenOf(epoch)) =>
-  claimRecords(client, { name, epoch, token, limit: 10, defaultMaxAttempts: 3, payloadMaxBytes: 1_000_000, lockKey });
+  claimRecords(client, { name, epoch, token, limit: 10, payloadMaxBytes: 1_000_000, lockKey, caps: new Map() });
 
 test('the stored epoch only grows: a lower epoch, or an equal one of another term, is superseded', async () => {
   assert.deepEqual(await fence(10), { outcome: 'holding' });

@@ -139,9 +139,9 @@ async function timeOurClaim(db: BenchDatabase, times = 100): Promise<number[]> {
         epoch: 1,
         token,
         limit: 100,
-        defaultMaxAttempts: 5,
         payloadMaxBytes: 1024 * 1024,
         lockKey: termLockKey(name),
+        caps: new Map(),
       });
       ms.push(performance.now() - t);
       await client.query('ROLLBACK');

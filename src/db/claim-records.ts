@@ -13,7 +13,8 @@ export interface ClaimedRow {
   payloadBytes: number;
   /** Attempts the row counts (committed outcomes). */
   attempts: number;
-  maxAttempts: number;
+  /** The row's own max_attempts; null: its kind's (or DEFAULT_MAX_ATTEMPTS). */
+  maxAttempts: number | null;
   lastError: string | null;
   /** An attempt above `attempts` in the ledger: started, but its outcome never reached the row. */
   ledgerAttempt: number | null;
@@ -26,15 +27,20 @@ export interface ClaimArgs {
   epoch: number;
   token: string;
   limit: number;
-  defaultMaxAttempts: number;
   payloadMaxBytes: number;
   lockKey: TermLockKey;
+  /** At most this many records of these kinds (kinds with a concurrency or rate limit); others get a fair share. */
+  caps: ReadonlyMap<string, number>;
 }
 
 /**
- * Opens a claim transaction on `client` and locks up to `limit` due records in it, in due order, skipping
- * locked ones. The transaction stays open: the caller executes the records, completes them and commits, so
- * each row stays locked for its whole execution and a crash frees it at once.
+ * Opens a claim transaction on `client` and locks up to `limit` due records in it, skipping locked ones. The
+ * transaction stays open: the caller executes the records, completes them and commits, so each row stays
+ * locked for its whole execution and a crash frees it at once.
+ *
+ * Fair across kinds: each kind with a due record (and not paused) gets an equal share of the batch (at most its
+ * cap), and takes its own due rows by priority, then due time. So a kind with a million due rows takes half
+ * of a batch when one other kind has due rows, and all of it when it is alone.
  *
  * One round trip, three statements, each with its own snapshot: BEGIN; the handover barrier, shared; then the
  * claim, which returns rows only while Postgres still holds this term (epoch and token). Its snapshot is taken
@@ -52,26 +58,49 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
     'SELECT epoch, token FROM retry_worker_leader WHERE name = $1',
     [args.name],
   );
-  if (stored[0]?.epoch !== args.epoch || stored[0]?.token !== args.token)
+  if (stored[0]?.epoch !== args.epoch || stored[0]?.token !== args.token) {
     throw new FencedError(args.epoch, stored[0]?.epoch ?? null);
+  }
   return rows;
 }
 
 function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
-  const maxBytes = intLiteral(args.payloadMaxBytes);
+  const limit = intLiteral(args.limit);
+  const capKinds = [...args.caps.keys()].map((k) => textLiteral(client, k));
+  const capValues = [...args.caps.values()].map((n) => intLiteral(Math.max(0, n)));
   return `
-    SELECT r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${maxBytes} THEN r.payload END AS payload,
+    WITH RECURSIVE pending_kinds AS (
+      (SELECT kind FROM failed_records WHERE status = 'pending' ORDER BY kind LIMIT 1)
+      UNION ALL
+      SELECT (SELECT f.kind FROM failed_records f WHERE f.status = 'pending' AND f.kind > p.kind ORDER BY f.kind LIMIT 1)
+      FROM pending_kinds p
+      WHERE p.kind IS NOT NULL
+    ), due_kinds AS (
+      SELECT p.kind, coalesce(c.cap, ${limit}) AS cap
+      FROM pending_kinds p
+      LEFT JOIN unnest(ARRAY[${capKinds.join(', ')}]::text[], ARRAY[${capValues.join(', ')}]::int[]) AS c(kind, cap)
+        ON c.kind = p.kind
+      WHERE p.kind IS NOT NULL
+        AND coalesce(c.cap, ${limit}) > 0
+        AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = p.kind)
+        AND EXISTS (SELECT 1 FROM failed_records d WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now())
+    ), shares AS (
+      SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
+    )
+    SELECT r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${intLiteral(args.payloadMaxBytes)} THEN r.payload END AS payload,
            r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts", r.last_error AS "lastError",
            l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
-    FROM (
-      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts,
-             coalesce(max_attempts, ${intLiteral(args.defaultMaxAttempts)}) AS max_attempts, last_error, next_run_at
+    FROM shares s
+    CROSS JOIN LATERAL (
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, last_error,
+             priority, next_run_at
       FROM failed_records
-      WHERE status = 'pending' AND next_run_at <= now()
+      WHERE kind = s.kind AND status = 'pending' AND next_run_at <= now()
         AND EXISTS (SELECT 1 FROM retry_worker_leader
-                    WHERE name = ${textLiteral(client, args.name)} AND epoch = ${intLiteral(args.epoch)} AND token = ${textLiteral(client, args.token)})
-      ORDER BY next_run_at, id
-      LIMIT ${intLiteral(args.limit)}
+                    WHERE name = ${textLiteral(client, args.name)} AND epoch = ${intLiteral(args.epoch)}
+                      AND token = ${textLiteral(client, args.token)})
+      ORDER BY priority, next_run_at, id
+      LIMIT s.share
       FOR UPDATE SKIP LOCKED
     ) r
     LEFT JOIN LATERAL (
@@ -81,5 +110,5 @@ function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       ORDER BY a.attempt DESC
       LIMIT 1
     ) l ON true
-    ORDER BY r.next_run_at, r.id`;
+    ORDER BY r.priority, r.next_run_at, r.id`;
 }

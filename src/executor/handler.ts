@@ -36,5 +36,28 @@ export interface HandlerContext {
  */
 export type Handler = (record: FailedRecord, ctx: HandlerContext) => Promise<void> | void;
 
+/**
+ * A kind's handler with its own policy; every field but `handle` is optional, and the global settings are the
+ * defaults. A record's own max_attempts still wins over `maxAttempts`.
+ */
+export interface KindPolicy {
+  handle: Handler;
+  /** Attempts for records of this kind whose max_attempts is NULL (default DEFAULT_MAX_ATTEMPTS). */
+  maxAttempts?: number;
+  /** Retry delays: baseMs doubling per attempt up to maxMs; `jitter` is the random fraction (0 to 1, default 0.5). */
+  backoff?: { baseMs?: number; maxMs?: number; jitter?: number };
+  /** One execution's limit (default EXECUTION_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Executions of this kind at once, across the cluster (the leader executes). */
+  concurrency?: number;
+  /** Starts of this kind per second, across the cluster. */
+  ratePerSecond?: number;
+  /** Whether an error is worth retrying; false makes the record dead at once. Default: every error but PermanentFailure. */
+  retryOn?: (error: Error) => boolean;
+}
+
+/** A handler, or a handler with a policy. */
+export type HandlerEntry = Handler | KindPolicy;
+
 /** Handlers by record `kind`. */
-export type Handlers = Readonly<Record<string, Handler>>;
+export type Handlers = Readonly<Record<string, HandlerEntry>>;

@@ -1,22 +1,29 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { withTimeout } from '../async.js';
+import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Handler, Handlers } from './handler.js';
-import { createHttpHandler, type HttpHandlerOptions } from './http-handler.js';
+import { createHttpHandler } from './http-handler.js';
+import { KindRegistry, resolveKinds } from './kinds.js';
 
 /**
- * The built-in handlers, overridden by the user's where a kind is named twice. `http` is made with `http`
- * (the worker's HTTP_HANDLER_* settings; the defaults when omitted).
+ * The kinds a replica runs: the built-in `http` (made with the worker's HTTP_HANDLER_* settings), then
+ * HANDLERS_MODULE's, then those passed to the library API; a later one of the same name overrides. A bad
+ * handler or policy is a ConfigError naming where it came from, the kind and the field.
  */
-export function withBuiltins(user: Handlers = {}, http: HttpHandlerOptions = {}): Handlers {
-  validateHandlers(user, 'handlers');
-  return Object.freeze({ http: createHttpHandler(http), ...user });
+export function kindRegistry(config: Config, fromModule: Handlers = {}, fromApi: Handlers = {}): KindRegistry {
+  return new KindRegistry([
+    ...resolveKinds({ http: createHttpHandler(config.httpHandler) }, config.execution, 'http'),
+    ...resolveKinds(fromModule, config.execution, 'HANDLERS_MODULE'),
+    ...resolveKinds(fromApi, config.execution, 'handlers'),
+  ]);
 }
 
 /**
- * Imports HANDLERS_MODULE: an ES module whose default export maps kind -> async (record, ctx) => void. Its
- * top-level code runs now; if it has not finished within `timeoutMs`, start-up fails saying so.
+ * Imports HANDLERS_MODULE: an ES module whose default export maps kind -> handler (a function, or a policy
+ * object; kindRegistry() checks them). Its top-level code runs now; if it has not finished within `timeoutMs`,
+ * start-up fails saying so.
  */
 export async function loadHandlersModule(path: string, timeoutMs: number): Promise<Handlers> {
   let mod: { default?: unknown };
@@ -40,18 +47,7 @@ export async function loadHandlersModule(path: string, timeoutMs: number): Promi
       `${JSON.stringify(path)} has no default export object; expected \`export default { kind: async (record, ctx) => {} }\``,
     );
   }
-  validateHandlers(handlers as Record<string, unknown>, 'HANDLERS_MODULE');
   return handlers as Handlers;
-}
-
-function validateHandlers(handlers: Record<string, unknown>, variable: string): void {
-  for (const [kind, handler] of Object.entries(handlers)) {
-    if (typeof handler !== 'function')
-      throw new ConfigError(
-        variable,
-        `handler for kind ${JSON.stringify(kind)} is ${typeof handler}; expected a function (record, ctx) => Promise<void>`,
-      );
-  }
 }
 
 export type { Handler };

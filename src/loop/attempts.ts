@@ -1,7 +1,8 @@
 import type { ClaimedRow } from '../db/claim-records.js';
 import type { Completion } from '../db/complete-records.js';
 import type { AttemptOutcome } from '../db/finish-attempts.js';
-import { type Backoff, nextRunDelayMs } from '../executor/backoff.js';
+import { nextRunDelayMs } from '../executor/backoff.js';
+import type { Kind, KindRegistry } from '../executor/kinds.js';
 
 /**
  * An attempt's life, as pure functions: what to do with a claimed record (plan), and what an execution's
@@ -13,7 +14,9 @@ import { type Backoff, nextRunDelayMs } from '../executor/backoff.js';
  * Attempts the ledger holds above the row's own count were started but their outcome never reached the row:
  * their executor died, or its batch rolled back. The latest of them decides.
  */
-export type Plan = { action: 'run'; attempt: number } | { action: 'settle'; completion: Completion };
+export type Plan =
+  | { action: 'run'; attempt: number; maxAttempts: number; kind: Kind }
+  | { action: 'settle'; completion: Completion };
 
 /** How a handler's execution ended. */
 export type ExecutionOutcome =
@@ -22,14 +25,15 @@ export type ExecutionOutcome =
   | { kind: 'dead'; error: Error };
 
 export interface PlanRules {
-  backoff: Backoff;
+  kinds: KindRegistry;
+  /** For a record of a kind nobody handles (it is dead anyway). */
+  defaultMaxAttempts: number;
   payloadMaxBytes: number;
-  /** Whether a handler knows `kind`, and the known kinds' names (for the error). */
-  knows(kind: string): boolean;
-  knownKinds: string;
 }
 
 export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
+  const kind = rules.kinds.get(row.kind);
+  const maxAttempts = row.maxAttempts ?? kind?.maxAttempts ?? rules.defaultMaxAttempts;
   const settle = (status: Completion['status'], attempts: number, lastError: string | null, delayMs = 0): Plan => ({
     action: 'settle',
     completion: { id: row.id, status, attempts, delayMs, lastError },
@@ -42,26 +46,25 @@ export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
       case 'dead':
         return settle('dead', n, row.ledgerError);
       case 'failed':
-        if (n >= row.maxAttempts)
-          return settle('dead', n, `attempt ${n} of ${row.maxAttempts} failed: ${row.ledgerError}`);
-        return settle('pending', n, row.ledgerError, nextRunDelayMs(n, rules.backoff));
+        if (n >= maxAttempts) return settle('dead', n, `attempt ${n} of ${maxAttempts} failed: ${row.ledgerError}`);
+        return settle('pending', n, row.ledgerError, kind ? nextRunDelayMs(n, kind.backoff) : 0);
       default:
         // No outcome: its executor died while it ran. It counts.
-        if (n >= row.maxAttempts) {
+        if (n >= maxAttempts) {
           return settle(
             'dead',
             n,
-            `attempts exhausted: attempt ${n} of ${row.maxAttempts} started and never finished (its executor stopped)${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
+            `attempts exhausted: attempt ${n} of ${maxAttempts} started and never finished (its executor stopped)${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
           );
         }
-        return { action: 'run', attempt: n + 1 };
+        if (kind) return { action: 'run', attempt: n + 1, maxAttempts, kind };
     }
   }
-  if (row.attempts >= row.maxAttempts) {
+  if (row.attempts >= maxAttempts) {
     return settle(
       'dead',
       row.attempts,
-      `max_attempts is ${row.maxAttempts} and ${row.attempts} attempts were made${row.lastError ? `; last error: ${row.lastError}` : ''}`,
+      `max_attempts is ${maxAttempts} and ${row.attempts} attempts were made${row.lastError ? `; last error: ${row.lastError}` : ''}`,
     );
   }
   if (row.payload === null && row.payloadBytes > rules.payloadMaxBytes) {
@@ -71,14 +74,15 @@ export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
       `payload is ${row.payloadBytes} bytes, over PAYLOAD_MAX_BYTES (${rules.payloadMaxBytes}); it was not loaded`,
     );
   }
-  if (!rules.knows(row.kind)) {
+  if (!kind) {
+    const known = rules.kinds.names.join(', ');
     return settle(
       'dead',
       row.attempts,
-      `unknown kind ${JSON.stringify(row.kind)}: no handler is registered for it (known kinds: ${rules.knownKinds})`,
+      `unknown kind ${JSON.stringify(row.kind)}: no handler is registered for it (known kinds: ${known})`,
     );
   }
-  return { action: 'run', attempt: row.attempts + 1 };
+  return { action: 'run', attempt: row.attempts + 1, maxAttempts, kind };
 }
 
 /** What one execution's outcome means. `label` is the record's fate (`dead` when nothing is left to try). */
@@ -94,7 +98,7 @@ export function classify(
   outcome: ExecutionOutcome,
   record: { id: number; maxAttempts: number },
   attempt: number,
-  backoff: Backoff,
+  kind: Pick<Kind, 'backoff' | 'retryOn'>,
   random?: () => number,
 ): Classified {
   const completion = (status: Completion['status'], lastError: string | null, delayMs = 0): Completion => ({
@@ -115,6 +119,12 @@ export function classify(
         completion: completion('dead', outcome.error.message),
       };
     case 'failed':
+      if (kind.retryOn && !retryable(kind.retryOn, outcome.error)) {
+        const error = new Error(`not retryable (its kind's retryOn said so): ${outcome.error.message}`, {
+          cause: outcome.error,
+        });
+        return { label: 'dead', ledgerOutcome: 'dead', error, completion: completion('dead', error.message) };
+      }
       if (attempt >= record.maxAttempts) {
         return {
           label: 'dead',
@@ -133,8 +143,17 @@ export function classify(
         completion: completion(
           'pending',
           outcome.error.message,
-          nextRunDelayMs(attempt, backoff, outcome.retryAfterMs, random),
+          nextRunDelayMs(attempt, kind.backoff, outcome.retryAfterMs, random),
         ),
       };
+  }
+}
+
+/** A retryOn that throws counts as "retry": a bug in it must not make records dead. */
+function retryable(retryOn: (error: Error) => boolean, error: Error): boolean {
+  try {
+    return retryOn(error) !== false;
+  } catch {
+    return true;
   }
 }

@@ -1,10 +1,9 @@
-import type { ExecutionConfig } from '../config.js';
 import type { ClaimedRow } from '../db/claim-records.js';
 import type { Completion } from '../db/complete-records.js';
 import type { Term } from '../election/term.js';
 import type { ExecutionAborted } from '../errors.js';
 import { Execution } from '../executor/execute-record.js';
-import type { Handlers } from '../executor/handler.js';
+import type { Kind } from '../executor/kinds.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
@@ -16,23 +15,24 @@ import type { ClaimSession } from './claim-session.js';
 export interface Entry {
   batch: Batch;
   row: ClaimedRow;
+  kind: Kind;
   attempt: number;
+  /** The row's own max_attempts, else its kind's. */
+  maxAttempts: number;
   ledgerId?: number;
 }
 
 export interface BatchDeps {
   term: Term;
   ledger: AttemptLedger;
-  handlers: Handlers;
-  execution: ExecutionConfig;
   timings: Timings;
   replicaId: string;
   metrics: Metrics;
   /** The term's logger. */
   log: Logger;
   isDraining: () => boolean;
-  /** A started execution ended: its slot is free. */
-  onExecutionEnded: () => void;
+  /** A started execution of `kind` ended: its slot is free. */
+  onExecutionEnded: (kind: string) => void;
   onEnded: (batch: Batch) => void;
 }
 
@@ -74,9 +74,9 @@ export class Batch {
     this.completions.push(completion);
   }
 
-  entry(row: ClaimedRow, attempt: number): Entry {
+  entry(row: ClaimedRow, plan: { attempt: number; maxAttempts: number; kind: Kind }): Entry {
     this.outstanding++;
-    return { batch: this, row, attempt };
+    return { batch: this, row, kind: plan.kind, attempt: plan.attempt, maxAttempts: plan.maxAttempts };
   }
 
   /** Every record of the claim is accounted for: watch the session; end now if nothing is to run. */
@@ -108,13 +108,13 @@ export class Batch {
       this.skip(entry, reason);
       return false;
     }
-    const { row, attempt } = entry;
-    const { execution: config, timings, term, log } = this.deps;
+    const { row, attempt, kind, maxAttempts } = entry;
+    const { timings, term, log } = this.deps;
     const execution = new Execution(
-      this.deps.handlers[row.kind]!,
-      { id: row.id, uid: row.uid, kind: row.kind, payload: row.payload, attempt, maxAttempts: row.maxAttempts },
+      kind.handle,
+      { id: row.id, uid: row.uid, kind: row.kind, payload: row.payload, attempt, maxAttempts },
       {
-        timeoutMs: config.timeoutMs,
+        timeoutMs: kind.timeoutMs,
         abandonAfterMs: timings.abandonAfterMs,
         fencingToken: term.epoch,
         replicaId: this.deps.replicaId,
@@ -148,8 +148,8 @@ export class Batch {
   ): void {
     this.executions.delete(execution);
     const { row, attempt } = entry;
-    const { execution: config, term, log } = this.deps;
-    const result = classify(outcome, row, attempt, { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs });
+    const { term, log } = this.deps;
+    const result = classify(outcome, { id: row.id, maxAttempts: entry.maxAttempts }, attempt, entry.kind);
     const finishedAt = Date.now();
     const error = result.error?.message ?? null;
     this.deps.ledger.finish({ ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt });
@@ -173,7 +173,7 @@ export class Batch {
         result.label === 'dead' ? 'execution failed; record is dead' : 'execution failed; will retry',
       );
     this.settled();
-    this.deps.onExecutionEnded();
+    this.deps.onExecutionEnded(entry.kind.name);
   }
 
   private settled(): void {

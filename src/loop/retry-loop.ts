@@ -7,7 +7,7 @@ import { type DueListener, listenForDue } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
 import { ExecutionAborted, FencedError } from '../errors.js';
-import type { Handlers } from '../executor/handler.js';
+import type { KindRegistry } from '../executor/kinds.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
@@ -16,6 +16,7 @@ import { AttemptLedger } from './attempt-ledger.js';
 import { type PlanRules, planAttempt } from './attempts.js';
 import { Batch, type BatchDeps, type Entry } from './batch.js';
 import { ClaimSession } from './claim-session.js';
+import { KindLimits } from './kind-limits.js';
 import { StallWatch } from './stall-watch.js';
 import { StartQueue } from './start-queue.js';
 
@@ -28,7 +29,7 @@ export interface RetryLoopDeps {
   claim: ClaimConfig;
   execution: ExecutionConfig;
   timings: Timings;
-  handlers: Handlers;
+  kinds: KindRegistry;
   metrics: Metrics;
   clock: Clock;
 }
@@ -51,7 +52,14 @@ export class RetryLoop {
   private readonly batches = new Set<Batch>();
   /** Record identities in open batches: one of them claimed again (its batch's rows were freed) is left alone. */
   private readonly held = new Set<string>();
+  /**
+   * Records whose batch ended while a claim was in flight. Such a claim may have read the ledger before the
+   * batch wrote its last outcomes (a batch whose rows were freed early writes them before it ends), so it must
+   * not plan them: they are left for the next claim. Cleared when a claim starts (claims run one at a time).
+   */
+  private readonly releasedDuringClaim = new Set<string>();
   private readonly queue: StartQueue;
+  private readonly limits: KindLimits;
   private readonly ledger: AttemptLedger;
   private readonly batchDeps: BatchDeps;
   private readonly rules: PlanRules;
@@ -68,26 +76,23 @@ export class RetryLoop {
     const { execution, claim, timings } = deps;
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
     this.ledger = new AttemptLedger(deps.pool, term.epoch, deps.replicaId, timings.databaseTimeoutMs, log);
-    this.queue = new StartQueue(this.ledger, execution.concurrency, claim.batchSize, log);
+    this.limits = new KindLimits(deps.kinds, deps.clock);
+    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log);
     this.batchDeps = {
       term,
       ledger: this.ledger,
-      handlers: deps.handlers,
-      execution,
       timings,
       replicaId: deps.replicaId,
       metrics: deps.metrics,
       log,
       isDraining: () => this.draining.signal.aborted,
-      onExecutionEnded: () => this.queue.finished(),
+      onExecutionEnded: (kind) => this.queue.finished(kind),
       onEnded: (batch) => this.batchEnded(batch),
     };
-    const kinds = Object.keys(deps.handlers).sort();
     this.rules = {
-      backoff: { baseMs: execution.backoffBaseMs, maxMs: execution.backoffMaxMs },
+      kinds: deps.kinds,
+      defaultMaxAttempts: execution.defaultMaxAttempts,
       payloadMaxBytes: claim.payloadMaxBytes,
-      knows: (kind) => Object.hasOwn(deps.handlers, kind),
-      knownKinds: kinds.join(', '),
     };
     this.stallWatch = new StallWatch(deps.clock, timings.stallLimitMs, (stalledMs) => this.stalled(stalledMs));
   }
@@ -117,6 +122,7 @@ export class RetryLoop {
 
   /** One claim, its records queued and started as slots allow. Returns how many records it locked. */
   async runOnce(): Promise<number> {
+    this.releasedDuringClaim.clear();
     const { session, rows } = await ClaimSession.claim(
       { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock },
       this.claimArgs(),
@@ -127,11 +133,12 @@ export class RetryLoop {
     this.batches.add(batch);
     const entries: Entry[] = [];
     for (const row of rows) {
-      if (this.held.has(row.uid)) {
-        // Its earlier batch lost its rows (a failed transaction frees them at once) and has not ended yet.
+      if (this.held.has(row.uid) || this.releasedDuringClaim.has(row.uid)) {
+        // Its earlier batch lost its rows (a failed transaction frees them at once) and had not ended when
+        // this claim read the ledger.
         this.log.warn(
           { recordId: row.id },
-          'claimed a record whose earlier batch has not ended; leaving it for a later claim',
+          'claimed a record whose earlier batch had not ended; leaving it for a later claim',
         );
         continue;
       }
@@ -139,11 +146,16 @@ export class RetryLoop {
       batch.hold(row);
       const plan = planAttempt(row, this.rules);
       if (plan.action === 'settle') batch.settle(plan.completion);
-      else entries.push(batch.entry(row, plan.attempt));
+      else entries.push(batch.entry(row, plan));
     }
     batch.sealed();
     this.queue.push(entries);
     return rows.length;
+  }
+
+  /** Executions running now, by kind. */
+  executingByKind(): ReadonlyMap<string, number> {
+    return this.limits.running();
   }
 
   /** Resolves once every open batch has ended. */
@@ -210,7 +222,10 @@ export class RetryLoop {
 
   private batchEnded(batch: Batch): void {
     this.batches.delete(batch);
-    for (const uid of batch.uids()) this.held.delete(uid);
+    for (const uid of batch.uids()) {
+      this.held.delete(uid);
+      this.releasedDuringClaim.add(uid);
+    }
     this.waker.wake();
   }
 
@@ -227,15 +242,15 @@ export class RetryLoop {
   }
 
   private claimArgs(): ClaimArgs {
-    const { electionName: name, lockKey, claim, execution } = this.deps;
+    const { electionName: name, lockKey, claim } = this.deps;
     return {
       name,
       epoch: this.term.epoch,
       token: this.term.token,
       limit: claim.batchSize,
-      defaultMaxAttempts: execution.defaultMaxAttempts,
       payloadMaxBytes: claim.payloadMaxBytes,
       lockKey,
+      caps: this.limits.caps(),
     };
   }
 

@@ -1,27 +1,34 @@
 import type { Logger } from '../observability/logger.js';
 import type { AttemptLedger } from './attempt-ledger.js';
 import type { Entry } from './batch.js';
+import type { KindLimits } from './kind-limits.js';
 
 /**
  * Claimed records on their way to a slot, in claim order:
  *
- *   waiting ──one ledger statement per wave──▶ ready ──a slot is free──▶ started (Batch.start)
+ *   waiting ──one ledger statement per wave──▶ ready ──a slot is free, and the kind's limits allow──▶ started
  *
  * A record starts only once its attempt is in the ledger. The ledger writes the next wave while the slots
  * work through the current one: a wave is written when fewer than CONCURRENCY records are ready, and its size
  * follows the pace, about what started while the previous wave was being written, doubled (at least
  * 2 × CONCURRENCY, at most BATCH_SIZE). So the ledger stays ahead of the slots, and a crash counts few attempts
- * that never started.
+ * that never started. A kind at its concurrency or rate limit is set aside (parked), in order, without holding
+ * up the other kinds, and no more of it is recorded ahead than may start.
  */
 export class StartQueue {
-  private readonly waiting: Entry[] = [];
-  private readonly ready: Entry[] = [];
+  private readonly waiting = new Fifo<Entry>();
+  private readonly ready = new Fifo<Entry>();
+  /** Entries of kinds at their limit, oldest first: tried before the queues behind them. */
+  private parkedWaiting: Entry[] = [];
+  private parkedReady: Entry[] = [];
   private running = 0;
   private waveInFlight = false;
   private startedSinceWave = 0;
+  private tokenTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ledger: AttemptLedger,
+    private readonly limits: KindLimits,
     private readonly concurrency: number,
     private readonly maxWave: number,
     private readonly log: Logger,
@@ -29,57 +36,150 @@ export class StartQueue {
 
   /** Records claimed and waiting to start (ledgered or not). */
   get length(): number {
-    return this.waiting.length + this.ready.length;
+    return this.waiting.length + this.ready.length + this.parkedWaiting.length + this.parkedReady.length;
   }
 
   push(entries: readonly Entry[]): void {
-    this.waiting.push(...entries);
+    for (const entry of entries) {
+      this.limits.queued(entry.kind.name, 1);
+      this.waiting.push(entry);
+    }
     this.pump();
   }
 
-  /** A started execution ended: its slot is free. */
-  finished(): void {
+  /** A started execution of `kind` ended: its slot is free. */
+  finished(kind: string): void {
     this.running--;
+    this.limits.finished(kind);
     this.pump();
   }
 
   /** Every record not started yet is left alone (its row stays as it was with its batch). */
   skipAll(reason: string): void {
-    for (const entry of this.waiting.splice(0)) entry.batch.skip(entry, reason);
-    for (const entry of this.ready.splice(0)) entry.batch.skip(entry, reason);
+    clearTimeout(this.tokenTimer);
+    this.tokenTimer = undefined;
+    const waiting = [...this.parkedWaiting, ...this.waiting.drain()];
+    const ready = [...this.parkedReady, ...this.ready.drain()];
+    this.parkedWaiting = [];
+    this.parkedReady = [];
+    for (const entry of waiting) this.dequeued(entry, false, reason);
+    for (const entry of ready) this.dequeued(entry, true, reason);
   }
 
   private pump(): void {
-    while (this.ready.length > 0 && this.running < this.concurrency) {
-      const entry = this.ready.shift()!;
-      this.startedSinceWave++;
-      if (entry.batch.start(entry)) this.running++;
+    let waitForTokenMs = Number.POSITIVE_INFINITY;
+    if (this.parkedReady.length > 0) {
+      const parked = this.parkedReady;
+      this.parkedReady = [];
+      for (const entry of parked) {
+        if (this.running < this.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
+        else this.parkedReady.push(entry);
+      }
     }
-    if (!this.waveInFlight && this.waiting.length > 0 && this.ready.length < this.concurrency) void this.writeWave();
+    while (this.running < this.concurrency && this.ready.length > 0) {
+      const entry = this.ready.shift()!;
+      if (this.limits.tryStart(entry.kind)) this.start(entry);
+      else this.parkedReady.push(entry);
+    }
+    for (const entry of this.parkedReady) {
+      waitForTokenMs = Math.min(waitForTokenMs, this.limits.nextTokenInMs(entry.kind) || Number.POSITIVE_INFINITY);
+    }
+    if (Number.isFinite(waitForTokenMs) && this.tokenTimer === undefined) {
+      this.tokenTimer = setTimeout(() => {
+        this.tokenTimer = undefined;
+        this.pump();
+      }, waitForTokenMs);
+    }
+    const waiting = this.waiting.length + this.parkedWaiting.length;
+    if (!this.waveInFlight && waiting > 0 && this.ready.length < this.concurrency) void this.writeWave();
+  }
+
+  private start(entry: Entry): void {
+    this.startedSinceWave++;
+    this.limits.queued(entry.kind.name, -1);
+    this.limits.recorded(entry.kind.name, -1);
+    if (entry.batch.start(entry)) {
+      this.running++;
+      this.limits.started(entry.kind.name);
+    }
   }
 
   private async writeWave(): Promise<void> {
-    this.waveInFlight = true;
     const size = Math.min(this.maxWave, Math.max(2 * this.concurrency, 2 * this.startedSinceWave));
+    const wave: Entry[] = [];
+    const take = (entry: Entry): boolean => {
+      if (!this.limits.mayRecord(entry.kind)) return false;
+      this.limits.recorded(entry.kind.name, 1);
+      wave.push(entry);
+      return true;
+    };
+    if (this.parkedWaiting.length > 0) {
+      const parked = this.parkedWaiting;
+      this.parkedWaiting = [];
+      for (const entry of parked) if (wave.length >= size || !take(entry)) this.parkedWaiting.push(entry);
+    }
+    while (wave.length < size && this.waiting.length > 0) {
+      const entry = this.waiting.shift()!;
+      if (!take(entry)) this.parkedWaiting.push(entry);
+    }
+    if (wave.length === 0) return;
+    this.waveInFlight = true;
     this.startedSinceWave = 0;
-    const wave = this.waiting.splice(0, size);
     try {
       const ids = await this.ledger.start(
         wave.map((e) => ({ recordId: e.row.id, recordUid: e.row.uid, attempt: e.attempt })),
       );
       wave.forEach((entry, i) => {
         entry.ledgerId = ids[i];
+        this.ready.push(entry);
       });
-      this.ready.push(...wave);
     } catch (err) {
       this.log.warn(
         { err, records: wave.length },
         'could not record attempts; their records are left for a later claim',
       );
-      for (const entry of wave) entry.batch.skip(entry, 'ledger-failed');
+      for (const entry of wave) this.dequeued(entry, true, 'ledger-failed');
     } finally {
       this.waveInFlight = false;
     }
     this.pump();
+  }
+
+  private dequeued(entry: Entry, recorded: boolean, reason: string): void {
+    this.limits.queued(entry.kind.name, -1);
+    if (recorded) this.limits.recorded(entry.kind.name, -1);
+    entry.batch.skip(entry, reason);
+  }
+}
+
+/** A first-in first-out queue with O(1) push and shift (an array and a head index, compacted now and then). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Removes and returns every item, in order. */
+  drain(): T[] {
+    const items = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return items;
   }
 }

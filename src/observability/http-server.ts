@@ -1,19 +1,22 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { withTimeout } from '../async.js';
 import type { Config } from '../config.js';
+import type { KindStats } from '../db/kind-stats.js';
 import { pingDatabase } from '../db/ping-database.js';
 import { createPool } from '../db/pool.js';
-import { readQueueStats } from '../db/queue-stats.js';
 import { readRecentTerms } from '../db/recent-terms.js';
 import type { Elector } from '../election/elector.js';
 import type { Term } from '../election/term.js';
+import { describeLimits, type KindRegistry } from '../executor/kinds.js';
 import type { Timings } from '../timings.js';
+import { ClusterReads } from './cluster-reads.js';
+import { authorized } from './http-auth.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { renderStatusPage, STATUS_PAGE_CSP, type StatusSnapshot } from './status-page.js';
+import { SharedRead } from './shared-read.js';
+import { type KindRow, renderStatusPage, STATUS_PAGE_CSP, type StatusSnapshot } from './status-page.js';
 
 export interface HttpServerOptions {
   config: Config;
@@ -22,6 +25,10 @@ export interface HttpServerOptions {
   elector: Pick<Elector, 'ping'>;
   /** The term this replica executes now (the leadership gate's answer). */
   executing: () => Term | undefined;
+  /** Executions running on this replica now, by kind. */
+  executingByKind: () => ReadonlyMap<string, number>;
+  /** The kinds this replica knows, for their limits. */
+  kinds: KindRegistry;
   log: Logger;
 }
 
@@ -55,11 +62,20 @@ export class HttpServer {
   private server: Server | undefined;
   private pool: pg.Pool | undefined;
   private stopping: Promise<void> | undefined;
-  private readinessRead: { at: number; value: Promise<Readiness> } | undefined;
+  private readonly readinessRead: SharedRead<Readiness>;
+  private reads: ClusterReads | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: HttpServerOptions) {
     this.log = options.log.child({ component: 'http' });
+    this.readinessRead = new SharedRead(
+      () => this.checkReadiness(),
+      options.timings.readinessMaxAgeMs,
+      (err) => ({
+        ready: false,
+        checks: { database: 'unknown', election: 'unknown', leadership: `failed: ${String(err)}` },
+      }),
+    );
   }
 
   /** The bound port once listening. */
@@ -79,7 +95,8 @@ export class HttpServer {
       onError: (err) => this.log.debug({ err }, 'status database connection failed'),
     });
     this.pool = pool;
-    this.options.metrics.observeQueue(() => readQueueStats(pool));
+    this.reads = new ClusterReads(pool, 1_000, () => this.options.metrics.clusterReadFailed());
+    this.options.metrics.observeState({ cluster: this.reads });
     const server = createServer(
       { requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 },
       (req, res) => void this.handle(req, res),
@@ -102,7 +119,7 @@ export class HttpServer {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.options.metrics.observeQueue(undefined);
+      this.options.metrics.observeState({ cluster: undefined });
       const server = this.server;
       if (server) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -117,12 +134,7 @@ export class HttpServer {
 
   /** The readiness checks, shared by every probe within readinessMaxAgeMs. */
   readiness(): Promise<Readiness> {
-    const now = performance.now();
-    if (this.readinessRead && now - this.readinessRead.at < this.options.timings.readinessMaxAgeMs)
-      return this.readinessRead.value;
-    const value = this.checkReadiness();
-    this.readinessRead = { at: now, value };
-    return value;
+    return this.readinessRead.get();
   }
 
   private async checkReadiness(): Promise<Readiness> {
@@ -152,9 +164,10 @@ export class HttpServer {
 
   /** What the status page shows, from memory and two cheap reads. */
   async snapshot(): Promise<StatusSnapshot> {
-    const { metrics, config, executing, timings } = this.options;
-    const [queue, recentTerms] = await Promise.all([
-      metrics.queueStats(),
+    const { config, executing, timings } = this.options;
+    const [queue, kinds, recentTerms] = await Promise.all([
+      this.reads?.queue.get(),
+      this.reads?.kinds.get(),
       withTimeout(
         readRecentTerms(this.pool!, config.election.name, RECENT_TERMS),
         timings.readinessCheckTimeoutMs * 2,
@@ -187,6 +200,7 @@ export class HttpServer {
       },
       leader,
       queue: queue ?? null,
+      kinds: kinds ? kindRows(kinds, this.options.executingByKind(), this.options.kinds) : null,
       recentExecutions: this.options.metrics.recent.list(),
       recentTerms: recentTerms ?? null,
     };
@@ -197,7 +211,7 @@ export class HttpServer {
       if (req.method !== 'GET' && req.method !== 'HEAD')
         return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (!OPEN_PATHS.has(path) && !this.authorized(req)) {
+      if (!OPEN_PATHS.has(path) && !authorized(req, this.options.config.http.token)) {
         return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer <HTTP_TOKEN>\n', {
           'www-authenticate': 'Basic realm="retry-worker", charset="UTF-8"',
         });
@@ -233,24 +247,6 @@ export class HttpServer {
       else res.destroy();
     }
   }
-
-  /** No token set: everyone. Else `Bearer <token>`, or Basic with the token as the password, compared in constant time. */
-  private authorized(req: IncomingMessage): boolean {
-    const token = this.options.config.http.token;
-    if (token === undefined) return true;
-    const header = req.headers.authorization ?? '';
-    const [scheme, value = ''] = header.split(' ', 2);
-    let presented: string | undefined;
-    if (scheme?.toLowerCase() === 'bearer') presented = value;
-    else if (scheme?.toLowerCase() === 'basic') {
-      const decoded = Buffer.from(value, 'base64').toString('utf8');
-      presented = decoded.slice(decoded.indexOf(':') + 1);
-    }
-    if (presented === undefined) return false;
-    const a = Buffer.from(presented);
-    const b = Buffer.from(token);
-    return a.length === b.length && timingSafeEqual(a, b);
-  }
 }
 
 function send(
@@ -269,4 +265,24 @@ function send(
     ...headers,
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** The page's per-kind table: the database's counts, what runs here now, and each kind's limits. */
+function kindRows(stats: readonly KindStats[], executing: ReadonlyMap<string, number>, kinds: KindRegistry): KindRow[] {
+  const names = new Set([...stats.map((k) => k.kind), ...executing.keys()]);
+  const byKind = new Map(stats.map((k) => [k.kind, k]));
+  return [...names].sort().map((kind) => {
+    const k = byKind.get(kind);
+    const registered = kinds.get(kind);
+    return {
+      kind,
+      due: k?.due ?? 0,
+      backoff: k?.backoff ?? 0,
+      executing: executing.get(kind) ?? 0,
+      succeededLastHour: k?.succeededLastHour ?? 0,
+      deadLastHour: k?.deadLastHour ?? 0,
+      paused: k?.paused ? { by: k.paused.by, reason: k.paused.reason, at: k.paused.at.toISOString() } : null,
+      limits: registered ? describeLimits(registered) : 'no handler here',
+    };
+  });
 }

@@ -1,7 +1,6 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type QueueStats, RECORD_STATUSES } from '../db/queue-stats.js';
-import type { Term } from '../election/term.js';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { type ExecutionFinished, RecentExecutions } from './recent-executions.js';
+import { registerStateGauges, type StateSources } from './state-gauges.js';
 
 export type { ExecutionFinished };
 export type FencedStage = 'fence' | 'claim';
@@ -11,23 +10,18 @@ const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 export interface MetricsOptions {
   /** The standard Node process metrics (CPU, memory, event-loop lag, GC, handles) in this registry too (default true). */
   defaultMetrics?: boolean;
-  /** How long one read of the queue gauges is shared (default 1000 ms). */
-  queueMaxAgeMs?: number;
 }
 
 /**
  * One replica's Prometheus metrics, in a prom-client Registry of its own (so several workers in one process do
  * not clash, and a host application can merge it: `Registry.merge([worker.metrics.registry, ...])`). The loop
- * and the gate report events here; the leadership gauges read the gate's current term when scraped, and the
- * queue gauges a reader the HTTP server sets (one query per scrape, shared for queueMaxAgeMs).
+ * and the gate report events here; the state gauges (state-gauges.ts) read the gate and the database when
+ * scraped, through the sources observeState() sets.
  */
 export class Metrics {
   readonly registry = new Registry();
   readonly recent = new RecentExecutions(20);
-  private leadership: () => Term | undefined = () => undefined;
-  private queueReader: (() => Promise<QueueStats>) | undefined;
-  private queueRead: { at: number; settled: boolean; value: Promise<QueueStats | undefined> } | undefined;
-  private lastQueue: QueueStats | undefined;
+  private state: StateSources = { leadership: () => undefined, executingByKind: () => new Map(), cluster: undefined };
 
   private readonly termsStarted: Counter;
   private readonly termsEnded: Counter<'reason'>;
@@ -40,35 +34,9 @@ export class Metrics {
   private readonly stalls: Counter;
   private readonly queueStatsErrors: Counter;
 
-  constructor(private readonly options: MetricsOptions = {}) {
+  constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    const metrics = this;
-    new Gauge({
-      name: 'retry_worker_leader',
-      help: '1 while this replica executes a term, else 0',
-      registers,
-      collect() {
-        this.set(metrics.leadership() ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'retry_worker_epoch',
-      help: 'epoch of the term this replica executes (0 while it does not lead)',
-      registers,
-      collect() {
-        this.set(metrics.leadership()?.epoch ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'retry_worker_safe_until_remaining_ms',
-      help: "ms left before this leader's lease may have expired; it stops claiming at 0",
-      registers,
-      collect() {
-        const term = metrics.leadership();
-        this.set(term && !term.signal.aborted ? Math.max(0, Math.round(term.remainingMs())) : 0);
-      },
-    });
     this.termsStarted = new Counter({
       name: 'retry_worker_terms_started_total',
       help: 'terms this replica started executing (after the fence)',
@@ -124,43 +92,12 @@ export class Metrics {
       help: 'event-loop stalls long enough to end a term',
       registers,
     });
-    new Gauge({
-      name: 'retry_worker_queue_records',
-      help: 'rows of failed_records by status',
-      labelNames: ['status'],
-      registers,
-      async collect() {
-        const queue = await metrics.queueStats();
-        for (const status of RECORD_STATUSES) if (queue) this.set({ status }, queue.records[status]);
-      },
-    });
-    new Gauge({
-      name: 'retry_worker_queue_due_records',
-      help: 'pending rows whose next_run_at has come',
-      registers,
-      async collect() {
-        this.set((await metrics.queueStats())?.due ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'retry_worker_queue_oldest_due_age_seconds',
-      help: 'how long the oldest due pending row has waited past its next_run_at',
-      registers,
-      async collect() {
-        this.set((await metrics.queueStats())?.oldestDueAgeSeconds ?? 0);
-      },
-    });
-    // After the queue gauges: a scrape counts a failed read of its own.
+    registerStateGauges(registers, () => this.state);
     this.queueStatsErrors = new Counter({
       name: 'retry_worker_queue_stats_errors_total',
       help: 'queue statistics reads that failed (the queue gauges keep their last values)',
       registers,
     });
-  }
-
-  /** Where the leadership gauges read the term this replica executes (the leadership gate owns it). */
-  observeLeadership(current: () => Term | undefined): void {
-    this.leadership = current;
   }
 
   termStarted(): void {
@@ -195,36 +132,14 @@ export class Metrics {
     this.stalls.inc();
   }
 
-  /** Sets (or clears) what computes the queue gauges. */
-  observeQueue(reader: (() => Promise<QueueStats>) | undefined): void {
-    this.queueReader = reader;
-    this.queueRead = undefined;
+  /** Where the state gauges read the leadership, what executes by kind, and the cluster's records. */
+  observeState(sources: Partial<StateSources>): void {
+    this.state = { ...this.state, ...sources };
   }
 
-  /** The latest queue statistics, read at most once per queueMaxAgeMs; undefined without a reader. */
-  queueStats(): Promise<QueueStats | undefined> {
-    const reader = this.queueReader;
-    if (!reader) return Promise.resolve(undefined);
-    const now = performance.now();
-    const read = this.queueRead;
-    // One read at a time (a scrape's three queue gauges share it), and its result for queueMaxAgeMs.
-    if (read && (read.settled === false || now - read.at < (this.options.queueMaxAgeMs ?? 1_000))) return read.value;
-    const next: { at: number; settled: boolean; value: Promise<QueueStats | undefined> } = {
-      at: now,
-      settled: false,
-      value: Promise.resolve(undefined),
-    };
-    next.value = reader()
-      .then(
-        (stats) => (this.lastQueue = stats),
-        () => {
-          this.queueStatsErrors.inc();
-          return this.lastQueue;
-        },
-      )
-      .finally(() => (next.settled = true));
-    this.queueRead = next;
-    return next.value;
+  /** A failed read of the queue or per-kind statistics. */
+  clusterReadFailed(): void {
+    this.queueStatsErrors.inc();
   }
 
   /** Prometheus text of every metric of this registry. */

@@ -16,9 +16,25 @@ export interface StatusSnapshot {
   leader: { holder: string; epoch: number; since: string | null } | null;
   /** null when the database did not answer. */
   queue: QueueStats | null;
+  /** Per kind; null when the database did not answer. */
+  kinds: KindRow[] | null;
   recentExecutions: readonly RecentExecution[];
   /** Newest first; null when the database did not answer. */
   recentTerms: readonly TermRow[] | null;
+}
+
+/** One kind's line on the page. */
+export interface KindRow {
+  kind: string;
+  due: number;
+  backoff: number;
+  /** Running on this replica now. */
+  executing: number;
+  succeededLastHour: number;
+  deadLastHour: number;
+  paused: { by: string; reason: string | null; at: string } | null;
+  /** Its concurrency, rate, attempts, timeout and backoff, in a few words. */
+  limits: string;
 }
 
 /** Seconds between the page's refreshes of itself. */
@@ -49,6 +65,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
 </header>
 ${leaderSection(s, now)}
 ${queueSection(s.queue)}
+${kindsSection(s.kinds, now)}
 ${executionsSection(s.recentExecutions, now)}
 ${termsSection(s.recentTerms, now)}
 </main>
@@ -81,6 +98,17 @@ function queueSection(q: QueueStats | null): SafeHtml {
     ${cell('queue-succeeded', 'succeeded', q.records.succeeded, 'ok')}
     ${cell('queue-dead', 'dead', q.records.dead, q.records.dead > 0 ? 'bad' : '')}
   </div></section>`;
+}
+
+function kindsSection(kinds: readonly KindRow[] | null, now: number): SafeHtml {
+  if (!kinds) return html`<section><h2>Kinds</h2><p class="warn">The database did not answer.</p></section>`;
+  const rows = kinds.map(
+    (k) =>
+      html`<tr><td class="wrap">${k.kind}</td><td class="r">${k.due}</td><td class="r">${k.backoff}</td><td class="r">${k.executing}</td><td class="r">${k.succeededLastHour}</td><td class="r">${k.deadLastHour}</td><td>${k.paused ? html`<span class="pill dead">paused</span> ${ago(k.paused.at, now)} by ${k.paused.by}${k.paused.reason ? `: ${k.paused.reason}` : ''}` : ''}</td><td class="wrap muted">${k.limits}</td></tr>`,
+  );
+  return html`<section><h2>Kinds <span class="muted">(executing: on this replica now)</span></h2>
+    ${kinds.length === 0 ? html`<p class="muted">No records yet.</p>` : html`<table id="kinds"><thead><tr><th>kind</th><th class="r">due</th><th class="r">backoff</th><th class="r">executing</th><th class="r">succeeded 1h</th><th class="r">dead 1h</th><th>paused</th><th>limits</th></tr></thead><tbody>${rows}</tbody></table>`}
+  </section>`;
 }
 
 function executionsSection(items: readonly RecentExecution[], now: number): SafeHtml {

@@ -67,6 +67,26 @@ export function formatClusterStatus(s: ClusterStatus): string {
   );
   out.push(`oldest due record waiting: ${q.due > 0 ? `${q.oldestDueAgeSeconds.toFixed(1)} s` : 'none due'}`);
   out.push('');
+  out.push('kinds (executing: attempts of the current term without an outcome yet):');
+  if (s.kinds.length > 0) {
+    out.push(
+      table(
+        ['kind', 'due', 'backoff', 'executing', 'succeeded 1h', 'dead 1h', 'paused'],
+        s.kinds.map((k) => [
+          k.kind,
+          String(k.due),
+          String(k.backoff),
+          String(k.executing),
+          String(k.succeededLastHour),
+          String(k.deadLastHour),
+          k.paused
+            ? `since ${k.paused.at.toISOString()} by ${k.paused.by}${k.paused.reason ? `: ${k.paused.reason}` : ''}`
+            : '-',
+        ]),
+      ),
+    );
+  } else out.push('  none');
+  out.push('');
   out.push(`last ${s.recentTerms.length} terms (failovers), newest first:`);
   if (s.recentTerms.length > 0) {
     out.push(

@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import { readExecutingByKind } from '../db/executing-by-kind.js';
 import { isRecordLocked } from '../db/is-record-locked.js';
+import { type KindStats, readKindStats } from '../db/kind-stats.js';
 import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
 import { type AttemptRow, readAttempts } from '../db/read-attempts.js';
 import { readLeader } from '../db/read-leader.js';
@@ -23,16 +25,20 @@ export interface ClusterStatus {
   leader: LeaderView;
   replicas: (ReplicaRow & { state: 'alive' | 'silent' | 'stopped' })[];
   queue: QueueStats;
+  /** Per kind: due, in backoff, executing (open attempts of the current term), finished in the last hour, paused. */
+  kinds: (KindStats & { executing: number })[];
   /** Newest first. */
   recentTerms: TermRow[];
 }
 
 export async function readClusterStatus(pool: pg.Pool, electionName: string): Promise<ClusterStatus> {
-  const [leaderRow, replicas, queue, recentTerms] = await Promise.all([
+  const [leaderRow, replicas, queue, recentTerms, kinds, executing] = await Promise.all([
     readLeader(pool, electionName),
     readReplicas(pool, electionName, REPLICAS_WITHIN_SECONDS),
     readQueueStats(pool),
     readRecentTerms(pool, electionName, RECENT_TERMS),
+    readKindStats(pool),
+    readExecutingByKind(pool, electionName),
   ]);
   return {
     electionName,
@@ -43,6 +49,7 @@ export async function readClusterStatus(pool: pg.Pool, electionName: string): Pr
       state: r.stoppedAt !== null ? 'stopped' : r.ageSeconds > STALE_AFTER_SECONDS ? 'silent' : 'alive',
     })),
     queue,
+    kinds: kinds.map((k) => ({ ...k, executing: executing.get(k.kind) ?? 0 })),
     recentTerms,
   };
 }
@@ -57,7 +64,13 @@ export interface RecordStatusReport {
 
 export async function readRecordStatus(
   pool: pg.Pool,
-  args: { electionName: string; recordId: number; knownKinds: readonly string[] | null; defaultMaxAttempts: number },
+  args: {
+    electionName: string;
+    recordId: number;
+    knownKinds: readonly string[] | null;
+    /** A record's max attempts when its own is NULL: its kind's policy, else DEFAULT_MAX_ATTEMPTS. */
+    maxAttemptsOf: (kind: string) => number;
+  },
 ): Promise<RecordStatusReport> {
   // The lock first, then the ledger. An open attempt on an unlocked row means its executor died, unless
   // the claim happened between the two reads: a second look at the lock tells them apart.
@@ -77,7 +90,7 @@ export async function readRecordStatus(
     locked,
     leader,
     knownKinds: args.knownKinds,
-    defaultMaxAttempts: args.defaultMaxAttempts,
+    defaultMaxAttempts: record ? args.maxAttemptsOf(record.kind) : 0,
   });
   return { explanation, record, attempts, locked, leader };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { createPool } from '../db/pool.js';
-import { loadHandlersModule, withBuiltins } from '../executor/load-handlers.js';
+import type { KindRegistry } from '../executor/kinds.js';
+import { kindRegistry, loadHandlersModule } from '../executor/load-handlers.js';
 import { deriveTimings } from '../timings.js';
 import { formatClusterStatus, formatRecordStatus } from './format-status.js';
 import { readClusterStatus, readRecordStatus } from './read-status.js';
@@ -30,12 +31,12 @@ export async function runStatus(config: Config, options: StatusOptions): Promise
       options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatClusterStatus(status));
       return 0;
     }
-    const knownKinds = await configuredKinds(config, options.warn);
+    const kinds = await configuredKinds(config, options.warn);
     const report = await readRecordStatus(pool, {
       electionName: config.election.name,
       recordId: options.recordId,
-      knownKinds,
-      defaultMaxAttempts: config.execution.defaultMaxAttempts,
+      knownKinds: kinds?.names ?? null,
+      maxAttemptsOf: (kind) => kinds?.get(kind)?.maxAttempts ?? config.execution.defaultMaxAttempts,
     });
     options.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatRecordStatus(report));
     return report.explanation.state === 'not-found' ? 1 : 0;
@@ -45,12 +46,12 @@ export async function runStatus(config: Config, options: StatusOptions): Promise
 }
 
 /** The built-in kinds plus HANDLERS_MODULE's; null (kinds not judged) if the module cannot be loaded. */
-async function configuredKinds(config: Config, warn: (text: string) => void): Promise<string[] | null> {
+export async function configuredKinds(config: Config, warn: (text: string) => void): Promise<KindRegistry | null> {
   try {
     const fromModule = config.handlersModule
       ? await loadHandlersModule(config.handlersModule, deriveTimings(config).handlersImportTimeoutMs)
       : {};
-    return Object.keys(withBuiltins(fromModule)).sort();
+    return kindRegistry(config, fromModule);
   } catch (err) {
     warn(`retry-worker status: cannot load HANDLERS_MODULE, so kinds are not checked: ${(err as Error).message}\n`);
     return null;

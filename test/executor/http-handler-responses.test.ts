@@ -79,8 +79,8 @@ test('a URL with user:password and ?token= is written in last_error as origin an
   const url = `http://alice:pa55word@127.0.0.1:${server.port}/hooks/in?token=s3cret&x=1#frag`;
   const err = await rejection(Promise.resolve(handler(httpRecord({ url }), handlerContext())));
   const { completion } = classify({ kind: 'failed', error: err }, { id: 42, maxAttempts: 3 }, 3, {
-    baseMs: 1,
-    maxMs: 1,
+    backoff: { baseMs: 1, maxMs: 1 },
+    retryOn: undefined,
   });
   assert.equal(completion.lastError, `attempt 3 of 3 failed: POST ${server.origin}/hooks/in answered 503: try later`);
   for (const secret of ['alice', 'pa55word', 's3cret', 'token', 'frag'])

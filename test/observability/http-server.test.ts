@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { resolveConfig } from '../../src/config.js';
 import { Term } from '../../src/election/term.js';
+import { kindRegistry } from '../../src/executor/load-handlers.js';
 import { createWorker, PermanentFailure, type Worker } from '../../src/index.js';
 import { HttpServer } from '../../src/observability/http-server.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -111,8 +112,7 @@ test('after records ran, /metrics counts them by outcome and shows the term and 
     );
     return rows[0]!.n === 0 || undefined;
   });
-  await worker.metrics.queueStats(); // let the 1 s cache of an earlier read pass
-  await new Promise((r) => setTimeout(r, 1_100));
+  await new Promise((r) => setTimeout(r, 1_100)); // let the 1 s cache of an earlier read pass
   const res = await get('/metrics');
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
@@ -149,6 +149,7 @@ test('the status page names the leader, shows the queue and recent executions, a
   assert.match(page, /id="queue-dead">4</);
   assert.match(page, /<table id="executions">/);
   assert.match(page, /<table id="terms">/);
+  assert.match(page, /<table id="kinds">/);
   assert.ok(
     !page.includes('<img') && !page.includes('<script>alert'),
     'a record kind or error is never inserted as markup',
@@ -239,6 +240,8 @@ function directServer(
     metrics: new Metrics({ defaultMetrics: false }),
     elector: { ping: parts.ping ?? (async () => undefined) },
     executing: parts.executing ?? (() => undefined),
+    executingByKind: () => new Map(),
+    kinds: kindRegistry(config),
     log: pino({ level: 'silent' }),
   });
 }

@@ -26,7 +26,7 @@ after(async () => {
 });
 
 const explain = (recordId: number, knownKinds: string[] | null = ['http']) =>
-  readRecordStatus(db.pool, { electionName: NAME, recordId, knownKinds, defaultMaxAttempts: 5 });
+  readRecordStatus(db.pool, { electionName: NAME, recordId, knownKinds, maxAttemptsOf: () => 5 });
 
 test('the heartbeat lists a replica while it runs and marks it stopped; start and stop are safe twice', async () => {
   let epoch: number | undefined = 3;

@@ -1,0 +1,81 @@
+import { hostname, userInfo } from 'node:os';
+import type { Config } from '../config.js';
+import { pauseKind, resumeKind } from '../db/pause-kind.js';
+import { createPool } from '../db/pool.js';
+import { configuredKinds } from '../status/run-status.js';
+
+export interface PauseOptions {
+  kind: string;
+  /** pause: why (shown by `status` and the page). */
+  reason?: string | undefined;
+  /** pause: who (default user@host). */
+  by?: string | undefined;
+  out: (text: string) => void;
+  warn: (text: string) => void;
+}
+
+/**
+ * `retry-worker pause KIND [--reason TEXT] [--by NAME]`: the claim takes no more records of KIND, on every
+ * replica, also across a failover (it is stored in Postgres); executions already started finish. A kind no
+ * handler knows may be paused (its handler may come later), with a note saying so. Returns the exit code.
+ */
+export async function runPause(config: Config, options: PauseOptions): Promise<number> {
+  const pool = createPool({
+    databaseUrl: config.database.url,
+    max: 1,
+    applicationName: 'retry-worker pause',
+    session: { statement_timeout: 5_000 },
+  });
+  try {
+    const by = options.by ?? defaultActor();
+    const paused = await pauseKind(pool, options.kind, by, options.reason ?? null);
+    options.out(
+      `paused kind ${JSON.stringify(paused.kind)} (by ${paused.pausedBy}${paused.reason ? `: ${paused.reason}` : ''}); executions already started finish\n`,
+    );
+    await noteUnknown(config, options);
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** `retry-worker resume KIND`: the claim takes records of KIND again. Resuming a kind that is not paused says so. */
+export async function runResume(config: Config, options: PauseOptions): Promise<number> {
+  const pool = createPool({
+    databaseUrl: config.database.url,
+    max: 1,
+    applicationName: 'retry-worker resume',
+    session: { statement_timeout: 5_000 },
+  });
+  try {
+    const was = await resumeKind(pool, options.kind);
+    options.out(
+      was
+        ? `resumed kind ${JSON.stringify(options.kind)}\n`
+        : `kind ${JSON.stringify(options.kind)} was not paused; nothing to do\n`,
+    );
+    await noteUnknown(config, options);
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function noteUnknown(config: Config, options: PauseOptions): Promise<void> {
+  const known = await configuredKinds(config, options.warn);
+  if (known && !known.get(options.kind)) {
+    options.warn(
+      `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)} (known: ${known.names.join(', ')})\n`,
+    );
+  }
+}
+
+function defaultActor(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no user entry (a container with an arbitrary uid)
+  }
+  return `${user}@${hostname()}`;
+}

@@ -1,0 +1,110 @@
+import type { Clock } from '../clock.js';
+import type { Kind, KindRegistry } from '../executor/kinds.js';
+
+interface Counts {
+  /** Claimed and not started (waiting for the ledger or for a slot). */
+  queued: number;
+  /** Ledgered and not started. */
+  ready: number;
+  running: number;
+  tokens: number;
+  refilledAt: number;
+}
+
+/**
+ * Each kind's concurrency and rate limits, kept on the leader, which alone executes: so they hold across the
+ * cluster, exactly. A rate is a token bucket holding one second's worth of starts (at least one).
+ *
+ * The claim takes no more of a limited kind than can start soon (caps()), the ledger records no more of it
+ * ahead than may start (mayRecord()), and a record of it starts only within both limits (mayStart()).
+ */
+export class KindLimits {
+  private readonly counts = new Map<string, Counts>();
+
+  constructor(
+    private readonly kinds: KindRegistry,
+    private readonly clock: Clock,
+  ) {}
+
+  /** How many more records of each limited kind a claim may take now. */
+  caps(): Map<string, number> {
+    const caps = new Map<string, number>();
+    for (const kind of this.kinds.limited()) {
+      const c = this.of(kind.name);
+      let cap = Number.POSITIVE_INFINITY;
+      if (kind.concurrency !== undefined) cap = kind.concurrency - c.running - c.queued;
+      if (kind.ratePerSecond !== undefined) cap = Math.min(cap, Math.ceil(burstOf(kind)) - c.queued);
+      caps.set(kind.name, Math.max(0, cap));
+    }
+    return caps;
+  }
+
+  queued(kind: string, delta: number): void {
+    this.of(kind).queued += delta;
+  }
+
+  /** Whether the ledger may record one more attempt of `kind` ahead of its start. */
+  mayRecord(kind: Kind): boolean {
+    const c = this.of(kind.name);
+    if (kind.concurrency !== undefined && c.ready + c.running >= kind.concurrency) return false;
+    if (kind.ratePerSecond !== undefined && c.ready >= Math.ceil(burstOf(kind))) return false;
+    return true;
+  }
+
+  recorded(kind: string, delta: number): void {
+    this.of(kind).ready += delta;
+  }
+
+  /** Whether a record of `kind` may start now; if so, takes its token. */
+  tryStart(kind: Kind): boolean {
+    const c = this.of(kind.name);
+    if (kind.concurrency !== undefined && c.running >= kind.concurrency) return false;
+    if (kind.ratePerSecond !== undefined) {
+      this.refill(kind, c);
+      if (c.tokens < 1) return false;
+      c.tokens -= 1;
+    }
+    return true;
+  }
+
+  started(kind: string): void {
+    this.of(kind).running++;
+  }
+
+  finished(kind: string): void {
+    this.of(kind).running--;
+  }
+
+  /** Milliseconds until `kind` has a token again (0 if it has one, or no rate). */
+  nextTokenInMs(kind: Kind): number {
+    if (kind.ratePerSecond === undefined) return 0;
+    const c = this.of(kind.name);
+    this.refill(kind, c);
+    return c.tokens >= 1 ? 0 : Math.ceil(((1 - c.tokens) * 1000) / kind.ratePerSecond);
+  }
+
+  /** Running executions by kind, for the status page and metrics. */
+  running(): Map<string, number> {
+    return new Map([...this.counts].map(([kind, c]) => [kind, c.running]));
+  }
+
+  private refill(kind: Kind, c: Counts): void {
+    const now = this.clock();
+    c.tokens = Math.min(burstOf(kind), c.tokens + ((now - c.refilledAt) * kind.ratePerSecond!) / 1000);
+    c.refilledAt = now;
+  }
+
+  private of(kind: string): Counts {
+    let c = this.counts.get(kind);
+    if (!c) {
+      const registered = this.kinds.get(kind);
+      c = { queued: 0, ready: 0, running: 0, tokens: registered ? burstOf(registered) : 0, refilledAt: this.clock() };
+      this.counts.set(kind, c);
+    }
+    return c;
+  }
+}
+
+function burstOf(kind: Kind): number {
+  return Math.max(1, kind.ratePerSecond ?? 1);
+}
