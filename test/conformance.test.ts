@@ -2,21 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { systemClock } from '../src/clock.js';
-import { resolveConfig } from '../src/config.js';
-import { createElector } from '../src/election/create-elector.js';
 import { redisElectionKeys } from '../src/election/redis-lease.js';
-import { deriveTimings } from '../src/timings.js';
-import { untilEnded } from './support/candidate.js';
+import { candidate, untilEnded } from './support/candidate.js';
 import { TestCluster } from './support/cluster.js';
+import { makeElector } from './support/elector.js';
 import { waitFor } from './support/ports.js';
 import { isExecution, isLeading, type LogLine, type Replica } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
 /**
- * One suite, every backend that elects (etcd, redis, postgres), with real servers and real replica processes.
- * Failover times are printed as test diagnostics; docs/ELECTION-BACKENDS.md collects them.
+ * One suite, every backend that elects (etcd, redis, postgres), with real servers, real replica processes
+ * and electors in process. Failover times are printed as test diagnostics (README, "Choosing an election
+ * backend", collects them). What only one backend does is tested in its own file.
  */
 const TTL_S = 2;
 const BACKENDS = ['etcd', 'redis', 'postgres'] as const;
@@ -138,41 +135,64 @@ for (const backend of BACKENDS) {
       assertSafe(cluster);
     });
 
-    test('stop() is safe before start() and twice', async (t) => {
+    test('in process: one of three candidates leads; on resign another leads with a higher epoch; stop() is safe before start() and twice, and waits for onTerm before giving the lease back', async (t) => {
       const cluster = await start();
       t.after(() => cluster.stop());
-      const config = resolveConfig({
-        databaseUrl: cluster.db.url,
-        electionBackend: backend,
-        etcdEndpoints: cluster.etcd.endpoints,
-        redisUrl: cluster.baseEnv.REDIS_URL,
-        electionName: `${cluster.baseEnv.ELECTION_NAME}-stop`,
-        leaseTtlSeconds: TTL_S,
-        replicaId: 'x',
-      });
-      const deps = {
-        config,
-        timings: deriveTimings(config),
-        log: pino({ level: 'silent' }),
-        clock: systemClock,
-        pool: cluster.pool,
-      };
-      const idle = await createElector(deps);
+      const name = `${cluster.baseEnv.ELECTION_NAME}-in-process`;
+      const make = (id: string) =>
+        makeElector(cluster.pool, {
+          databaseUrl: cluster.db.url,
+          electionBackend: backend,
+          etcdEndpoints: cluster.etcd.endpoints,
+          redisUrl: cluster.baseEnv.REDIS_URL,
+          electionName: name,
+          leaseTtlSeconds: TTL_S,
+          replicaId: id,
+        });
+      const idle = await make('idle');
       await idle.stop();
       await idle.stop();
-      const elector = await createElector(deps);
-      let ended: string | undefined;
-      let started = false;
-      elector.start(async (term) => {
-        started = true;
+      idle.start(async () => assert.fail('started after stop'));
+
+      const cs = await Promise.all(['a', 'b', 'c'].map(async (id) => candidate(id, await make(id))));
+      try {
+        const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
+        await new Promise((r) => setTimeout(r, 1_000)); // more than one renewal interval
+        assert.equal(cs.filter((c) => c.leading()).length, 1, 'exactly one leads');
+        assert.equal(first.terms.length, 1, 'the leader kept its term across renewals');
+        const firstTerm = first.terms[0]!;
+        const resignedAt = Date.now();
+        await first.elector.stop();
+        await first.elector.stop();
+        assert.equal(firstTerm.endReason, 'resigned');
+        assert.equal(firstTerm.isSafe(), false);
+        const second = await waitFor('a new leader', () => cs.find((c) => c !== first && c.leading()));
+        const handoverMs = Date.now() - resignedAt;
+        assert.ok(handoverMs < 1_500, `the lease was given back: the handover took ${handoverMs} ms (TTL ${TTL_S} s)`);
+        assert.ok(second.terms[0]!.epoch > firstTerm.epoch, 'epochs grow');
+        assert.notEqual(second.terms[0]!.token, firstTerm.token, 'each term has a token of its own');
+      } finally {
+        await Promise.all(cs.map((c) => c.elector.stop()));
+      }
+
+      // stop() waits for onTerm to settle before the lease goes to anyone else.
+      const slow = await make('slow');
+      const other = await make('other');
+      let settled = false;
+      let leading!: () => void;
+      const led = new Promise<void>((r) => (leading = r));
+      slow.start(async (term) => {
+        leading();
         await untilEnded(term);
-        ended = term.endReason;
+        await new Promise((r) => setTimeout(r, 300));
+        settled = true;
       });
-      await waitFor('a term', () => started || undefined);
-      await new Promise((r) => setTimeout(r, 300));
-      await elector.stop();
-      await elector.stop();
-      assert.equal(ended, 'resigned');
+      await led;
+      const watcher = candidate('other', other);
+      await slow.stop();
+      assert.equal(settled, true, 'stop() returned only after onTerm settled');
+      await waitFor('the other to lead', () => watcher.leading() || undefined);
+      await other.stop();
     });
   });
 }
