@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       peers: { type: 'string' },
       'ours-env': { type: 'string', multiple: true },
       compare: { type: 'string' },
+      records: { type: 'string', default: '100000' },
     },
   });
   const quick = values.quick ?? false;
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
       : (values.peers ?? 'graphile-worker,pg-boss').split(','),
   );
   const reps = Number(values.reps ?? (quick ? 1 : 3));
+  const records = Number(values.records);
   if (peerNames.size > 0 && !existsSync(PEER_NODE)) {
     process.stderr.write(`bench: installing the peers and their Node 22 into ${PEERS_DIR} (npm ci)\n`);
     const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: PEERS_DIR, stdio: ['ignore', 2, 2] });
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   try {
     if (only.has('drain')) {
-      const n = quick ? 300 : 20_000;
+      const n = quick ? 300 : records;
       measurements.push(
         ...(await throughput(
           ctx,
@@ -106,8 +108,8 @@ async function main(): Promise<void> {
       );
     }
     if (only.has('io')) {
-      const n = quick ? 200 : 5_000;
-      for (const c of quick ? [10] : [10, 50]) {
+      const n = quick ? 200 : records;
+      for (const c of quick ? [10] : [50]) {
         measurements.push(
           ...(await throughput(
             ctx,
@@ -165,28 +167,6 @@ async function main(): Promise<void> {
       concurrency: m.concurrency,
       runs: m.extra!.peakRssMiB!,
       higherIsBetter: false,
-    });
-  }
-  // The same runs with start-up left out, and start-up on its own: a replica starts once and then runs for
-  // days, so steady throughput and start-up time are reported apart as well as together.
-  for (const m of measurements.filter(
-    (x) => (x.workload === 'drain' || x.workload === 'io') && x.extra?.rateAfterFirst,
-  )) {
-    measurements.push({
-      ...m,
-      metric: 'records/s after the first start',
-      runs: m.extra!.rateAfterFirst!,
-      key: `${m.key ?? m.workload} steady`,
-      extra: undefined,
-    });
-    measurements.push({
-      ...m,
-      metric: 'start-up ms (spawn to first handler start)',
-      runs: m.extra!.startupMs!,
-      higherIsBetter: false,
-      key: `${m.key ?? m.workload} start-up`,
-      note: undefined,
-      extra: undefined,
     });
   }
   const table = markdownTable(measurements);

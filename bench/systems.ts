@@ -21,6 +21,11 @@ export interface System {
   /** Installs the schema (ours: already migrated, a compare build: its own) and enqueues jobs in bulk. */
   prepare(db: BenchDatabase, jobs: { kind: string; count: number }[], concurrency: number): Promise<void>;
   start(db: BenchDatabase, options: StartOptions): Running;
+  /**
+   * Wall-clock ms at which the run became ready to execute: ours, its `leading` line (from the log file, or
+   * the piped lines); a peer, its report that run()/start() resolved.
+   */
+  readyAt(run: Running, logTo: string | 'pipe'): Promise<number>;
   /** True once the database shows no job left to do. */
   allDone(db: BenchDatabase): Promise<boolean>;
   /** Jobs the database shows finished (for runs stopped at a time cap). */
@@ -54,6 +59,19 @@ export interface Running {
   readonly exited: Promise<number | null>;
 }
 
+function parseLogLine(line: string): Running['logs'] {
+  if (!line.startsWith('{')) return [];
+  try {
+    return [JSON.parse(line) as Running['logs'][number]];
+  } catch {
+    return [];
+  }
+}
+
+async function readLogFile(path: string): Promise<Running['logs']> {
+  return (await readFile(path, 'utf8')).split('\n').flatMap(parseLogLine);
+}
+
 /** The resident set of a live process, in MiB (from /proc). */
 export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -83,13 +101,7 @@ function launch(
   });
   if (child.stdout) {
     createInterface({ input: child.stdout }).on('line', (line) => {
-      if (line.startsWith('{')) {
-        try {
-          logs.push(JSON.parse(line) as Running['logs'][number]);
-        } catch {
-          /* not ours */
-        }
-      }
+      logs.push(...parseLogLine(line));
     });
   }
   child.stderr?.on('data', (d: Buffer) =>
@@ -190,8 +202,6 @@ export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}
           CONCURRENCY: String(o.concurrency),
           HANDLERS_MODULE: OUR_HANDLERS,
           LOG_LEVEL: 'info',
-          // Our best throughput configuration, as the peers get theirs; the default BATCH_SIZE is 100 (see docs/BENCHMARKS.md).
-          BATCH_SIZE: '500',
           BENCH_REPORT_EVERY: String(o.reportEvery ?? 0),
           ...baseEnv,
           ...o.env,
@@ -199,6 +209,10 @@ export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}
         o.logTo,
         (child) => child.kill('SIGTERM'),
       ),
+    readyAt: async (run, logTo) => {
+      const lines = logTo === 'pipe' ? run.logs : await readLogFile(logTo);
+      return lines.find((l) => l.time >= run.spawnedAt - 1 && l.msg.startsWith('leading'))?.time ?? NaN;
+    },
     allDone: async (db) =>
       (
         await db.pool.query<{ done: boolean }>(
@@ -252,6 +266,10 @@ export function peerSystem(peer: 'graphile-worker' | 'pg-boss', config: string):
         o.logTo,
         (child) => child.send({ type: 'stop' }),
       ),
+    readyAt: async (run) => {
+      const ready = run.messages.find((m) => m.type === 'ready');
+      return ready && 't' in ready ? ready.t : NaN;
+    },
     allDone: async (db) => {
       const sql =
         peer === 'graphile-worker'
