@@ -24,7 +24,12 @@ export interface ExecutionSettings {
  *                                        └──abandonAfterMs──▶ failed (the handler is given up on)
  */
 export class Execution {
-  private readonly controller = new AbortController();
+  /**
+   * Made when the handler first reads ctx.signal (most never do: an AbortSignal is costly to create); an
+   * abort before that is kept in `abortReason` and applied when it is made.
+   */
+  private controller: AbortController | undefined;
+  private abortReason: ExecutionAborted | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settle: ((outcome: ExecutionOutcome) => void) | undefined;
 
@@ -35,6 +40,10 @@ export class Execution {
   ) {}
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -67,8 +76,9 @@ export class Execution {
 
   /** Aborts the handler's signal (once); if it has not ended abandonAfterMs later, it is given up on. */
   abort(reason: ExecutionAborted): void {
-    if (this.controller.signal.aborted || !this.settle) return;
-    this.controller.abort(reason);
+    if (this.abortReason || !this.settle) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.settings.log.error(
@@ -85,9 +95,9 @@ export class Execution {
       this.settle?.({ kind: 'dead', error });
       return;
     }
-    const reason: unknown = this.controller.signal.reason;
+    const reason = this.abortReason;
     // A handler that stopped because its signal aborted failed for the abort's reason (timeout, shutdown…).
-    const reported = reason instanceof ExecutionAborted ? withCause(reason, error) : error;
+    const reported = reason ? withCause(reason, error) : error;
     this.settle?.(
       error instanceof RetryLater
         ? { kind: 'failed', error: reported, retryAfterMs: error.retryAfterMs }
@@ -96,10 +106,13 @@ export class Execution {
   }
 
   private context(): HandlerContext {
-    const { record, settings, controller } = this;
+    const { record, settings } = this;
+    const execution = this;
     let log: Logger | undefined;
     return {
-      signal: controller.signal,
+      get signal() {
+        return execution.signal;
+      },
       attempt: record.attempt,
       fencingToken: settings.fencingToken,
       replicaId: settings.replicaId,

@@ -85,6 +85,7 @@ export class RetryLoop {
       replicaId: deps.replicaId,
       metrics: deps.metrics,
       log,
+      successLog: log.child({}, { redact: [] }),
       isDraining: () => this.draining.signal.aborted,
       onExecutionEnded: (kind) => this.queue.finished(kind),
       onEnded: (batch) => this.batchEnded(batch),

@@ -98,3 +98,18 @@ test('ctx.log is a child logger bound to the record, made only when read', async
   assert.equal(lines.length, 1);
   assert.deepEqual([lines[0]!.recordId, lines[0]!.attempt, lines[0]!.kind, lines[0]!.msg], [7, 2, 'thing', 'hello']);
 });
+
+test('a signal first read after the abort is already aborted, with the abort reason', async () => {
+  let seen: { aborted: boolean; reason: unknown } | undefined;
+  const outcome = await run(
+    async (_r, ctx) => {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason };
+      throw new Error('gave up');
+    },
+    { timeoutMs: 20, abandonAfterMs: 1_000 },
+  ).run();
+  assert.equal(seen?.aborted, true);
+  assert.ok(seen?.reason instanceof ExecutionAborted && seen.reason.reason === 'timeout');
+  assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /execution timed out after 20 ms: gave up/);
+});
