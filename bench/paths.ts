@@ -6,5 +6,7 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PEERS_DIR = `${ROOT}bench/peers/`;
 export const PEER_NODE = `${PEERS_DIR}node_modules/node/bin/node`;
 export const PEER_CHILD = fileURLToPath(new URL('./peer-child.js', import.meta.url));
+export const GRAPHILE_TASKS = fileURLToPath(new URL('./graphile-tasks.js', import.meta.url));
 export const OUR_CLI = `${ROOT}dist/src/cli.js`;
+export const OUR_EMBEDDED = fileURLToPath(new URL('./ours-embedded.js', import.meta.url));
 export const OUR_HANDLERS = fileURLToPath(new URL('./handlers.js', import.meta.url));

@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { graphileWorkerOptions } from './graphile-presets.js';
 import { executionCounter, wallNow } from './handler-report.js';
 import { PEERS_DIR } from './paths.js';
 
@@ -71,25 +72,7 @@ type Exec = (kind: string, payload: { t0?: number } | undefined, id: string | nu
 async function graphile(args: PeerChildArgs, exec: Exec): Promise<Started> {
   const gw = await load('graphile-worker');
   const c = args.concurrency;
-  const configs: Record<string, object> = {
-    default: { concurrentJobs: c, maxPoolSize: Math.max(10, c + 2) },
-    batched: {
-      concurrentJobs: c,
-      maxPoolSize: Math.max(10, c + 2),
-      localQueue: { size: 500 },
-      completeJobBatchDelay: 0,
-      failJobBatchDelay: 0,
-    },
-    perfdoc: {
-      concurrentJobs: 24,
-      maxPoolSize: 25,
-      localQueue: { size: 500 },
-      completeJobBatchDelay: 0,
-      failJobBatchDelay: 0,
-    },
-  };
-  const worker = configs[args.config];
-  if (!worker) throw new Error(`unknown graphile-worker config ${args.config}`);
+  const worker = graphileWorkerOptions(args.config, c);
   const preset = { worker: { connectionString: args.url, ...worker } };
   if (args.mode === 'prepare') {
     const utils = await gw.makeWorkerUtils({ connectionString: args.url });

@@ -20,7 +20,9 @@ import { startEtcd } from '../test/support/etcd.js';
 import { benchServer, serverInfo } from './bench-postgres.js';
 import { PEER_NODE, PEERS_DIR, ROOT } from './paths.js';
 import { markdownTable } from './report.js';
-import { ours, peerSystem, type System } from './systems.js';
+import { ours } from './system-ours.js';
+import { graphileCli, peerSystem } from './system-peers.js';
+import type { System } from './systems.js';
 import { backlog } from './workloads/backlog.js';
 import type { BenchContext, Measurement } from './workloads/context.js';
 import { failover } from './workloads/failover.js';
@@ -83,8 +85,11 @@ async function main(): Promise<void> {
   const oursEnv = Object.fromEntries(
     (values['ours-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
   );
-  const us = ours(ctx.etcdEndpoints, oursEnv);
-  const alt = values.compare ? [ours(ctx.etcdEndpoints, oursEnv, values.compare)] : [];
+  const us = ours(ctx.etcdEndpoints, { env: oursEnv });
+  const embedded = quick ? [] : [ours(ctx.etcdEndpoints, { env: oursEnv, embedded: true })];
+  const alt = values.compare ? [ours(ctx.etcdEndpoints, { env: oursEnv, build: values.compare })] : [];
+  const cli = (...configs: string[]): System[] =>
+    peerNames.has('graphile-worker') ? configs.map((c) => graphileCli(c)) : [];
   const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] =>
     peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : [];
   const measurements: Measurement[] = [];
@@ -97,8 +102,10 @@ async function main(): Promise<void> {
           'drain',
           [
             us,
+            ...embedded,
             ...alt,
             ...peer('graphile-worker', 'default', 'batched', 'perfdoc'),
+            ...cli('batched'),
             ...peer('pg-boss', 'default', 'batchburst', 'tuned'),
           ],
           'noop',
@@ -116,8 +123,10 @@ async function main(): Promise<void> {
             'io',
             [
               us,
+              ...embedded,
               ...alt,
               ...peer('graphile-worker', 'default', 'batched'),
+              ...cli('batched'),
               ...peer('pg-boss', 'default', 'batchburst', 'tuned'),
             ],
             'io5',

@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { BenchDatabase } from './bench-postgres.js';
 import type { HandlerMessage } from './handler-report.js';
-import { OUR_CLI, OUR_HANDLERS, PEER_CHILD, PEER_NODE } from './paths.js';
-import type { PeerChildArgs } from './peer-child.js';
 import { sleep, wallNow } from './stats.js';
 
 export type Peer = 'ours' | 'graphile-worker' | 'pg-boss';
@@ -59,7 +57,7 @@ export interface Running {
   readonly exited: Promise<number | null>;
 }
 
-function parseLogLine(line: string): Running['logs'] {
+export function parseLogLine(line: string): Running['logs'] {
   if (!line.startsWith('{')) return [];
   try {
     return [JSON.parse(line) as Running['logs'][number]];
@@ -68,7 +66,7 @@ function parseLogLine(line: string): Running['logs'] {
   }
 }
 
-async function readLogFile(path: string): Promise<Running['logs']> {
+export async function readLogFile(path: string): Promise<Running['logs']> {
   return (await readFile(path, 'utf8')).split('\n').flatMap(parseLogLine);
 }
 
@@ -79,7 +77,7 @@ export async function rssMiB(pid: number): Promise<number> {
   return kib / 1024;
 }
 
-function launch(
+export function launch(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
@@ -153,136 +151,4 @@ export async function machineJiffies(): Promise<{ busy: number; total: number }>
   const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   return { busy: total - idle, total };
-}
-
-let electionSerial = 0;
-
-/**
- * Our CLI as users run it: `retry-worker start` with a HANDLERS_MODULE, elected through etcd. With `build`
- * (another checkout's root, built), that checkout's CLI instead, labelled `compare` and compared with ours:
- * an A/B of a change in one run, its runs interleaved with ours. Its own `migrate` runs on each database.
- */
-export function ours(etcdEndpoints: string, baseEnv: Record<string, string> = {}, build?: string): System {
-  const cli = build ? `${build.replace(/\/$/, '')}/dist/src/cli.js` : OUR_CLI;
-  const settings = Object.keys(baseEnv).length
-    ? Object.entries(baseEnv)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')
-    : 'default';
-  return {
-    peer: 'ours',
-    config: build ? `compare ${settings}` : settings,
-    concurrencyLabel: (c) => String(c),
-    migratedByBench: !build,
-    prepare: async (db, jobs) => {
-      if (build) {
-        const migrated = spawnSync(process.execPath, [cli, 'migrate'], {
-          env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        });
-        if (migrated.status !== 0) throw new Error(`compare build ${build}: migrate failed (exit ${migrated.status})`);
-      }
-      for (const { kind, count } of jobs) {
-        await db.pool.query(
-          `INSERT INTO failed_records (kind, payload) SELECT $1, '{}'::jsonb FROM generate_series(1, $2)`,
-          [kind, count],
-        );
-      }
-    },
-    start: (db, o) =>
-      launch(
-        process.execPath,
-        // BENCH_OURS_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile our replicas.
-        [...(process.env.BENCH_OURS_NODE_ARGS?.split(' ').filter(Boolean) ?? []), cli, 'start'],
-        {
-          PATH: process.env.PATH ?? '',
-          DATABASE_URL: db.url,
-          ETCD_ENDPOINTS: etcdEndpoints,
-          ELECTION_NAME: `bench-${db.name}-${++electionSerial}`,
-          CONCURRENCY: String(o.concurrency),
-          HANDLERS_MODULE: OUR_HANDLERS,
-          LOG_LEVEL: 'info',
-          BENCH_REPORT_EVERY: String(o.reportEvery ?? 0),
-          ...baseEnv,
-          ...o.env,
-        },
-        o.logTo,
-        (child) => child.kill('SIGTERM'),
-      ),
-    readyAt: async (run, logTo) => {
-      const lines = logTo === 'pipe' ? run.logs : await readLogFile(logTo);
-      return lines.find((l) => l.time >= run.spawnedAt - 1 && l.msg.startsWith('leading'))?.time ?? NaN;
-    },
-    allDone: async (db) =>
-      (
-        await db.pool.query<{ done: boolean }>(
-          `SELECT NOT EXISTS (SELECT 1 FROM failed_records WHERE status = 'pending') AS done`,
-        )
-      ).rows[0]!.done,
-    finished: async (db) =>
-      (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status <> 'pending'`))
-        .rows[0]!.n,
-  };
-}
-
-function peerArgs(
-  peer: 'graphile-worker' | 'pg-boss',
-  config: string,
-  db: BenchDatabase,
-  rest: Partial<PeerChildArgs>,
-): string {
-  return JSON.stringify({ peer, config, url: db.url, concurrency: 10, mode: 'run', ...rest } satisfies PeerChildArgs);
-}
-
-export function peerSystem(peer: 'graphile-worker' | 'pg-boss', config: string): System {
-  return {
-    peer,
-    config,
-    concurrencyLabel: (c) => (config === 'perfdoc' ? '24' : config === 'tuned' ? `${c}×10` : String(c)),
-    migratedByBench: false,
-    prepare: async (db, jobs, concurrency) => {
-      const run = launch(
-        PEER_NODE,
-        [PEER_CHILD, peerArgs(peer, config, db, { mode: 'prepare', jobs, concurrency })],
-        { PATH: process.env.PATH ?? '' },
-        'pipe',
-        () => undefined,
-      );
-      const code = await run.exited;
-      if (code !== 0) throw new Error(`${peer} ${config}: preparing the database failed (exit ${code})`);
-    },
-    start: (db, o) =>
-      launch(
-        PEER_NODE,
-        [
-          PEER_CHILD,
-          peerArgs(peer, config, db, {
-            concurrency: o.concurrency,
-            reportEvery: o.reportEvery ?? 0,
-            ...(o.trickle ? { trickle: o.trickle } : {}),
-          }),
-        ],
-        { PATH: process.env.PATH ?? '' },
-        o.logTo,
-        (child) => child.send({ type: 'stop' }),
-      ),
-    readyAt: async (run) => {
-      const ready = run.messages.find((m) => m.type === 'ready');
-      return ready && 't' in ready ? ready.t : NaN;
-    },
-    allDone: async (db) => {
-      const sql =
-        peer === 'graphile-worker'
-          ? 'SELECT NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs) AS done'
-          : `SELECT NOT EXISTS (SELECT 1 FROM pgboss.job WHERE state IN ('created', 'retry', 'active')) AS done`;
-      return (await db.pool.query<{ done: boolean }>(sql)).rows[0]!.done;
-    },
-    finished: async (db, enqueued) => {
-      const sql =
-        peer === 'graphile-worker'
-          ? 'SELECT $1::int - count(*)::int AS n FROM graphile_worker._private_jobs'
-          : `SELECT count(*)::int + 0 * $1::int AS n FROM pgboss.job WHERE state = 'completed'`;
-      return (await db.pool.query<{ n: number }>(sql, [enqueued])).rows[0]!.n;
-    },
-  };
 }

@@ -1,7 +1,8 @@
 import { startEtcd } from '../../test/support/etcd.js';
 import { freshDatabase } from '../bench-postgres.js';
 import { sleep } from '../stats.js';
-import { ours, rssMiB, type System } from '../systems.js';
+import { ours } from '../system-ours.js';
+import { rssMiB, type System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 /** Sum of etcd's grpc_server_msg_received_total: every unary request and every streamed message it received. */

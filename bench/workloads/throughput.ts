@@ -16,8 +16,12 @@ export interface DrainRun {
   capped: boolean;
   /** Transactions committed in the database while it ran, per record done (the bench's own polls included). */
   commitsPerRecord: number;
+  /** Records done (all of them, unless capped). */
+  records: number;
   /** CPU seconds the worker process used (start-up included). */
   workerCpuS: number;
+  /** CPU seconds the worker process used from its first handler start to done (start-up left out). */
+  steadyCpuS: number;
   /** Share of the machine's CPU time that was busy during the run (everything on it, the bench included). */
   machineBusy: number;
 }
@@ -52,6 +56,10 @@ export async function drainOnce(
     const machineBefore = await machineJiffies();
     const logTo = `${ctx.logDir}/${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-${kind}-c${concurrency}.log`;
     const run = system.start(db, { concurrency, logTo });
+    let cpuAtFirst: Promise<number> | undefined;
+    run.onMessage((m) => {
+      if (m.type === 'first') cpuAtFirst ??= cpuSeconds(run.pid);
+    });
     let peakRssMiB = 0;
     let lastRss = 0;
     let exitedEarly = false;
@@ -76,6 +84,7 @@ export async function drainOnce(
     const finished = doneAt ? count : await system.finished(db, count);
     peakRssMiB = Math.max(peakRssMiB, await rssMiB(run.pid));
     const workerCpuS = await cpuSeconds(run.pid);
+    const steadyCpuS = workerCpuS - ((await cpuAtFirst) ?? NaN);
     const machineAfter = await machineJiffies();
     const report = await run.stop();
     await sleep(1_100); // sessions report their statistics at most once a second
@@ -94,6 +103,8 @@ export async function drainOnce(
       capped: !doneAt,
       commitsPerRecord: commitsDuring / finished,
       workerCpuS,
+      steadyCpuS,
+      records: finished,
       machineBusy: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
     };
   } finally {
@@ -116,9 +127,16 @@ async function checkOurs(db: { pool: import('pg').Pool }, count: number, partial
   }
 }
 
-/** pg-boss's defaults poll every 2 s for one job per worker: about C/2 jobs/s, so those runs are cut short. */
+/**
+ * Runs cut short and rated by jobs done: pg-boss's defaults poll every 2 s for one job per worker (about C/2
+ * jobs/s); graphile-worker's default fetches and completes one job per round trip.
+ */
 const capFor = (system: System): number =>
-  system.peer === 'pg-boss' && (system.config === 'default' || system.config === 'minpoll') ? 10 : 300;
+  system.peer === 'pg-boss' && (system.config === 'default' || system.config === 'minpoll')
+    ? 10
+    : system.peer === 'graphile-worker' && system.config === 'default'
+      ? 20
+      : 300;
 
 /** drain / io: `reps` runs per system, interleaved system by system within each repetition. */
 export async function throughput(
@@ -134,7 +152,7 @@ export async function throughput(
     for (const system of systems) {
       const run = await drainOnce(ctx, system, kind, count, concurrency, capFor(system));
       ctx.log(
-        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s steady (${Math.round(run.spawnRate)} spawn-timed; ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
+        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s steady (${Math.round(run.spawnRate)} spawn-timed; ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s, ${run.steadyCpuS.toFixed(2)} s steady; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
       );
       byKey.set(system, [...(byKey.get(system) ?? []), run]);
     }
@@ -173,8 +191,8 @@ export async function throughput(
       },
       {
         ...base,
-        metric: 'worker CPU µs per record (start-up included)',
-        runs: runs.map((r) => (r.workerCpuS * 1e6) / count),
+        metric: 'worker CPU µs per record, steady',
+        runs: runs.map((r) => (r.steadyCpuS * 1e6) / r.records),
         higherIsBetter: false,
         key: `${key} cpu`,
       },

@@ -29,11 +29,6 @@ export class Metrics {
   private readonly claimedRecords: Counter;
   private readonly executions: Counter<'kind' | 'outcome'>;
   private readonly durations: Histogram<'kind' | 'outcome'>;
-  /** The two series of each (kind, outcome), looked up once: prom-client hashes a label object on every call. */
-  private readonly executionSeries = new Map<
-    string,
-    { count: { inc(): void }; duration: { observe(value: number): void } }
-  >();
   private readonly skipped: Counter<'reason'>;
   private readonly fencedRejections: Counter<'stage'>;
   private readonly stalls: Counter;
@@ -119,15 +114,9 @@ export class Metrics {
   }
 
   executionFinished(execution: ExecutionFinished): void {
-    const key = `${execution.kind}\0${execution.outcome}`;
-    let series = this.executionSeries.get(key);
-    if (!series) {
-      const labels = { kind: execution.kind, outcome: execution.outcome };
-      series = { count: this.executions.labels(labels), duration: this.durations.labels(labels) };
-      this.executionSeries.set(key, series);
-    }
-    series.count.inc();
-    series.duration.observe(execution.durationMs / 1000);
+    const labels = { kind: execution.kind, outcome: execution.outcome };
+    this.executions.inc(labels);
+    this.durations.observe(labels, execution.durationMs / 1000);
     this.recent.add(execution);
   }
 
