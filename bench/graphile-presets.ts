@@ -1,6 +1,4 @@
 /** graphile-worker's configurations in the bench (see docs/BENCHMARKS.md), for its library run and its CLI. */
-export const GRAPHILE_CONFIGS = ['default', 'batched', 'perfdoc'] as const;
-
 /** The `worker` options of a configuration at concurrency `c`. */
 export function graphileWorkerOptions(config: string, c: number): Record<string, unknown> {
   const batched = { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };

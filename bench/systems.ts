@@ -57,7 +57,7 @@ export interface Running {
   readonly exited: Promise<number | null>;
 }
 
-export function parseLogLine(line: string): Running['logs'] {
+function parseLogLine(line: string): Running['logs'] {
   if (!line.startsWith('{')) return [];
   try {
     return [JSON.parse(line) as Running['logs'][number]];

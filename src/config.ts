@@ -13,9 +13,7 @@ import {
 
 export {
   type ConfigInput,
-  ELECTION_BACKENDS,
   type ElectionBackend,
-  LOG_LEVELS,
   type LogLevel,
   SETTINGS,
   type SettingName,

@@ -40,7 +40,7 @@ async function commits(db: BenchDatabase): Promise<number> {
  * handler start to done: steady state, start-up left out (reported on its own). A run still going at
  * `capSeconds` is stopped and rated by what the database shows finished.
  */
-export async function drainOnce(
+async function drainOnce(
   ctx: BenchContext,
   system: System,
   kind: string,

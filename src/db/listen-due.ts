@@ -1,7 +1,7 @@
 import { withTimeout } from '../async.js';
 import { createClient } from './pool.js';
 
-export const DUE_CHANNEL = 'retry_worker_due';
+const DUE_CHANNEL = 'retry_worker_due';
 
 export interface DueListener {
   /** Ends the connection, bounded by `timeoutMs` (a silent link must not hold a term's end). */

@@ -1,5 +1,5 @@
 /** The longest error text stored in a record's last_error or a ledger row (characters). */
-export const MAX_ERROR_CHARS = 2_000;
+const MAX_ERROR_CHARS = 2_000;
 
 /**
  * Error text as Postgres can store it: without NUL characters (text columns refuse U+0000, and one such

@@ -6,7 +6,7 @@
  * The key is two int4s: a constant class ('RWTL') and a hash of the election name, so that separate worker
  * groups in one database do not block each other. Both are numbers we compute, never user text.
  */
-export const TERM_LOCK_CLASS = 0x5257544c;
+const TERM_LOCK_CLASS = 0x5257544c;
 
 export type TermLockKey = readonly [number, number];
 

@@ -69,7 +69,7 @@ export interface ReplicaEpochRow {
 }
 
 /** Executions per replica per epoch, in epoch order, from the sink's record. */
-export function executionsPerReplicaEpoch(all: readonly SinkExecution[]): ReplicaEpochRow[] {
+function executionsPerReplicaEpoch(all: readonly SinkExecution[]): ReplicaEpochRow[] {
   const rows = new Map<string, ReplicaEpochRow>();
   for (const e of all) {
     const key = `${e.epoch}\u0000${e.replicaId}`;

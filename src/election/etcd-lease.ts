@@ -10,7 +10,7 @@ import { probeEtcdTls } from './etcd-tls-probe.js';
 import type { HeldLease } from './hold-term.js';
 
 /** The leader key of an election. */
-export function etcdLeaderKey(electionName: string): string {
+function etcdLeaderKey(electionName: string): string {
   return `retry-worker/${electionName}/leader`;
 }
 

@@ -9,7 +9,7 @@ import type { LeaseBackend, Lost, Won } from './campaign.js';
 import type { HeldLease } from './hold-term.js';
 
 /** The channel a released lease is announced on; the payload is the election name. */
-export const LEASE_CHANNEL = 'retry_worker_lease';
+const LEASE_CHANNEL = 'retry_worker_lease';
 
 /**
  * Takes the lease if it has expired by the database's clock (or is still ours from a term that ended). Every

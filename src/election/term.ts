@@ -20,7 +20,7 @@ export type TermEndReason =
   | 'stalled' // the event loop stalled long enough that the row locks may be gone
   | 'released'; // the gate finished the term by itself
 
-export class TermEnded extends Error {
+class TermEnded extends Error {
   override readonly name = 'TermEnded';
   constructor(
     readonly epoch: number,

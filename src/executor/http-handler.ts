@@ -11,9 +11,9 @@ import { type HostLookup, TargetResolver } from './target-resolver.js';
 export { type HttpPayload, parseHttpPayload } from './http-payload.js';
 
 /** What the built-in `http` handler reads of a response by default (HTTP_HANDLER_MAX_RESPONSE_BYTES). */
-export const DEFAULT_MAX_RESPONSE_BYTES = SETTINGS.httpHandlerMaxResponseBytes.default;
+const DEFAULT_MAX_RESPONSE_BYTES = SETTINGS.httpHandlerMaxResponseBytes.default;
 /** Same-origin redirects followed before the answer counts as a permanent failure. */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 
 export interface HttpHandlerOptions {
   /**

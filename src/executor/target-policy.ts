@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 import { ConfigError } from '../errors.js';
 
 /** The setting that lists the hosts the built-in `http` handler may call. */
-export const ALLOW_HOSTS_SETTING = 'HTTP_HANDLER_ALLOW_HOSTS';
+const ALLOW_HOSTS_SETTING = 'HTTP_HANDLER_ALLOW_HOSTS';
 
 /** One item of HTTP_HANDLER_ALLOW_HOSTS: a host name, `*.suffix`, or an IPv4/IPv6 address or CIDR. */
 export type HostPattern =

@@ -29,7 +29,7 @@ const DROPPED_ERROR_KEYS = ['command', 'args', 'parameters', 'params', 'config',
 
 type SerializedError = ReturnType<typeof pino.stdSerializers.err> & Record<string, unknown>;
 
-export function serializeError(err: unknown): unknown {
+function serializeError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   return scrub(pino.stdSerializers.err(err) as SerializedError, 0);
 }

@@ -13,7 +13,7 @@ import { explainRecord, type RecordExplanation } from './explain-record.js';
 import { judgeLeader, type LeaderView } from './judge-leader.js';
 
 /** A replica is silent after three missed heartbeats. */
-export const STALE_AFTER_SECONDS = (3 * HEARTBEAT_INTERVAL_MS) / 1000;
+const STALE_AFTER_SECONDS = (3 * HEARTBEAT_INTERVAL_MS) / 1000;
 /** `status` lists replicas seen within this. */
 const REPLICAS_WITHIN_SECONDS = 600;
 const RECENT_TERMS = 5;
