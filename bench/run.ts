@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startEtcd } from '../test/support/etcd.js';
 import { benchServer, serverInfo } from './bench-postgres.js';
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
   const peer = (p: 'graphile-worker' | 'pg-boss', ...configs: string[]): System[] =>
     peerNames.has(p) ? configs.map((c) => peerSystem(p, c)) : [];
   const measurements: Measurement[] = [];
+  const loadBefore = loadavg()[0]!.toFixed(2);
   try {
     if (only.has('drain')) {
       const n = quick ? 300 : records;
@@ -179,8 +180,10 @@ async function main(): Promise<void> {
     });
   }
   const table = markdownTable(measurements);
+  const loadAfter = loadavg()[0]!.toFixed(2);
   const header = [
-    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB. Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
+    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB; load average ${loadBefore} before the run, ${loadAfter} after.`,
+    `Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
     `Postgres (${machine.postgresSource}): ${machine.postgres}; ${Object.entries(machine.postgresSettings)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}.`,

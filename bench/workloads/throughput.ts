@@ -1,5 +1,5 @@
 import { type BenchDatabase, freshDatabase, settle } from '../bench-postgres.js';
-import { sleep, wallNow } from '../stats.js';
+import { sleep, spread, wallNow } from '../stats.js';
 import { cpuSeconds, machineJiffies, rssMiB, type System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
@@ -172,7 +172,10 @@ export async function throughput(
       runs: runs.map((r) => r.rate),
       higherIsBetter: true,
       key,
-      ...(runs.some((r) => r.capped) ? { note: `stopped at ${capFor(system)} s; rated by jobs done` } : {}),
+      note: [
+        `machine ${Math.round(spread(runs.map((r) => r.machineBusy)).median * 100)} % busy`,
+        ...(runs.some((r) => r.capped) ? [`stopped at ${capFor(system)} s; rated by jobs done`] : []),
+      ].join('; '),
       extra: {
         peakRssMiB: runs.map((r) => r.peakRssMiB),
         commitsPerRecord: runs.map((r) => r.commitsPerRecord),
