@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { BenchDatabase } from './bench-postgres.js';
 import type { HandlerMessage } from './handler-report.js';
@@ -142,6 +142,29 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds used so far by each child of a Postgres server's postmaster (its backends and background
+ * processes), by PID: a backend that exits takes its figure with it, so read them while the run's
+ * connections are open.
+ */
+export async function serverCpuSeconds(postmasterPid: number): Promise<Map<number, number>> {
+  const byPid = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === postmasterPid) byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
+  }
+  return byPid;
+}
+
+/** CPU seconds Postgres's processes used between two serverCpuSeconds() readings. */
+export function serverCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** Busy and total jiffies of the whole machine (from /proc/stat), to report how busy it was during a run. */

@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { type BenchDatabase, freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, spread, wallNow } from '../stats.js';
-import { cpuSeconds, machineJiffies, rssMiB, type System } from '../systems.js';
+import { cpuSeconds, machineJiffies, rssMiB, type System, serverCpuBetween, serverCpuSeconds } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 export interface DrainRun {
@@ -16,6 +17,8 @@ export interface DrainRun {
   capped: boolean;
   /** Transactions committed in the database while it ran, per record done (the bench's own polls included). */
   commitsPerRecord: number;
+  /** CPU seconds Postgres's processes used from the first handler start to done. */
+  serverCpuS: number;
   /** Records done (all of them, unless capped). */
   records: number;
   /** CPU seconds the worker process used (start-up included). */
@@ -24,6 +27,13 @@ export interface DrainRun {
   steadyCpuS: number;
   /** Share of the machine's CPU time that was busy during the run (everything on it, the bench included). */
   machineBusy: number;
+}
+
+/** The PID of the server's postmaster: the parent of this connection's backend. */
+async function postmasterPid(db: BenchDatabase): Promise<number> {
+  const { rows } = await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const stat = await readFile(`/proc/${rows[0]!.pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 async function commits(db: BenchDatabase): Promise<number> {
@@ -56,9 +66,13 @@ async function drainOnce(
     const machineBefore = await machineJiffies();
     const logTo = `${ctx.logDir}/${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-${kind}-c${concurrency}.log`;
     const run = system.start(db, { concurrency, logTo });
+    const postmaster = await postmasterPid(db);
     let cpuAtFirst: Promise<number> | undefined;
+    let serverAtFirst: Promise<Map<number, number>> | undefined;
     run.onMessage((m) => {
-      if (m.type === 'first') cpuAtFirst ??= cpuSeconds(run.pid);
+      if (m.type !== 'first') return;
+      cpuAtFirst ??= cpuSeconds(run.pid);
+      serverAtFirst ??= serverCpuSeconds(postmaster);
     });
     let peakRssMiB = 0;
     let lastRss = 0;
@@ -81,6 +95,7 @@ async function drainOnce(
       await sleep(5);
     }
     const end = doneAt ?? wallNow();
+    const serverCpuS = serverCpuBetween((await serverAtFirst) ?? new Map(), await serverCpuSeconds(postmaster));
     const finished = doneAt ? count : await system.finished(db, count);
     peakRssMiB = Math.max(peakRssMiB, await rssMiB(run.pid));
     const workerCpuS = await cpuSeconds(run.pid);
@@ -104,6 +119,7 @@ async function drainOnce(
       commitsPerRecord: commitsDuring / finished,
       workerCpuS,
       steadyCpuS,
+      serverCpuS,
       records: finished,
       machineBusy: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
     };
@@ -152,7 +168,7 @@ export async function throughput(
     for (const system of systems) {
       const run = await drainOnce(ctx, system, kind, count, concurrency, capFor(system));
       ctx.log(
-        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s steady (${Math.round(run.spawnRate)} spawn-timed; ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s, ${run.steadyCpuS.toFixed(2)} s steady; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
+        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s steady (${Math.round(run.spawnRate)} spawn-timed; ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s, ${run.steadyCpuS.toFixed(2)} s steady; Postgres CPU ${run.serverCpuS.toFixed(2)} s steady; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
       );
       byKey.set(system, [...(byKey.get(system) ?? []), run]);
     }
@@ -198,6 +214,13 @@ export async function throughput(
         runs: runs.map((r) => (r.steadyCpuS * 1e6) / r.records),
         higherIsBetter: false,
         key: `${key} cpu`,
+      },
+      {
+        ...base,
+        metric: 'Postgres CPU µs per record, steady',
+        runs: runs.map((r) => (r.serverCpuS * 1e6) / r.records),
+        higherIsBetter: false,
+        key: `${key} server cpu`,
       },
       {
         ...base,
