@@ -26,7 +26,7 @@ const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
  * temporary working dir, and stop() kills that process by its PID. Never touches a Redis on 6379 unless
  * REDIS_URL names it.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { extraBindHosts?: readonly string[] } = {}): Promise<RedisServer> {
   const namePrefix = `t${process.pid}-${randomBytes(4).toString('hex')}-`;
   const external = process.env.REDIS_URL;
   if (external) {
@@ -47,7 +47,9 @@ export async function startRedis(): Promise<RedisServer> {
         '--port',
         String(port),
         '--bind',
-        '127.0.0.1',
+        ['127.0.0.1', ...(options.extraBindHosts ?? [])].join(' '),
+        '--protected-mode',
+        'no',
         '--save',
         '',
         '--appendonly',
