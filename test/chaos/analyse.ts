@@ -26,6 +26,8 @@ export interface RunResult {
   failoverMs: number | undefined;
   /** From the injection to the first execution of any term after it. */
   recoveryMs: number | undefined;
+  /** The longest time without an execution starting at the sink, from the injection on. */
+  outageMs: number;
   notes: string[];
 }
 
@@ -179,8 +181,16 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     duplicateReasons: reasons,
     failoverMs: failover ? Math.round(failover.start - input.faultAt) : undefined,
     recoveryMs: after[0] ? Math.round(after[0].start - input.faultAt) : undefined,
+    outageMs: longestGap([input.faultAt, ...after.map((e) => e.start)]),
     notes,
   };
+}
+
+/** The longest interval between consecutive times (sorted), in whole ms. */
+function longestGap(times: readonly number[]): number {
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  return Math.round(gap);
 }
 
 /** Why a record ran again after a success: what became of the successful attempt's outcome. */

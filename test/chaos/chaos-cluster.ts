@@ -59,7 +59,7 @@ export class ChaosCluster {
           embedded: { extraListenAddresses: extra, allowNetworks: net ? [net.network] : [] },
         }).then((d) => keep({ ...d, stop: d.drop })),
         options.backend === 'etcd' ? startEtcd(3, { extraClientHosts: extra }).then(keep) : undefined,
-        options.backend === 'redis' ? startRedis({ extraBindHosts: extra }).then(keep) : undefined,
+        options.backend === 'redis' ? startRedis({ extraBindHosts: extra, own: true }).then(keep) : undefined,
       ]);
       const sink = new Sink();
       await sink.start(net?.hostAddress);

@@ -4,14 +4,13 @@ import { ALL_BACKENDS, type Fault, sleep } from './fault.js';
 export const NETWORK_FAULTS: Fault[] = [
   {
     name: 'silent leader↔Postgres link 3×TTL',
-    endsTerm: true,
     backends: ALL_BACKENDS,
     pgProxyFor: ['a'],
     async inject(ctx) {
       const proxy = ctx.pgProxies.get('a')!;
       ctx.injected();
       proxy.hold();
-      await sleep((ctx.quick ? 2 : 3) * ctx.ttlMs);
+      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
       proxy.heal();
     },
   },
@@ -23,7 +22,7 @@ export const NETWORK_FAULTS: Fault[] = [
     async inject(ctx) {
       ctx.injected();
       for (const p of ctx.electionProxies) p.hold();
-      await sleep((ctx.quick ? 2 : 3) * ctx.ttlMs);
+      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
       for (const p of ctx.electionProxies) p.heal();
     },
   },
@@ -39,7 +38,7 @@ export const NETWORK_FAULTS: Fault[] = [
       await net.cutOff(leader.id);
       ctx.cluster.note(leader.id, 'isolated (all packets dropped)');
       try {
-        await sleep((ctx.quick ? 2 : 3) * ctx.ttlMs);
+        await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
       } finally {
         await net.reconnect(leader.id);
       }

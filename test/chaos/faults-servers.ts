@@ -34,7 +34,7 @@ export const SERVER_FAULTS: Fault[] = [
       const member = ctx.cluster.etcd!.members[await etcdRaftLeader(ctx.cluster)]!;
       ctx.injected();
       await member.kill();
-      await sleep(2 * ctx.ttlMs);
+      await sleep((ctx.quick ? 1 : 2) * ctx.ttlMs);
       await member.restart();
     },
   },
@@ -46,7 +46,7 @@ export const SERVER_FAULTS: Fault[] = [
       const victims = ctx.cluster.etcd!.members.slice(0, 2);
       ctx.injected();
       await Promise.all(victims.map((m) => m.kill()));
-      await sleep(2 * ctx.ttlMs);
+      await sleep((ctx.quick ? 1.5 : 2) * ctx.ttlMs);
       await Promise.all(victims.map((m) => m.restart()));
     },
   },

