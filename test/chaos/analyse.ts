@@ -66,6 +66,15 @@ export interface AnalysisInput {
   notes: string[];
 }
 
+interface LedgerRow {
+  uid: string;
+  attempt: number;
+  outcome: string | null;
+  n: number;
+  /** Wall-clock ms when the outcome was written, if it was. */
+  finished: number | null;
+}
+
 interface RecordRow {
   id: number;
   uid: string;
@@ -96,8 +105,9 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
        FROM retry_worker_terms WHERE name = $1`,
       [cluster.baseEnv.ELECTION_NAME],
     ),
-    pool.query<{ uid: string; attempt: number; outcome: string | null; n: number }>(
-      `SELECT record_uid AS uid, attempt, max(outcome) AS outcome, count(*)::int AS n
+    pool.query<LedgerRow>(
+      `SELECT record_uid AS uid, attempt, max(outcome) AS outcome, count(*)::int AS n,
+              extract(epoch FROM max(finished_at)) * 1000 AS finished
        FROM retry_worker_attempts GROUP BY record_uid, attempt`,
     ),
   ]);
@@ -148,7 +158,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
   }
   notes.push(...input.faultViolations);
 
-  const ledgerOutcome = new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, l.outcome]));
+  const ledgerRows = new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, l]));
   const reasons: Record<string, number> = {};
   let duplicates = 0;
   for (const runs of byUid.values()) {
@@ -157,7 +167,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     if (!success) continue;
     for (const d of sorted.filter((e) => e.start > success.start)) {
       duplicates++;
-      const reason = duplicateReason(success, d, cluster, ledgerOutcome.get(`${success.key}/${success.attempt}`));
+      const reason = duplicateReason(success, d, cluster, ledgerRows.get(`${success.key}/${success.attempt}`));
       reasons[reason] = (reasons[reason] ?? 0) + 1;
     }
   }
@@ -198,13 +208,15 @@ function duplicateReason(
   success: Execution,
   again: Execution,
   cluster: ChaosCluster,
-  ledgerOutcome: string | null | undefined,
+  ledger: LedgerRow | undefined,
 ): string {
   if (success.hungUpAt !== undefined) return 'the caller had hung up before the 2xx (timeout or abort)';
   const fate = cluster.events.find(
     (ev) => ev.replicaId === success.replicaId && ev.at >= success.start - 50 && ev.at <= again.start,
   );
   if (fate) return `outcome lost: its replica was ${fate.what}`;
-  if (ledgerOutcome === 'succeeded') return 'the ledger held the success (unexplained)';
-  return 'outcome lost: its batch rolled back and the ledger write did not land';
+  if (ledger?.outcome !== 'succeeded') return 'outcome lost: its batch rolled back and the ledger write did not land';
+  if (Number(ledger.finished) > again.start)
+    return 'outcome late: written to the ledger after the record had been claimed again (its row freed first)';
+  return 'the ledger held the success before it ran again (unexplained)';
 }

@@ -121,8 +121,9 @@ export class ChaosCluster {
     await replica.kill();
   }
 
-  note(replicaId: string, what: string): void {
-    this.events.push({ at: Date.now(), replicaId, what });
+  /** Notes what befell a replica, now or at `at` (wall-clock ms). */
+  note(replicaId: string, what: string, at = Date.now()): void {
+    this.events.push({ at, replicaId, what });
   }
 
   async stop(): Promise<void> {

@@ -60,20 +60,23 @@ export const PROCESS_FAULTS: Fault[] = [
       const uid = rows[0]!.uid;
       ctx.book.expected.set(uid, { status: 'dead', maxAttempts: 1 });
       // Its start is logged only when it ends; its ledger row is written just before it starts.
-      const startedAt = await waitFor(
+      const started = await waitFor(
         'the blocking handler to start',
         async () =>
           (
-            await ctx.cluster.pool.query<{ at: number }>(
-              'SELECT extract(epoch FROM started_at) * 1000 AS at FROM retry_worker_attempts WHERE record_uid = $1',
+            await ctx.cluster.pool.query<{ at: number; replica: string }>(
+              `SELECT extract(epoch FROM started_at) * 1000 AS at, replica_id AS replica
+               FROM retry_worker_attempts WHERE record_uid = $1`,
               [uid],
             )
-          ).rows[0]?.at,
+          ).rows[0],
         30_000,
         20,
       );
-      ctx.injected(Number(startedAt));
-      await sleep(Number(startedAt) + blockMs + 1_000 - Date.now());
+      const startedAt = Number(started.at);
+      ctx.injected(startedAt);
+      ctx.cluster.note(started.replica, 'blocked (a handler busy-waited on its event loop)', startedAt);
+      await sleep(startedAt + blockMs + 1_000 - Date.now());
     },
   },
   {

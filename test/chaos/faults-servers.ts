@@ -108,7 +108,6 @@ export const SERVER_FAULTS: Fault[] = [
         for (const proxy of ctx.pgProxies.values()) proxy.heal();
         redis.disconnect();
       }
-      await sleep(ctx.ttlMs);
     },
     async check(ctx) {
       const lines = ctx.cluster.replicas.flatMap((r) => r.logs.map((l) => ({ ...l, replica: r.id })));

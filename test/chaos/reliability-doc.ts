@@ -2,6 +2,20 @@ import { cpus, totalmem } from 'node:os';
 import { isViolation, type RunResult } from './analyse.js';
 import { failoverTable, findings, reportTable } from './report.js';
 
+const STALE_STARTS = `
+### Why a paused or blocked leader still sends stale requests
+
+A leader whose process is frozen (SIGSTOP, a VM pause) or whose event loop is blocked (a handler that
+busy-waits) past the lease ends its term as soon as it runs again: the stall watch and the claim sessions'
+deadlines read the clock, see the jump, abort every handler's signal and start nothing new. But they are
+timers, and after a freeze Node runs the I/O callbacks and promise continuations that were ready first: a
+handler that started before the freeze (its term was safe then) and had not yet written its request writes it
+then, a millisecond before the abort. Its request reaches the downstream after the next term's fence, with the
+old fencing token: the sink refuses it, as a downstream that checks the token does, and the suite counts it as
+a violation all the same (a downstream that does not check the token would execute it). The quick test marks
+this check TODO for these two faults until the product closes it.
+`;
+
 export interface DocInput {
   results: readonly RunResult[];
   goalFaults: ReadonlySet<string>;
@@ -78,7 +92,7 @@ quick form in \`npm test\` fails when it is missed. Faults marked "not asserted"
 (a graceful stop, a lost backend or a lost database link, which the leader must first notice) or end none.
 
 ${findings(results)}
-
+${results.some((r) => r.violations.staleStarts > 0) ? STALE_STARTS : ''}
 ## Not covered at the process level: a pause the monotonic clock does not see
 
 A suspended host (or a paused VM) stops CLOCK_MONOTONIC while CLOCK_REALTIME jumps on resume. The replica's
