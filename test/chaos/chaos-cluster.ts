@@ -61,7 +61,7 @@ export class ChaosCluster {
         options.backend === 'etcd' ? startEtcd(3, { extraClientHosts: extra }).then(keep) : undefined,
         options.backend === 'redis' ? startRedis({ extraBindHosts: extra, own: true }).then(keep) : undefined,
       ]);
-      const sink = new Sink();
+      const sink = keep(new Sink());
       await sink.start(net?.hostAddress);
       if (net) for (const id of ['a', 'b', 'c']) await net.addHost(id);
       return new ChaosCluster(options, db, sink, etcd, redis, net, net?.hostAddress ?? '127.0.0.1');
