@@ -155,6 +155,30 @@ test("a new leader cannot start until the old term's open claim ends, and the ol
   }
 });
 
+test("a term's recorded start is when it got the barrier, after the old term's open claim ended", async () => {
+  await fence(75);
+  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+  const old = await db.pool.connect();
+  try {
+    assert.ok((await claim(old, 75)).length > 0);
+    const newLeader = fence(76, { lockTimeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 300)); // the new leader waits in the barrier's queue meanwhile
+    const { rows } = await old.query<{ at: Date }>('SELECT clock_timestamp() AS at');
+    await old.query('COMMIT');
+    assert.deepEqual(await newLeader, { outcome: 'holding' });
+    const { rows: term } = await db.pool.query<{ started_at: Date }>(
+      'SELECT started_at FROM retry_worker_terms WHERE name = $1 AND epoch = 76',
+      [name],
+    );
+    assert.ok(
+      term[0]!.started_at >= rows[0]!.at,
+      `started ${term[0]!.started_at.toISOString()}, old claim open at ${rows[0]!.at.toISOString()}`,
+    );
+  } finally {
+    old.release();
+  }
+});
+
 test('claims that keep arriving while the old term holds the barrier cannot starve a new leader that stays queued', async () => {
   await fence(80);
   await db.pool.query(`INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, 20)`);

@@ -32,7 +32,9 @@ export interface FenceTermArgs {
  * backend that lost a write): refused.
  *
  * BEGIN, the lock timeout, the barrier, the epoch and the term records go in one round trip (see literal.ts);
- * each statement takes its own snapshot, so the epoch is read after the barrier is held.
+ * each statement takes its own snapshot, so the epoch is read after the barrier is held. The term's
+ * `started_at` is the clock when that statement ran (not the transaction's start, `now()`, which is before the
+ * wait for the barrier): from then on no transaction of an older term holds it.
  */
 export async function fenceTerm(pool: pg.Pool, args: FenceTermArgs): Promise<FenceResult> {
   const client = await withTimeout(pool.connect(), args.timeoutMs, 'connecting to fence the term');
@@ -74,8 +76,9 @@ async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<Fenc
         UPDATE retry_worker_terms SET ended_at = now(), end_reason = 'superseded'
         WHERE name = ${name} AND epoch < ${epoch} AND ended_at IS NULL AND EXISTS (SELECT 1 FROM raised)
       ), recorded AS (
-        INSERT INTO retry_worker_terms (name, epoch, token, holder, backend)
-        SELECT ${name}, ${epoch}, ${token}, ${holder}, ${textLiteral(client, args.backend)} WHERE EXISTS (SELECT 1 FROM raised)
+        INSERT INTO retry_worker_terms (name, epoch, token, holder, backend, started_at)
+        SELECT ${name}, ${epoch}, ${token}, ${holder}, ${textLiteral(client, args.backend)}, clock_timestamp()
+        WHERE EXISTS (SELECT 1 FROM raised)
         ON CONFLICT (name, epoch) DO NOTHING
       )
       SELECT EXISTS (SELECT 1 FROM raised) AS raised, l.epoch AS stored_epoch, l.token AS stored_token

@@ -23,12 +23,18 @@ export class DemoReplica {
   private readonly child: ChildProcess;
   readonly stderr: string[] = [];
 
+  /**
+   * `launcher`: a command that runs the replica and becomes it (it must exec, keeping the PID), e.g.
+   * `['ip', 'netns', 'exec', 'ns1']` to run it inside a network namespace.
+   */
   constructor(
     readonly id: string,
     env: Record<string, string>,
     onLine: (replica: DemoReplica, line: LogLine) => void,
+    launcher: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, [CLI_PATH, 'start'], {
+    const [command, ...args] = [...launcher, process.execPath, CLI_PATH, 'start'];
+    this.child = spawn(command!, args, {
       env: { PATH: process.env.PATH ?? '', ...env, REPLICA_ID: id },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,7 +5,17 @@ export type SinkBehaviour =
   | { mode: 'ok'; delayMs?: number }
   | { mode: 'fail-until'; succeedOnAttempt: number; delayMs?: number }
   | { mode: 'always-fail'; delayMs?: number }
-  | { mode: 'permanent'; delayMs?: number };
+  | { mode: 'permanent'; delayMs?: number }
+  /**
+   * Answers `status` (a 503 retries, a 422 is permanent) with a body of `bodyBytes` (default 4096) that is full of
+   * NUL bytes, as a broken downstream may; 200 from attempt `succeedOnAttempt` on, if given.
+   */
+  | { mode: 'garbage'; status: 503 | 422; bodyBytes?: number; succeedOnAttempt?: number; delayMs?: number };
+
+/** A text of `bytes` bytes, two of every seven of them NUL. */
+export function nulLadenText(bytes: number): string {
+  return '\u0000 bad \u0000'.repeat(Math.ceil(bytes / 7)).slice(0, bytes);
+}
 
 /** One request the sink served, on its own clock: the evidence comes from outside the worker. */
 export interface SinkExecution {
@@ -37,20 +47,23 @@ export class DemoSink {
   private serving = 0;
   private server: Server | undefined;
 
-  async start(): Promise<void> {
+  /** Listens on `host` (loopback by default), on a free port. */
+  async start(host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => {
       this.serving++;
       void this.handle(req)
         .finally(() => this.serving--)
         .then(
-          (status) =>
-            res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok\n' : `status ${status}\n`),
+          ({ status, body }) =>
+            res
+              .writeHead(status, { 'content-type': 'text/plain' })
+              .end(body ?? (status < 300 ? 'ok\n' : `status ${status}\n`)),
           () => res.writeHead(400).end('bad request\n'),
         );
     });
     server.keepAliveTimeout = 1000;
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
   }
 
   /** Requests received and not yet answered (their executions are not in `executions` yet). */
@@ -60,7 +73,8 @@ export class DemoSink {
 
   get url(): string {
     const address = this.server?.address();
-    return `http://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}/exec`;
+    if (!address || typeof address !== 'object') return 'http://127.0.0.1:0/exec';
+    return `http://${address.address}:${address.port}/exec`;
   }
 
   /** A payload for an `http` record that calls this sink with `behaviour`. */
@@ -76,7 +90,7 @@ export class DemoSink {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private async handle(req: IncomingMessage): Promise<number> {
+  private async handle(req: IncomingMessage): Promise<{ status: number; body?: string }> {
     const start = now();
     let hungUpAt: number | undefined;
     const onHangUp = () => (hungUpAt ??= now());
@@ -91,12 +105,17 @@ export class DemoSink {
     const refused = epoch < this.highestEpoch;
     this.highestEpoch = Math.max(this.highestEpoch, epoch);
     let status = 409;
+    let text: string | undefined;
     if (!refused) {
       await new Promise((r) => setTimeout(r, body.delayMs ?? 5));
       status = 200;
       if (body.mode === 'fail-until' && attempt < body.succeedOnAttempt) status = 503;
       if (body.mode === 'always-fail') status = 503;
       if (body.mode === 'permanent') status = 422;
+      if (body.mode === 'garbage' && !(body.succeedOnAttempt !== undefined && attempt >= body.succeedOnAttempt)) {
+        status = body.status;
+        text = nulLadenText(body.bodyBytes ?? 4096);
+      }
     }
     req.socket.off('close', onHangUp);
     const answeredAt = now();
@@ -111,6 +130,6 @@ export class DemoSink {
       status,
       refused,
     });
-    return status;
+    return text === undefined ? { status } : { status, body: text };
   }
 }

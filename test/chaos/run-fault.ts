@@ -1,124 +1,168 @@
-import { TestCluster } from '../support/cluster.js';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from '../support/ports.js';
 import { isLeading, type Replica } from '../support/replica.js';
-import { checkEvidence, type Execution } from '../support/sink.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import type { Fault, FaultContext } from './faults.js';
+import { analyse, type RunResult } from './analyse.js';
+import { type Backend, ChaosCluster } from './chaos-cluster.js';
+import type { Fault, FaultContext, FaultFindings, TimeoutSetting } from './fault.js';
+import { RecordBook } from './records.js';
 
 export interface RunOptions {
+  backend: Backend;
+  timeout: TimeoutSetting;
+  /** LEASE_TTL_SECONDS; unset: the default (5). */
+  ttlSeconds?: number;
   records: number;
-  ttlSeconds: number;
+  /** The quick form's shorter fault durations. */
+  quick: boolean;
   settleTimeoutMs: number;
 }
 
-/** What one run of one fault showed, from the sink's record and the database. */
-export interface RunResult {
-  fault: string;
-  records: number;
-  executions: number;
-  /** Late requests of a superseded leader that the sink refused by their fencing token. */
-  refused: number;
-  overlaps: number;
-  /** Overlaps at the downstream after the first call's caller had hung up (its execution timeout): not ours to prevent, but shown. */
-  overlapsAfterHangUp: number;
-  /** Executions of an older epoch that started after a newer epoch had started (invariant 4), or terms overlapping. */
-  epochViolations: number;
-  /** Records still pending once the cluster was healthy again (invariant 2). */
-  lost: number;
-  /** Records executed more often than their max_attempts (invariant 3). */
-  overAttempts: number;
-  duplicatesAfterSuccess: number;
-  /** From the fault to the next execution that started. */
-  recoveryMs: number | undefined;
-  notes: string[];
-}
+export const DEFAULT_TTL_SECONDS = 5;
+const HANDLERS = fileURLToPath(new URL('../../../test/fixtures/chaos-handlers.mjs', import.meta.url));
 
-export const isViolation = (r: RunResult) => r.overlaps + r.epochViolations + r.lost + r.overAttempts > 0;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+/** One run of one fault on 3 replica processes: inject, heal, wait until every record is final, analyse. */
 export async function runFault(fault: Fault, options: RunOptions): Promise<RunResult> {
-  const ttlMs = options.ttlSeconds * 1000;
-  const cluster = await TestCluster.start({
-    etcdMembers: 3,
-    ownPostgres: true,
-    env: {
-      LEASE_TTL_SECONDS: String(options.ttlSeconds),
-      EXECUTION_TIMEOUT_MS: '1500',
-      BATCH_SIZE: '20',
-      CONCURRENCY: '10',
-      LOG_LEVEL: 'info',
-    },
-  });
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  const env: Record<string, string> = {};
+  if (options.ttlSeconds !== undefined) env.LEASE_TTL_SECONDS = String(options.ttlSeconds);
+  if (options.timeout === 'short') env.EXECUTION_TIMEOUT_MS = '1500';
+  if (fault.handlers) env.HANDLERS_MODULE = HANDLERS;
+  const cluster = await ChaosCluster.start({ backend: options.backend, env, netns: fault.netns ?? false });
   const proxies: TcpProxy[] = [];
+  const notes: string[] = [];
   try {
-    const overrides = new Map<string, Record<string, string>>();
-    let pgProxy: TcpProxy | undefined;
-    let etcdProxies: TcpProxy[] | undefined;
-    if (fault.proxy === 'postgres') {
+    const pgProxies = new Map<string, TcpProxy>();
+    for (const id of fault.pgProxyFor ?? []) {
       const url = new URL(cluster.db.url);
-      pgProxy = new TcpProxy(url.hostname, Number(url.port));
-      await pgProxy.start();
-      proxies.push(pgProxy);
-      url.port = String(pgProxy.port);
-      overrides.set('a', { DATABASE_URL: url.toString() });
-    } else if (fault.proxy === 'etcd') {
-      etcdProxies = [];
-      for (const m of cluster.etcd.members) {
-        const u = new URL(m.clientUrl);
-        const p = new TcpProxy(u.hostname, Number(u.port));
-        await p.start();
-        etcdProxies.push(p);
-      }
-      proxies.push(...etcdProxies);
-      overrides.set('a', { ETCD_ENDPOINTS: etcdProxies.map((p) => `http://127.0.0.1:${p.port}`).join(',') });
+      const proxy = await startProxy(proxies, url.hostname, Number(url.port));
+      url.port = String(proxy.port);
+      cluster.override(id, { DATABASE_URL: url.toString() });
+      pgProxies.set(id, proxy);
     }
-    const spawn = (id: string) => cluster.startReplica(id, overrides.get(id) ?? {});
-    const a = spawn('a');
+    const electionProxies: TcpProxy[] = [];
+    if (fault.electionProxy) {
+      const targets = cluster.etcd?.endpoints ?? (cluster.redis ? [cluster.redis.url] : []);
+      for (const target of targets) {
+        const u = new URL(target);
+        electionProxies.push(await startProxy(proxies, u.hostname, Number(u.port)));
+      }
+      const via = (p: TcpProxy) => `127.0.0.1:${p.port}`;
+      cluster.override(
+        'a',
+        cluster.etcd
+          ? { ETCD_ENDPOINTS: electionProxies.map((p) => `http://${via(p)}`).join(',') }
+          : { REDIS_URL: `redis://${via(electionProxies[0]!)}` },
+      );
+    }
+    const a = cluster.startReplica('a');
     await a.waitForLog(isLeading, 30_000);
-    spawn('b');
-    spawn('c');
+    const followers = [cluster.startReplica('b'), cluster.startReplica('c')];
+    // Every replica is up and campaigning before anything happens: a fault must meet three live replicas.
+    await Promise.all(followers.map((r) => r.waitForLog((l) => l.msg === 'following the leader', 30_000)));
 
-    const expected = await insertRecords(cluster, options.records, fault.slowRecords ?? false);
+    const book = new RecordBook(cluster);
+    await book.insertMix(options.records, fault.slowRecords ?? false);
+    const trickle = book.trickle(2, 200);
     await waitFor(
       'executions under way',
-      () => (cluster.sink.executions.length >= Math.min(30, options.records / 10) ? true : undefined),
+      () => (cluster.sink.executions.length >= Math.min(30, options.records / 4) ? true : undefined),
       60_000,
       20,
     );
 
+    let faultAt: number | undefined;
     const ctx: FaultContext = {
       cluster,
-      ttlMs,
+      book,
+      ttlMs: ttlSeconds * 1000,
+      quick: options.quick,
       leader: () => waitFor('a leader', () => currentLeader(cluster.replicas), 30_000, 20),
-      respawn: (replica) => spawn(replica.id),
-      ...(pgProxy ? { pgProxy } : {}),
-      ...(etcdProxies ? { etcdProxies } : {}),
+      respawn: (replica) => cluster.startReplica(replica.id),
+      injected: (at) => {
+        faultAt ??= at ?? Date.now();
+      },
+      pgProxies,
+      electionProxies,
+      note: (text) => notes.push(text),
     };
-    const faultAt = performance.timeOrigin + performance.now();
-    await fault.inject(ctx);
-    const notes: string[] = [];
+    const injectCalledAt = Date.now();
+    let findings: FaultFindings = { violations: [], notes: [] };
     try {
-      await cluster.waitUntilSettled(options.settleTimeoutMs);
+      await fault.inject(ctx);
+    } finally {
+      faultAt ??= injectCalledAt;
+      // Due work until a newer term has executed (or any term, for a fault that ends none), so it shows.
+      const offset = wallOffset();
+      const oldEpoch = Math.max(
+        0,
+        ...cluster.sink.executions.filter((e) => e.start + offset <= faultAt!).map((e) => e.epoch),
+      );
+      const newer = fault.endsTerm || fault.failoverGoal ? oldEpoch : -1;
+      await waitFor(
+        'an execution after the fault',
+        () => (cluster.sink.executions.some((e) => e.start + offset > faultAt! && e.epoch > newer) ? true : undefined),
+        4 * ctx.ttlMs,
+        50,
+      ).catch(() => undefined);
+      await trickle.stop();
+    }
+    try {
+      await waitUntilSettled(cluster, options.settleTimeoutMs);
     } catch {
       notes.push(`not settled ${options.settleTimeoutMs} ms after the fault was healed`);
     }
-    await sleep(500); // late requests of a paused leader, if any, reach the sink
-    // Requests still at the sink (a slow handler's call its worker abandoned at the execution timeout) are
-    // recorded when they end: wait for them, so that the analysis sees every execution.
+    // Requests still at the sink (a call its worker abandoned) are recorded when they end: wait for them.
     await waitFor(
       'the sink to finish its requests',
       () => (cluster.sink.inFlight === 0 ? true : undefined),
-      10_000,
+      15_000,
       20,
     ).catch(() => notes.push('the sink still had requests in flight'));
-    return await analyse(fault.name, cluster, expected, faultAt, notes);
+    if (fault.check) findings = await fault.check(ctx);
+    notes.push(...findings.notes);
+    return await analyse({
+      fault: fault.name,
+      backend: options.backend,
+      timeout: options.timeout,
+      ttlSeconds,
+      cluster,
+      book,
+      faultAt,
+      faultViolations: findings.violations,
+      notes,
+    });
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
   }
 }
 
+/** Wall-clock ms minus the sink's clock (this process's performance clock). */
+const wallOffset = () => Date.now() - (performance.timeOrigin + performance.now());
+
+async function startProxy(into: TcpProxy[], host: string, port: number): Promise<TcpProxy> {
+  const proxy = new TcpProxy(host, port);
+  await proxy.start();
+  into.push(proxy);
+  return proxy;
+}
+
+async function waitUntilSettled(cluster: ChaosCluster, timeoutMs: number): Promise<void> {
+  await waitFor(
+    'every record to be succeeded or dead',
+    async () => {
+      const { rows } = await cluster.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`,
+      );
+      return rows[0]!.n === 0 ? true : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+/** The live replica that logged leading most recently and has not logged the end of that leadership. */
 function currentLeader(replicas: readonly Replica[]): Replica | undefined {
   let best: { replica: Replica; time: number } | undefined;
   for (const r of replicas) {
@@ -129,85 +173,4 @@ function currentLeader(replicas: readonly Replica[]): Replica | undefined {
       best = { replica: r, time: leading.time };
   }
   return best?.replica;
-}
-
-type Expectation = { status: 'succeeded' | 'dead'; maxAttempts: number };
-
-async function insertRecords(cluster: TestCluster, total: number, slow: boolean): Promise<Map<number, Expectation>> {
-  const expected = new Map<number, Expectation>();
-  const add = async (
-    count: number,
-    behaviour: Parameters<TestCluster['insertSinkRecords']>[1],
-    expectation: Expectation,
-    maxAttempts?: number,
-  ) => {
-    if (count <= 0) return;
-    for (const id of await cluster.insertSinkRecords(count, behaviour, maxAttempts)) expected.set(id, expectation);
-  };
-  const slowCount = slow ? Math.round(total * 0.05) : 0;
-  const failing = Math.round(total * 0.1);
-  const flaky = Math.round(total * 0.15);
-  await add(total - slowCount - failing - flaky, { mode: 'ok', delayMs: 20 }, { status: 'succeeded', maxAttempts: 5 });
-  await add(flaky, { mode: 'fail-until', succeedOnAttempt: 2, delayMs: 20 }, { status: 'succeeded', maxAttempts: 5 });
-  await add(failing, { mode: 'always-fail', delayMs: 10 }, { status: 'dead', maxAttempts: 3 }, 3);
-  await add(slowCount, { mode: 'ok', delayMs: 2_500 }, { status: 'dead', maxAttempts: 2 }, 2);
-  return expected;
-}
-
-async function analyse(
-  fault: string,
-  cluster: TestCluster,
-  expected: Map<number, Expectation>,
-  faultAt: number,
-  notes: string[],
-): Promise<RunResult> {
-  const all = [...cluster.sink.executions]; // one snapshot: every count below is of the same executions
-  const accepted = all.filter((e) => !e.refused);
-  const evidence = checkEvidence(all);
-
-  let epochViolations = evidence.termOverlaps.filter((o) => !o.afterHangUp).length;
-  let highest = 0;
-  for (const e of [...accepted].sort((x, y) => x.start - y.start)) {
-    if (e.epoch < highest) epochViolations++;
-    highest = Math.max(highest, e.epoch);
-  }
-
-  const { rows: uids } = await cluster.pool.query<{ id: number; uid: string }>('SELECT id, uid FROM failed_records');
-  const idOf = new Map(uids.map((r) => [r.uid, r.id]));
-  const byRecord = new Map<string, Execution[]>();
-  for (const e of accepted) byRecord.set(e.key, [...(byRecord.get(e.key) ?? []), e]);
-  let overAttempts = 0;
-  let duplicatesAfterSuccess = 0;
-  for (const [key, list] of byRecord) {
-    const max = expected.get(idOf.get(key) ?? -1)?.maxAttempts ?? 5;
-    if (list.length > max) overAttempts++;
-    const sorted = [...list].sort((x, y) => x.start - y.start);
-    const firstSuccess = sorted.find((e) => e.status < 300);
-    if (firstSuccess) duplicatesAfterSuccess += sorted.filter((e) => e.start > firstSuccess.start).length;
-  }
-
-  const { rows } = await cluster.pool.query<{ id: number; status: string }>('SELECT id, status FROM failed_records');
-  const lost = rows.filter((r) => r.status === 'pending').length;
-  const wrong = rows.filter((r) => r.status !== 'pending' && expected.get(r.id)?.status !== r.status);
-  if (wrong.length > 0)
-    notes.push(
-      `${wrong.length} records ended ${wrong[0]!.status} against expectation (e.g. attempts spent by crashes)`,
-    );
-
-  const next = accepted.filter((e) => e.start > faultAt).sort((x, y) => x.start - y.start)[0];
-  return {
-    fault,
-    records: expected.size,
-    executions: accepted.length,
-    refused: all.length - accepted.length,
-    overlaps: evidence.overlaps.filter((o) => !o.afterHangUp).length,
-    overlapsAfterHangUp:
-      evidence.overlaps.filter((o) => o.afterHangUp).length + evidence.termOverlaps.filter((o) => o.afterHangUp).length,
-    epochViolations,
-    lost,
-    overAttempts,
-    duplicatesAfterSuccess,
-    recoveryMs: next ? Math.round(next.start - faultAt) : undefined,
-    notes,
-  };
 }

@@ -33,3 +33,23 @@ test('a call its caller hung up on keeps the downstream’s whole span in the ev
     await sink.stop();
   }
 });
+
+test('a garbage answer carries a NUL-laden body of the size asked for, until the attempt it succeeds on', async () => {
+  const sink = new DemoSink();
+  await sink.start();
+  try {
+    const res = await call(sink, 'k3', { mode: 'garbage', status: 503, bodyBytes: 3000, succeedOnAttempt: 2 });
+    const text = await res.text();
+    assert.equal(res.status, 503);
+    assert.equal(Buffer.byteLength(text), 3000);
+    assert.ok(text.includes('\u0000'));
+    const later = await fetch(sink.url, {
+      method: 'POST',
+      body: JSON.stringify({ mode: 'garbage', status: 503, succeedOnAttempt: 2 }),
+      headers: { 'idempotency-key': 'k3', 'x-retry-attempt': '2', 'x-fencing-token': '3', 'x-replica-id': 'r' },
+    });
+    assert.equal(later.status, 200);
+  } finally {
+    await sink.stop();
+  }
+});

@@ -26,19 +26,22 @@ const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
  * Starts a real etcd cluster of 1 or 3 members from the `etcd` binary (or ETCD_BIN), on free loopback
  * ports with temporary data dirs. stop() kills every member it started, by PID, and removes the dirs.
  */
-export async function startEtcd(size: 1 | 3 = 1): Promise<EtcdCluster> {
+export async function startEtcd(
+  size: 1 | 3 = 1,
+  options: { extraClientHosts?: readonly string[] } = {},
+): Promise<EtcdCluster> {
   // A port found free can be taken (by an outgoing connection's ephemeral port) before etcd binds it:
   // try again on fresh ports when that is what went wrong.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startEtcdOnce(size);
+      return await startEtcdOnce(size, options.extraClientHosts ?? []);
     } catch (err) {
       if (attempt >= 3 || !String((err as Error).message).includes('address already in use')) throw err;
     }
   }
 }
 
-async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
+async function startEtcdOnce(size: 1 | 3, extraHosts: readonly string[]): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'rw-etcd-'));
   const specs: { name: string; client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
@@ -55,7 +58,7 @@ async function startEtcdOnce(size: 1 | 3): Promise<EtcdCluster> {
         '--data-dir',
         join(dir, s.name),
         '--listen-client-urls',
-        `http://127.0.0.1:${s.client}`,
+        ['127.0.0.1', ...extraHosts].map((h) => `http://${h}:${s.client}`).join(','),
         '--advertise-client-urls',
         `http://127.0.0.1:${s.client}`,
         '--listen-peer-urls',

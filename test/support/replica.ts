@@ -15,14 +15,21 @@ export class Replica {
   private readonly process: DemoReplica;
   private readonly waiters = new Set<() => void>();
 
+  /** `launcher`: see DemoReplica (e.g. `ip netns exec NS`, to run the replica inside a network namespace). */
   constructor(
     readonly id: string,
     env: Record<string, string>,
+    launcher: readonly string[] = [],
   ) {
-    this.process = new DemoReplica(id, env, (_, line) => {
-      this.logs.push(line);
-      for (const w of this.waiters) w();
-    });
+    this.process = new DemoReplica(
+      id,
+      env,
+      (_, line) => {
+        this.logs.push(line);
+        for (const w of this.waiters) w();
+      },
+      launcher,
+    );
   }
 
   get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

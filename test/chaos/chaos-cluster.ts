@@ -1,0 +1,135 @@
+import type pg from 'pg';
+import { type EtcdCluster, startEtcd } from '../support/etcd.js';
+import { NetLab } from '../support/netns.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
+import { Replica } from '../support/replica.js';
+import { Sink } from '../support/sink.js';
+
+export type Backend = 'etcd' | 'redis' | 'postgres' | 'static';
+
+export interface ChaosClusterOptions {
+  backend: Backend;
+  /** Replica settings (LEASE_TTL_SECONDS, EXECUTION_TIMEOUT_MS, … ; unset ones keep their defaults). */
+  env: Record<string, string>;
+  /** Run every replica in a network namespace of its own (for faults that cut a host off). */
+  netns: boolean;
+}
+
+/** A replica process's fate, as the fault dealt it (to explain duplicates after success). */
+export interface ReplicaEvent {
+  at: number;
+  replicaId: string;
+  what: string;
+}
+
+/**
+ * One chaos run's world: the election backend's servers (a 3-member etcd, or a Redis), a PostgreSQL of its
+ * own, the recording sink, and the replica processes; with `netns`, a test network whose namespaces the
+ * replicas run in (the servers and the sink then also listen on the network's host address).
+ */
+export class ChaosCluster {
+  readonly replicas: Replica[] = [];
+  readonly events: ReplicaEvent[] = [];
+  private readonly overrides = new Map<string, Record<string, string>>();
+
+  private constructor(
+    readonly options: ChaosClusterOptions,
+    readonly db: TestDatabase,
+    readonly sink: Sink,
+    readonly etcd: EtcdCluster | undefined,
+    readonly redis: RedisServer | undefined,
+    readonly net: NetLab | undefined,
+    /** Where the replicas reach each server: loopback, or the test network's host address. */
+    readonly serverHost: string,
+  ) {}
+
+  static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    const net = options.netns ? await NetLab.create() : undefined;
+    const extra = net ? [net.hostAddress] : [];
+    const started: { stop(): Promise<void> }[] = [];
+    const keep = <T extends { stop(): Promise<void> }>(server: T) => {
+      started.push(server);
+      return server;
+    };
+    try {
+      const [db, etcd, redis] = await Promise.all([
+        createTestDatabase('rw_chaos', {
+          ownServer: true,
+          embedded: { extraListenAddresses: extra, allowNetworks: net ? [net.network] : [] },
+        }).then((d) => keep({ ...d, stop: d.drop })),
+        options.backend === 'etcd' ? startEtcd(3, { extraClientHosts: extra }).then(keep) : undefined,
+        options.backend === 'redis' ? startRedis({ extraBindHosts: extra, own: true }).then(keep) : undefined,
+      ]);
+      const sink = keep(new Sink());
+      await sink.start(net?.hostAddress);
+      if (net) for (const id of ['a', 'b', 'c']) await net.addHost(id);
+      return new ChaosCluster(options, db, sink, etcd, redis, net, net?.hostAddress ?? '127.0.0.1');
+    } catch (err) {
+      await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
+      await net?.destroy();
+      throw err;
+    }
+  }
+
+  get pool(): pg.Pool {
+    return this.db.pool;
+  }
+
+  /** The settings every replica gets (before per-replica overrides). */
+  get baseEnv(): Record<string, string> {
+    const { backend, env } = this.options;
+    return {
+      DATABASE_URL: this.reachable(this.db.url),
+      ELECTION_BACKEND: backend,
+      ELECTION_NAME: `${this.redis?.namePrefix ?? ''}chaos`,
+      ...(this.etcd ? { ETCD_ENDPOINTS: this.etcd.endpoints.map((u) => this.reachable(u)).join(',') } : {}),
+      ...(this.redis ? { REDIS_URL: this.reachable(this.redis.url) } : {}),
+      ...(backend === 'static' ? { LEADER_ID: 'a' } : {}),
+      BACKOFF_BASE_MS: '20',
+      BACKOFF_MAX_MS: '200',
+      POLL_INTERVAL_MS: '200',
+      BATCH_SIZE: '20',
+      CONCURRENCY: '10',
+      LOG_LEVEL: 'info',
+      ...env,
+    };
+  }
+
+  /** `url` with its host replaced by the one the replicas reach the servers at. */
+  reachable(url: string): string {
+    const u = new URL(url);
+    u.hostname = this.serverHost;
+    return u.toString().replace(/\/$/, '');
+  }
+
+  /** Settings that replica `id` gets on top of the base ones, now and when it is started again. */
+  override(id: string, env: Record<string, string>): void {
+    this.overrides.set(id, { ...this.overrides.get(id), ...env });
+  }
+
+  startReplica(id: string): Replica {
+    const env = { ...this.baseEnv, ...this.overrides.get(id) };
+    const replica = new Replica(id, env, this.net?.launcher(id) ?? []);
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  /** kill -9 a replica process, noting when (its in-flight outcomes are lost with it). */
+  async kill(replica: Replica, what = 'killed (kill -9)'): Promise<void> {
+    this.events.push({ at: Date.now(), replicaId: replica.id, what });
+    await replica.kill();
+  }
+
+  /** Notes what befell a replica, now or at `at` (wall-clock ms). */
+  note(replicaId: string, what: string, at = Date.now()): void {
+    this.events.push({ at, replicaId, what });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.kill()));
+    await this.sink.stop();
+    await Promise.all([this.etcd?.stop(), this.redis?.stop(), this.db.drop()].map((p) => p?.catch(() => undefined)));
+    await this.net?.destroy();
+  }
+}
