@@ -19,12 +19,30 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Rejects with TimeoutError when `promise` has not settled after `ms`. The promise itself is not cancelled. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Rejects with TimeoutError when `promise` has not settled after `ms`. The promise itself is not cancelled:
+ * when it resolves after the timeout, `disposeLate` gets its value (a stream or a watcher opened too late,
+ * which nobody else would ever close, and which would keep the process alive).
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  disposeLate?: (late: T) => void,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${Math.round(ms)} ms`)), ms);
+    timer = setTimeout(() => {
+      timedOut = true;
+      reject(new TimeoutError(`${what} timed out after ${Math.round(ms)} ms`));
+    }, ms);
   });
+  if (disposeLate)
+    promise.then(
+      (late) => timedOut && disposeLate(late),
+      () => undefined,
+    );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 

@@ -91,6 +91,7 @@ export class LeadershipGate {
     let waitingLogged = false;
     let failingSince: number | undefined;
     while (term.isSafe() && !this.stopping) {
+      const attemptStartedAt = clock();
       try {
         const result = await fenceTerm(this.pool, {
           name: this.deps.electionName,
@@ -116,8 +117,9 @@ export class LeadershipGate {
         if (!waitingLogged) log.info("waiting for the previous term's transactions to end");
         waitingLogged = true;
       } catch (err) {
-        failingSince ??= clock();
-        if (clock() - failingSince > timings.databaseGraceMs) {
+        // Counted from when the failing attempt began: its failure may only show after a statement timeout.
+        failingSince ??= attemptStartedAt;
+        if (clock() - failingSince >= timings.databaseGraceMs) {
           log.error({ err }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
           term.end('database-unreachable');
           return false;

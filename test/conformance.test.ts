@@ -61,14 +61,24 @@ for (const backend of BACKENDS) {
       const cluster = await start();
       t.after(() => cluster.stop());
       for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
-      const first = await nextLeader(cluster, 0);
+      await nextLeader(cluster, 0);
       await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 20 });
       await new Promise((r) => setTimeout(r, TTL_S * 1000)); // several renewals
-      assert.equal(leadingLines(cluster.replicas).length, 1, 'exactly one replica leads');
+      // One term at a time. On a starved machine a 2 s lease can lapse and pass on: that is allowed, as
+      // long as each term has an epoch of its own and their executions never overlap (assertSafe below).
+      const terms = leadingLines(cluster.replicas);
+      if (terms.length > 1) t.diagnostic(`${backend}: leadership moved ${terms.length - 1} time(s) while steady`);
+      const termEpochs = terms.map((l) => l.line.epoch!);
+      assert.deepEqual(
+        termEpochs,
+        [...new Set(termEpochs)].sort((a, b) => a - b),
+        'each term has an epoch of its own',
+      );
+      const first = await nextLeader(cluster, terms.at(-1)!.line.time - 1);
 
       first.replica.signal('SIGTERM');
       assert.deepEqual(await first.replica.exited, { code: 0, signal: null });
-      const resigned = first.replica.logs.find((l) => l.msg === 'leadership ended')!;
+      const resigned = first.replica.logs.filter((l) => l.msg === 'leadership ended').at(-1)!;
       const second = await nextLeader(cluster, first.line.time);
       const gracefulMs = second.line.time - resigned.time;
       t.diagnostic(`${backend}: graceful handover ${gracefulMs} ms (resignation -> next leader fenced and executing)`);

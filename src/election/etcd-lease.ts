@@ -131,6 +131,7 @@ export class EtcdLease implements LeaseBackend {
         this.client.watch().key(this.key).only('delete').create(),
         this.timings.electionCallTimeoutMs,
         'watching the leader key',
+        (late) => void late.cancel().catch(() => undefined),
       );
       watcher.on('delete', stop);
       watcher.on('error', stop);
@@ -197,6 +198,7 @@ export class EtcdLease implements LeaseBackend {
       this.client.leaseClient.leaseKeepAlive(),
       this.timings.electionCallTimeoutMs,
       'opening a keepalive stream',
+      (late) => late.cancel(),
     );
     try {
       const reply = new Promise<number>((resolve, reject) => {

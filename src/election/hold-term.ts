@@ -30,8 +30,8 @@ export interface HoldTermArgs {
  * - renews every `renewEveryMs`; an acknowledged renewal moves `safeUntil` to send time + granted TTL − margin;
  *   a failed one is retried every `renewRetryMs`; a lease the backend calls gone ends the term (`lease-expired`);
  * - a timer ends the term (`deadline`) the moment safeUntil passes without a renewal;
- * - when `onTerm` settles, ends the term (`released`, unless it already ended), waits for the renewals to
- *   stop, and gives the lease back so that another replica can lead at once.
+ * - gives the lease back, once the renewals have stopped, as soon as the term ends for any reason but a
+ *   resignation; else when `onTerm` settles (ending the term `released` if it had not ended).
  */
 export async function holdTerm(args: HoldTermArgs): Promise<void> {
   const { term, log } = args;
@@ -49,20 +49,33 @@ export async function holdTerm(args: HoldTermArgs): Promise<void> {
     term.end('key-deleted');
   });
   const renewals = renew(args, armDeadline);
+  let releasing: Promise<boolean> | undefined;
+  const release = () =>
+    (releasing ??= (async () => {
+      clearTimeout(deadline);
+      unguard?.();
+      await renewals;
+      return args.lease.release().then(
+        () => true,
+        (err: unknown) => {
+          log.debug({ err }, 'giving the lease back failed; it will expire by itself');
+          return false;
+        },
+      );
+    })());
+  // A term lost or given up (lease gone, deadline, fenced, Postgres unreachable, stall) frees the lease at
+  // once: the next leader's fence still waits for this term's claim transactions to end. Only a resignation
+  // (stop) keeps it until onTerm has settled, so that a graceful handover hands over an idle term.
+  const releaseIfLost = () => {
+    if (term.endReason !== 'resigned' && term.endReason !== 'released') void release();
+  };
+  term.signal.addEventListener('abort', releaseIfLost, { once: true });
   try {
     await args.onTerm(term);
   } finally {
     term.end('released');
-    clearTimeout(deadline);
-    unguard?.();
-    await renewals;
-    const released = await args.lease.release().then(
-      () => true,
-      (err: unknown) => {
-        log.debug({ err }, 'giving the lease back failed; it will expire by itself');
-        return false;
-      },
-    );
+    term.signal.removeEventListener('abort', releaseIfLost);
+    const released = await release();
     log.info({ reason: term.endReason, released }, 'leadership ended');
   }
 }

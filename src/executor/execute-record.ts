@@ -9,6 +9,8 @@ export interface ExecutionSettings {
   abandonAfterMs: number;
   fencingToken: number;
   replicaId: string;
+  /** Whether the record's row is certainly still locked, by the clock, now (the claim session's rowsSafe). */
+  rowsSafe: () => boolean;
   /** The term's logger: the handler's ctx.log is a child of it bound to recordId, attempt and kind. */
   log: Logger;
 }
@@ -113,6 +115,7 @@ export class Execution {
       get signal() {
         return execution.signal;
       },
+      isSafe: () => execution.abortReason === undefined && execution.settle !== undefined && settings.rowsSafe(),
       attempt: record.attempt,
       fencingToken: settings.fencingToken,
       replicaId: settings.replicaId,

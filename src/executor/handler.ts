@@ -21,6 +21,14 @@ export interface HandlerContext {
    * the next leader waits for it.
    */
   readonly signal: AbortSignal;
+  /**
+   * True while this execution may still have effects: its signal has not aborted and its record's row is
+   * certainly still locked, judged by the clock at this instant (so a pause or a blocked event loop that no
+   * timer has noticed yet already shows). Call it synchronously right before each effect a stale leader must
+   * not cause, and stop if it is false: the built-in http handler does so as its request's bytes leave.
+   * What happens after the check is the downstream's to refuse, by the fencing token.
+   */
+  isSafe(): boolean;
   readonly attempt: number;
   /** The leader's epoch: pass it downstream so that a stale leader's writes can be refused there too. */
   readonly fencingToken: number;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { ConfigError, PermanentFailure, RetryLater } from '../errors.js';
+import { ConfigError, ExecutionAborted, PermanentFailure, RetryLater } from '../errors.js';
 import { SETTINGS } from '../settings.js';
 import { MAX_RETRY_AFTER_MS } from './backoff.js';
 import { escapeControlCharacters, shownUrl } from './error-text.js';
@@ -52,9 +52,10 @@ export function createHttpHandler(options: HttpHandlerOptions = {}): Handler {
       const target = await resolver.resolve(req, ctx.signal);
       let res: IncomingMessage;
       try {
-        res = await sendRequest(req, target.host, target.addresses, pools, ctx.signal);
+        res = await sendRequest(req, target.host, target.addresses, pools, ctx.signal, () => ctx.isSafe());
       } catch (err) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (err instanceof ExecutionAborted) throw err; // not sent: no longer safe to
         throw new Error(`${describe(req)} failed: ${(err as Error).message}`, { cause: err });
       }
       const status = res.statusCode ?? 0;

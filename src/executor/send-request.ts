@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { ExecutionAborted } from '../errors.js';
 import type { ResolvedAddress } from './target-policy.js';
 
 export interface OutgoingRequest {
@@ -51,6 +52,11 @@ function checkedLookup(host: string, addresses: readonly ResolvedAddress[]): Loo
  * Sends one request to `req.url`, connecting only to `addresses` (the checked resolution of its `host`), and
  * resolves with the response once its head arrived; the body is left unread. Rejects with the signal's reason
  * when it aborts, with the network error otherwise.
+ *
+ * Nothing is written until the connection is ready (TCP, and TLS for https): then `isSafe()` is asked, and
+ * the request written in the same synchronous step, or not at all. So a pause or a blocked event loop during
+ * the lookup or the connect cannot send it late: the resumed process's I/O callbacks run before any timer
+ * could abort the signal, but `isSafe()` reads the clock.
  */
 export function sendRequest(
   req: OutgoingRequest,
@@ -58,6 +64,7 @@ export function sendRequest(
   addresses: readonly ResolvedAddress[],
   pools: ConnectionPools,
   signal: AbortSignal,
+  isSafe: () => boolean,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
@@ -83,7 +90,23 @@ export function sendRequest(
       signal.removeEventListener('abort', onAbort);
       reject(signal.aborted ? signal.reason : err);
     });
-    outgoing.end(req.body);
+    outgoing.once('socket', (socket) => {
+      const write = () => {
+        if (outgoing.destroyed) return;
+        if (!isSafe()) {
+          outgoing.destroy(
+            signal.aborted
+              ? (signal.reason as Error)
+              : new ExecutionAborted('rows-uncertain', 'no longer safe to send: the row lock cannot be vouched for'),
+          );
+          return;
+        }
+        outgoing.end(req.body);
+      };
+      // A new socket is still connecting when it is handed over; a kept-alive one is ready.
+      if (socket.connecting) socket.once(req.url.protocol === 'https:' ? 'secureConnect' : 'connect', write);
+      else write();
+    });
   });
 }
 

@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import { withTimeout } from '../async.js';
+import type { Clock } from '../clock.js';
 import { discardAttempts, type FinishedAttempt, finishAttempts } from '../db/finish-attempts.js';
 import { type AttemptStart, startAttempts } from '../db/start-attempts.js';
 import type { Logger } from '../observability/logger.js';
+import type { DatabaseContact } from './database-contact.js';
 
 /**
  * The attempt ledger of one term, on autocommit pool connections (never a claim transaction, whose
@@ -22,13 +24,13 @@ export class AttemptLedger {
     private readonly replicaId: string,
     private readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly contact: DatabaseContact,
+    private readonly clock: Clock,
   ) {}
 
   start(starts: readonly AttemptStart[]): Promise<number[]> {
-    return withTimeout(
-      startAttempts(this.pool, starts, this.epoch, this.replicaId),
-      this.timeoutMs,
-      'recording attempts',
+    return this.reported(
+      withTimeout(startAttempts(this.pool, starts, this.epoch, this.replicaId), this.timeoutMs, 'recording attempts'),
     );
   }
 
@@ -44,7 +46,22 @@ export class AttemptLedger {
   }
 
   discard(ledgerIds: readonly number[]): Promise<void> {
-    return withTimeout(discardAttempts(this.pool, ledgerIds), this.timeoutMs, 'discarding attempts that never started');
+    return this.reported(
+      withTimeout(discardAttempts(this.pool, ledgerIds), this.timeoutMs, 'discarding attempts that never started'),
+    );
+  }
+
+  /** Tells the contact how a write went, from when it was sent. */
+  private async reported<T>(write: Promise<T>): Promise<T> {
+    const sentAt = this.clock();
+    try {
+      const result = await write;
+      this.contact.answered(sentAt);
+      return result;
+    } catch (err) {
+      this.contact.failed(sentAt, err);
+      throw err;
+    }
   }
 
   private async writeQueued(): Promise<void> {
@@ -52,12 +69,13 @@ export class AttemptLedger {
       while (this.queued.length > 0) {
         const batch = this.queued;
         this.queued = [];
-        await withTimeout(finishAttempts(this.pool, batch), this.timeoutMs, 'recording attempt outcomes').catch(
-          (err: unknown) =>
-            this.log.warn(
-              { err, attempts: batch.length },
-              'could not record attempt outcomes in the ledger; the next claim counts them as unfinished',
-            ),
+        await this.reported(
+          withTimeout(finishAttempts(this.pool, batch), this.timeoutMs, 'recording attempt outcomes'),
+        ).catch((err: unknown) =>
+          this.log.warn(
+            { err, attempts: batch.length },
+            'could not record attempt outcomes in the ledger; the next claim counts them as unfinished',
+          ),
         );
       }
     } finally {

@@ -123,6 +123,7 @@ export class Batch {
         abandonAfterMs: timings.abandonAfterMs,
         fencingToken: term.epoch,
         replicaId: this.deps.replicaId,
+        rowsSafe: () => this.session.rowsSafe(),
         log,
       },
     );

@@ -3,13 +3,16 @@ import { withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import { type ClaimArgs, type ClaimedRow, claimRecords } from '../db/claim-records.js';
 import { type Completion, completeRecords } from '../db/complete-records.js';
-import { ExecutionAborted } from '../errors.js';
+import { ExecutionAborted, FencedError } from '../errors.js';
 import type { Timings } from '../timings.js';
+import type { DatabaseContact } from './database-contact.js';
 
 export interface ClaimSessionDeps {
   pool: pg.Pool;
   timings: Timings;
   clock: Clock;
+  /** Told how every statement of the session went. */
+  contact: DatabaseContact;
 }
 
 /**
@@ -52,16 +55,26 @@ export class ClaimSession {
     deps: ClaimSessionDeps,
     args: ClaimArgs,
   ): Promise<{ session: ClaimSession; rows: ClaimedRow[] } | { session: undefined; rows: [] }> {
-    const { pool, timings, clock } = deps;
-    const client = await withTimeout(pool.connect(), timings.databaseTimeoutMs, 'connecting to claim');
+    const { pool, timings, clock, contact } = deps;
+    const connectingAt = clock();
+    const client = await withTimeout(pool.connect(), timings.databaseTimeoutMs, 'connecting to claim').catch(
+      (err: unknown) => {
+        contact.failed(connectingAt, err);
+        throw err;
+      },
+    );
     const sentAt = clock();
     let rows: ClaimedRow[];
     try {
       rows = await withTimeout(claimRecords(client, args), timings.databaseTimeoutMs, 'claim');
     } catch (err) {
+      // A refusal by the fence is an answer; anything else counts against the database.
+      if (err instanceof FencedError) contact.answered(sentAt);
+      else contact.failed(sentAt, err);
       await endTransaction(client, 'ROLLBACK', timings.databaseTimeoutMs);
       throw err;
     }
+    contact.answered(sentAt);
     if (rows.length === 0) {
       if (!(await endTransaction(client, 'COMMIT', timings.databaseTimeoutMs)))
         throw new Error('could not end an empty claim transaction');
@@ -94,14 +107,22 @@ export class ClaimSession {
   /** Writes the completions and commits; releases the connection. Throws if either fails (then call abandon()). */
   async complete(completions: readonly Completion[]): Promise<number> {
     this.stopWatching();
-    const changed = await withTimeout(
-      completeRecords(this.client, completions),
-      this.deps.timings.databaseTimeoutMs,
-      'completion',
-    );
-    await withTimeout(this.client.query('COMMIT'), this.deps.timings.databaseTimeoutMs, 'commit');
-    this.release(false);
-    return changed;
+    const { timings, clock, contact } = this.deps;
+    const sentAt = clock();
+    try {
+      const changed = await withTimeout(
+        completeRecords(this.client, completions),
+        timings.databaseTimeoutMs,
+        'completion',
+      );
+      await withTimeout(this.client.query('COMMIT'), timings.databaseTimeoutMs, 'commit');
+      contact.answered(sentAt);
+      this.release(false);
+      return changed;
+    } catch (err) {
+      contact.failed(sentAt, err);
+      throw err;
+    }
   }
 
   /** Ends the transaction without its changes: ROLLBACK on a healthy connection, else the connection is destroyed. */
@@ -123,7 +144,9 @@ export class ClaimSession {
     const sentAt = this.deps.clock();
     try {
       await withTimeout(this.client.query(text), this.deps.timings.databaseTimeoutMs, what);
+      this.deps.contact.answered(sentAt);
     } catch (err) {
+      this.deps.contact.failed(sentAt, err);
       this.becomeUncertain(
         new ExecutionAborted('rows-uncertain', `the claim session's ${what} failed: ${(err as Error).message}`, {
           cause: err,

@@ -16,6 +16,7 @@ import { AttemptLedger } from './attempt-ledger.js';
 import { type PlanRules, planAttempt } from './attempts.js';
 import { Batch, type BatchDeps, type Entry } from './batch.js';
 import { ClaimSession } from './claim-session.js';
+import { DatabaseContact } from './database-contact.js';
 import { KindLimits } from './kind-limits.js';
 import { StallWatch } from './stall-watch.js';
 import { StartQueue } from './start-queue.js';
@@ -65,6 +66,7 @@ export class RetryLoop {
   private readonly rules: PlanRules;
   private readonly stallWatch: StallWatch;
   private readonly claimAhead: number;
+  private readonly contact: DatabaseContact;
   private running: Promise<LoopStop> | undefined;
   private stopReason: LoopStop | undefined;
 
@@ -75,7 +77,18 @@ export class RetryLoop {
   ) {
     const { execution, claim, timings } = deps;
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
-    this.ledger = new AttemptLedger(deps.pool, term.epoch, deps.replicaId, timings.databaseTimeoutMs, log);
+    this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, (failingForMs, err) =>
+      this.databaseLost(failingForMs, err),
+    );
+    this.ledger = new AttemptLedger(
+      deps.pool,
+      term.epoch,
+      deps.replicaId,
+      timings.databaseTimeoutMs,
+      log,
+      this.contact,
+      deps.clock,
+    );
     this.limits = new KindLimits(deps.kinds, deps.clock);
     this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log);
     this.batchDeps = {
@@ -125,7 +138,7 @@ export class RetryLoop {
   async runOnce(): Promise<number> {
     this.releasedDuringClaim.clear();
     const { session, rows } = await ClaimSession.claim(
-      { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock },
+      { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock, contact: this.contact },
       this.claimArgs(),
     );
     if (!session) return 0;
@@ -172,7 +185,6 @@ export class RetryLoop {
     const listening = this.listen();
     const { timings, claim } = this.deps;
     let retryMs = timings.retryMinMs;
-    let failingSince: number | undefined;
     try {
       while (!stopClaiming.aborted && this.term.isSafe()) {
         if (this.batches.size >= claim.maxOpenBatches || this.queue.length >= this.claimAhead) {
@@ -183,7 +195,6 @@ export class RetryLoop {
         try {
           claimed = await this.runOnce();
           retryMs = timings.retryMinMs;
-          failingSince = undefined;
         } catch (err) {
           if (err instanceof FencedError) {
             this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
@@ -192,17 +203,8 @@ export class RetryLoop {
             this.term.end('fenced');
             break;
           }
-          failingSince ??= this.deps.clock();
-          const failingForMs = this.deps.clock() - failingSince;
-          if (failingForMs > timings.databaseGraceMs) {
-            this.log.error(
-              { err, failingForMs: Math.round(failingForMs) },
-              'Postgres has not answered for a whole lease TTL; giving leadership up',
-            );
-            this.stopReason = 'database-unreachable';
-            this.term.end('database-unreachable');
-            break;
-          }
+          // The contact has counted the failure, and ends the term once Postgres has been silent too long.
+          if (stopClaiming.aborted || this.contact.isLost) break;
           this.log.warn({ err, retryInMs: retryMs }, 'claim failed');
           await sleep(retryMs, stopClaiming);
           retryMs = Math.min(retryMs * 2, claim.pollIntervalMs);
@@ -215,6 +217,7 @@ export class RetryLoop {
       await this.ledger.flush();
       return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
     } finally {
+      this.contact.stop();
       this.term.signal.removeEventListener('abort', onTermEnd);
       this.stallWatch.stop();
       await (await listening)?.close(timings.databaseTimeoutMs);
@@ -228,6 +231,16 @@ export class RetryLoop {
       this.releasedDuringClaim.add(uid);
     }
     this.waker.wake();
+  }
+
+  private databaseLost(failingForMs: number, err: unknown): void {
+    if (this.term.signal.aborted) return; // the term is over already; its batches are only settling
+    this.log.error(
+      { err, failingForMs: Math.round(failingForMs) },
+      'Postgres has not answered for a whole lease TTL; giving leadership up',
+    );
+    this.stopReason ??= 'database-unreachable';
+    this.term.end('database-unreachable');
   }
 
   private stalled(stalledMs: number): void {

@@ -4,6 +4,8 @@ import { ALL_BACKENDS, type Fault, sleep } from './fault.js';
 export const NETWORK_FAULTS: Fault[] = [
   {
     name: 'silent leader↔Postgres link 3×TTL',
+    endsTerm: true,
+    failoverGoal: true,
     backends: ALL_BACKENDS,
     pgProxyFor: ['a'],
     async inject(ctx) {

@@ -91,7 +91,7 @@ The goal (issue 15) is asserted for the faults that end a term by crash, freeze,
 quick form in \`npm test\` fails when it is missed. Faults marked "not asserted" end a term by other means
 (a graceful stop, a lost backend or a lost database link, which the leader must first notice) or end none.
 
-${pgLinkNote(results, ttlSeconds)}${findings(results)}
+${findings(results)}
 ${results.some((r) => r.violations.staleStarts > 0) ? STALE_STARTS : ''}
 ## Not covered at the process level: a pause the monotonic clock does not see
 
@@ -102,22 +102,5 @@ a real process, shifts every clock it fakes by one offset (CLOCK_MONOTONIC too, 
 alone): across a SIGSTOP it can freeze both clocks, or move the wall clock alone, but not freeze the monotonic
 clock while the wall clock jumps (tried with libfaketime 0.9.10: \`performance.now()\` and \`Date.now()\` moved
 together). So no process-level result is claimed for it here.
-`;
-}
-
-/** A leader cut off from Postgres alone keeps its lease: how long nothing ran, when that passed the goal. */
-function pgLinkNote(results: readonly RunResult[], ttlSeconds: number): string {
-  const slow = results.filter(
-    (r) => r.fault.startsWith('silent leader↔Postgres') && r.outageMs > ttlSeconds * 1000 + 2000,
-  );
-  if (slow.length === 0) return '';
-  const max = Math.max(...slow.map((r) => r.outageMs));
-  const backends = [...new Set(slow.map((r) => r.backend))].join(', ');
-  return `A leader whose link to Postgres alone goes silent (${backends}) keeps renewing its lease, so nobody else
-may lead, and executes nothing: users saw no execution for up to ${max} ms, against the ${ttlSeconds + 2} s goal. The
-replica gives its term up only after failing to reach Postgres for a lease TTL counted from the first failure it
-noticed, and each failure takes a statement timeout (5 s) to notice; here the link came back first. With the
-postgres backend the lease itself is in Postgres and expires, and the failover met the goal.
-
 `;
 }

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../support/ports.js';
 import { isLeading, type Replica } from '../support/replica.js';
@@ -135,7 +137,16 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
+    if (process.env.CHAOS_LOG_DIR) await keepLogs(process.env.CHAOS_LOG_DIR, fault.name, options.backend, cluster);
   }
+}
+
+/** CHAOS_LOG_DIR set: every replica's log lines of the run, one JSON file per run, to read a run afterwards. */
+async function keepLogs(dir: string, fault: string, backend: string, cluster: ChaosCluster): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`;
+  const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
+  await writeFile(join(dir, name), JSON.stringify({ fault, backend, replicas }, null, 1));
 }
 
 /** Wall-clock ms minus the sink's clock (this process's performance clock). */

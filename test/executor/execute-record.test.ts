@@ -9,6 +9,7 @@ const settings = (overrides: Partial<ExecutionSettings> = {}): ExecutionSettings
   timeoutMs: 1_000,
   abandonAfterMs: 100,
   fencingToken: 42,
+  rowsSafe: () => true,
   replicaId: 'r1',
   log: pino({ level: 'silent' }),
   ...overrides,

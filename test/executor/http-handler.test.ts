@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
 import { PermanentFailure, RetryLater } from '../../src/errors.js';
 import type { FailedRecord, HandlerContext } from '../../src/executor/handler.js';
 import { httpHandler, parseHttpPayload, parseRetryAfter } from '../../src/executor/http-handler.js';
+import { handlerContext } from '../support/http-target.js';
 
 // ---- parseHttpPayload and parseRetryAfter (pure) ----
 
@@ -126,9 +126,7 @@ function record(payload: unknown): FailedRecord {
   return { id: 42, uid: UID, kind: 'http', payload, attempt: 3, maxAttempts: 5 };
 }
 
-function context(signal = new AbortController().signal): HandlerContext {
-  return { signal, attempt: 3, fencingToken: 7, replicaId: 'replica-test', log: pino({ level: 'silent' }) };
-}
+const context = (signal = new AbortController().signal): HandlerContext => handlerContext(signal);
 
 /** Runs the real handler for record 42, attempt 3, epoch 7. */
 async function send(payload: unknown, ctx = context()): Promise<void> {

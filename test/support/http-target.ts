@@ -79,7 +79,14 @@ export function httpRecord(payload: unknown): FailedRecord {
 
 /** Attempt 3 in epoch 7 on replica-test; the signal aborts after `timeoutMs` unless one is given. */
 export function handlerContext(signal: AbortSignal = AbortSignal.timeout(5_000)): HandlerContext {
-  return { signal, attempt: 3, fencingToken: 7, replicaId: 'replica-test', log: pino({ level: 'silent' }) };
+  return {
+    signal,
+    isSafe: () => !signal.aborted,
+    attempt: 3,
+    fencingToken: 7,
+    replicaId: 'replica-test',
+    log: pino({ level: 'silent' }),
+  };
 }
 
 /** Runs `fn` and counts the client sockets this process created meanwhile (net.connect, tls.connect, fetch). */
