@@ -28,7 +28,8 @@ test('a call its caller hung up on keeps the downstream’s whole span in the ev
       'the caller left early',
     );
     assert.equal(abandoned!.status, 200, 'the downstream went on and answered');
-    assert.ok(abandoned!.end - abandoned!.start >= 600, 'its span is the downstream’s own work, to the answer');
+    // A Node timer counts from the event loop's cached time, so it can fire a millisecond or two early.
+    assert.ok(abandoned!.end - abandoned!.start >= 595, 'its span is the downstream’s own work, to the answer');
   } finally {
     await sink.stop();
   }
