@@ -38,7 +38,7 @@ export interface KindRow {
 }
 
 /** Seconds between the page's refreshes of itself. */
-export const REFRESH_SECONDS = 2;
+const REFRESH_SECONDS = 2;
 
 /**
  * The HTML status page: who leads, queue depths, recent executions and recent terms. Every value is
@@ -153,7 +153,7 @@ function raw(value: string): SafeHtml {
   return new SafeHtml(value);
 }
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
