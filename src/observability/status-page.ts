@@ -97,6 +97,8 @@ function queueSection(q: QueueStats | null): SafeHtml {
     ${cell('queue-oldest-due', 'oldest due waits', `${formatSeconds(q.oldestDueAgeSeconds)}`)}
     ${cell('queue-succeeded', 'succeeded', q.records.succeeded, 'ok')}
     ${cell('queue-dead', 'dead', q.records.dead, q.records.dead > 0 ? 'bad' : '')}
+    ${cell('queue-discarded', 'discarded', q.records.discarded)}
+    ${cell('queue-cancelled', 'cancelled', q.records.cancelled)}
   </div></section>`;
 }
 
