@@ -224,6 +224,16 @@ export class RetryLoop {
     }
   }
 
+  /** An operator cancelled a record (NOTIFY): the batch that holds it aborts its handler, or never starts it. */
+  cancel(recordId: number): void {
+    let held = false;
+    for (const batch of this.batches) held = batch.cancel(recordId) || held;
+    this.log.info(
+      { recordId, held },
+      held ? 'cancel requested: aborting the record' : 'cancel requested for a record this leader does not hold',
+    );
+  }
+
   private batchEnded(batch: Batch): void {
     this.batches.delete(batch);
     for (const uid of batch.uids()) {
@@ -275,6 +285,7 @@ export class RetryLoop {
         `retry-worker listen ${this.deps.replicaId}`,
         () => this.waker.wake(),
         (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
+        (recordId) => this.cancel(recordId),
       );
       // Records inserted before LISTEN took effect: look once more.
       this.waker.wake();
