@@ -119,12 +119,14 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
 
   if (r.status === 'discarded' || r.status === 'cancelled') {
     const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
-    const by = facts.actions?.find((a) => a.action === (r.status === 'discarded' ? 'discard' : 'cancel'));
-    const cancelledRun = attempts.find((a) => a.outcome === 'cancelled');
+    const actions = facts.actions ?? [];
+    const by = actions.find((a) => a.action === (r.status === 'discarded' ? 'discard' : 'cancel'));
+    const requested = actions.find((a) => a.action === 'cancel-requested');
+    const aborted = attempts.find((a) => a.outcome === 'cancelled');
     const how = by
       ? ` by ${by.actor}${by.reason ? `: ${by.reason}` : ''}`
-      : cancelledRun
-        ? ` while executing: attempt ${cancelledRun.attempt} was aborted by replica ${cancelledRun.replicaId}`
+      : aborted
+        ? ` while executing${requested ? ` (by ${requested.actor}${requested.reason ? `: ${requested.reason}` : ''})` : ''}: attempt ${aborted.attempt} was aborted by replica ${aborted.replicaId}`
         : '';
     return say(r.status, `${r.status}${when}${how}; final (requeue runs it again)`);
   }
