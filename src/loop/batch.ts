@@ -1,9 +1,11 @@
+import type { Span } from '@opentelemetry/api';
 import type { ClaimedRow } from '../db/claim-records.js';
 import type { Completion } from '../db/complete-records.js';
 import type { Term } from '../election/term.js';
 import { ExecutionAborted } from '../errors.js';
 import { Execution } from '../executor/execute-record.js';
 import type { Kind } from '../executor/kinds.js';
+import { endAttemptSpan, startAttemptSpan, withSpan } from '../observability/attempt-span.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
@@ -159,11 +161,20 @@ export class Batch {
     );
     this.executions.add(execution);
     log.debug({ recordId: row.id, attempt, kind: row.kind }, 'execution started');
+    const span = startAttemptSpan({
+      recordId: row.id,
+      recordUid: row.uid,
+      kind: row.kind,
+      attempt,
+      payload: row.payload,
+      epoch: term.epoch,
+      replicaId: this.deps.replicaId,
+    });
     const startedAt = Date.now();
     const started = performance.now();
-    void execution
-      .run()
-      .then((outcome) => this.finished(entry, execution, outcome, startedAt, performance.now() - started));
+    void withSpan(span, () => execution.run()).then((outcome) =>
+      this.finished(entry, execution, outcome, startedAt, performance.now() - started, span),
+    );
     return true;
   }
 
@@ -181,11 +192,13 @@ export class Batch {
     outcome: ExecutionOutcome,
     startedAt: number,
     durationMs: number,
+    span: Span,
   ): void {
     this.executions.delete(execution);
     const { row, attempt } = entry;
     const { term, log } = this.deps;
     const result = classify(outcome, { id: row.id, maxAttempts: entry.maxAttempts }, attempt, entry.kind);
+    endAttemptSpan(span, result.label, result.error);
     const finishedAt = Date.now();
     const error = result.error?.message ?? null;
     this.deps.ledger.finish({ ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt });
