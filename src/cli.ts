@@ -111,7 +111,8 @@ async function main(argv: string[]): Promise<number> {
       return operatorCommand(command, argv.slice(argv.indexOf(command) + 1));
     default:
       process.stderr.write(
-        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status, pause, resume, requeue, discard, cancel, prune or demo (see retry-worker --help)\n`,
+        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status, pause, ` +
+          'resume, requeue, discard, cancel, prune or demo (see retry-worker --help)\n',
       );
       return EXIT.usage;
   }

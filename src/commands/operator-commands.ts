@@ -66,7 +66,8 @@ function describeMove(r: MoveResult, statuses: readonly string[]): string {
     lines.push(`${r.action}: moved ${plural(r.moved, 'record')} to ${to} in ${plural(r.batches, 'batch', 'batches')}`);
   if (r.skippedCount > 0)
     lines.push(
-      `skipped ${plural(r.skippedCount, 'record')} a claim holds (executing now; try again later): ${r.skipped.join(', ')}${r.skippedCount > r.skipped.length ? ', ...' : ''}`,
+      `skipped ${plural(r.skippedCount, 'record')} a claim holds (executing now; try again later): ` +
+        `${r.skipped.join(', ')}${r.skippedCount > r.skipped.length ? ', ...' : ''}`,
     );
   if (r.unknownIds.length > 0) lines.push(`no such record: ${r.unknownIds.join(', ')}`);
   for (const o of r.otherStatus) lines.push(`record ${o.id} is ${o.status}, not ${statuses.join(' or ')}: left alone`);
@@ -116,7 +117,8 @@ export async function runPrune(config: Config, argv: string[], io: Io): Promise<
   io.out(
     args.json
       ? `${JSON.stringify(result, null, 2)}\n`
-      : `prune: deleted ${plural(result.records, 'finished record')}, ${plural(result.attempts, 'ledger row')} and ${plural(result.actions, 'history row')}\n`,
+      : `prune: deleted ${plural(result.records, 'finished record')}, ${plural(result.attempts, 'ledger row')} ` +
+          `and ${plural(result.actions, 'history row')}\n`,
   );
   return OPERATOR_EXIT.done;
 }

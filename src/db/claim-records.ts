@@ -90,8 +90,9 @@ function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )
     SELECT r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${intLiteral(args.payloadMaxBytes)} THEN r.payload END AS payload,
-           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts", r.attempt_base AS "attemptBase",
-           r.last_error AS "lastError", l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
+           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
+           r.attempt_base AS "attemptBase", r.last_error AS "lastError", l.attempt AS "ledgerAttempt",
+           l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
     FROM shares s
     CROSS JOIN LATERAL (
       SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, attempt_base,

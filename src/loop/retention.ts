@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { sleep } from '../async.js';
 import type { RetentionConfig } from '../config.js';
+import { createPool } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
 import { prune } from '../operations/prune.js';
 
@@ -27,14 +28,15 @@ export const RETENTION_TIMINGS: RetentionTimings = {
  * The leader's retention, for one term: a pass of `prune` (small batches, paced) shortly after the term
  * starts and then every interval, deleting finished records older than RETAIN_SUCCEEDED_DAYS or
  * RETAIN_FINISHED_DAYS with their ledger rows and history. Pending records are never touched, and a row some
- * statement holds is skipped. `stop()` ends it between batches; it is safe before `start()` and twice.
+ * statement holds is skipped. It has a connection of its own, so it never waits for (or holds up) the claim's
+ * and the ledger's. `stop()` ends it between batches; it is safe before `start()` and twice.
  */
 export class Retention {
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly databaseUrl: string,
     private readonly config: RetentionConfig,
     private readonly log: Logger,
     private readonly timings: RetentionTimings = RETENTION_TIMINGS,
@@ -57,11 +59,27 @@ export class Retention {
 
   private async loop(): Promise<void> {
     const signal = this.stopping.signal;
-    const { succeededDays, finishedDays } = this.config;
     await sleep(this.timings.firstPassAfterMs, signal);
+    if (signal.aborted) return;
+    const pool = createPool({
+      databaseUrl: this.databaseUrl,
+      max: 1,
+      applicationName: 'retry-worker retention',
+      session: { statement_timeout: 30_000, lock_timeout: 1_000 },
+      onError: (err) => this.log.debug({ err }, 'retention database connection failed'),
+    });
+    try {
+      await this.passes(pool, signal);
+    } finally {
+      await pool.end();
+    }
+  }
+
+  private async passes(pool: pg.Pool, signal: AbortSignal): Promise<void> {
+    const { succeededDays, finishedDays } = this.config;
     while (!signal.aborted) {
       try {
-        const pruned = await prune(this.pool, {
+        const pruned = await prune(pool, {
           succeededOlderThanMs: succeededDays === undefined ? undefined : succeededDays * DAY_MS,
           finishedOlderThanMs: finishedDays === undefined ? undefined : finishedDays * DAY_MS,
           batchSize: this.timings.batchSize,

@@ -189,7 +189,7 @@ export class RetryLoop {
     this.stallWatch.start();
     const listening = this.listen();
     // Retention runs while the term claims: it stops when the term ends or the loop drains.
-    const retention = new Retention(this.deps.pool, this.deps.retention ?? NO_RETENTION, this.log);
+    const retention = new Retention(this.deps.databaseUrl, this.deps.retention ?? NO_RETENTION, this.log);
     retention.start();
     stopClaiming.addEventListener('abort', () => void retention.stop(), { once: true });
     const { timings, claim } = this.deps;

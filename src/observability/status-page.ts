@@ -258,5 +258,8 @@ function sha256(text: string): string {
  */
 export function statusPageCsp(actions: boolean): string {
   const scripts = actions ? `${sha256(REFRESH_SCRIPT)} ${sha256(ACTION_SCRIPT)}` : sha256(REFRESH_SCRIPT);
-  return `default-src 'none'; script-src ${scripts}; style-src ${sha256(STYLE)}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+  return (
+    `default-src 'none'; script-src ${scripts}; style-src ${sha256(STYLE)}; connect-src 'self'; ` +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+  );
 }

@@ -123,10 +123,12 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     const by = actions.find((a) => a.action === (r.status === 'discarded' ? 'discard' : 'cancel'));
     const requested = actions.find((a) => a.action === 'cancel-requested');
     const aborted = attempts.find((a) => a.outcome === 'cancelled');
+    const who = (a: RecordActionRow) => `${a.actor}${a.reason ? `: ${a.reason}` : ''}`;
     const how = by
-      ? ` by ${by.actor}${by.reason ? `: ${by.reason}` : ''}`
+      ? ` by ${who(by)}`
       : aborted
-        ? ` while executing${requested ? ` (by ${requested.actor}${requested.reason ? `: ${requested.reason}` : ''})` : ''}: attempt ${aborted.attempt} was aborted by replica ${aborted.replicaId}`
+        ? ` while executing${requested ? ` (by ${who(requested)})` : ''}: ` +
+          `attempt ${aborted.attempt} was aborted by replica ${aborted.replicaId}`
         : '';
     return say(r.status, `${r.status}${when}${how}; final (requeue runs it again)`);
   }

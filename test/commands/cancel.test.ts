@@ -42,7 +42,7 @@ test('cancel makes a pending record cancelled; a second cancel and an unknown id
   assert.deepEqual(await cancel(db.pool, 99999999), { recordId: 99999999, outcome: 'not-found' });
 });
 
-test('cancelling an executing record aborts its handler with reason cancelled; the attempt and record end cancelled', async () => {
+test('cancel of an executing record aborts its handler (reason cancelled); it ends cancelled', async () => {
   let started!: () => void;
   const running = new Promise<void>((resolve) => (started = resolve));
   let seen: unknown;

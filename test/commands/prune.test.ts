@@ -29,7 +29,8 @@ async function finished(kind: string, status: string, daysAgo: number, n = 1): P
   );
   await db.pool.query(
     `INSERT INTO retry_worker_attempts (record_id, record_uid, attempt, epoch, replica_id, outcome)
-     SELECT id, uid, 1, 1, 'r1', CASE WHEN $2 = 'pending' THEN NULL ELSE 'failed' END FROM failed_records WHERE id = ANY($1::bigint[])`,
+     SELECT id, uid, 1, 1, 'r1', CASE WHEN $2 = 'pending' THEN NULL ELSE 'failed' END
+     FROM failed_records WHERE id = ANY($1::bigint[])`,
     [ids, status],
   );
   await db.pool.query(
@@ -43,8 +44,10 @@ async function finished(kind: string, status: string, daysAgo: number, n = 1): P
 const left = async (kind: string) => {
   const { rows } = await db.pool.query<{ records: number; attempts: number; actions: number }>(
     `SELECT count(*)::int AS records,
-            (SELECT count(*)::int FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid WHERE f.kind = $1) AS attempts,
-            (SELECT count(*)::int FROM retry_worker_record_actions a JOIN failed_records f ON f.uid = a.record_uid WHERE f.kind = $1) AS actions
+            (SELECT count(*)::int FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid
+              WHERE f.kind = $1) AS attempts,
+            (SELECT count(*)::int FROM retry_worker_record_actions a JOIN failed_records f ON f.uid = a.record_uid
+              WHERE f.kind = $1) AS actions
      FROM failed_records WHERE kind = $1`,
     [kind],
   );

@@ -44,7 +44,7 @@ const rows = async (ids: number[]) =>
     )
   ).rows;
 
-test('requeue moves dead records back to pending with a fresh budget, and status --record tells who, when and why', async () => {
+test('requeue moves dead records to pending with a fresh budget; status --record tells who, when and why', async () => {
   const ids = await deadRecords('req-a', 3);
   const other = await deadRecords('req-other', 1, 3, 'connection refused');
   const dry = await cli('requeue', '--kind', 'req-a', '--dry-run');
@@ -79,7 +79,7 @@ test('requeue moves dead records back to pending with a fresh budget, and status
   assert.match(explained.stdout, /3 of 6 attempts recorded/);
 });
 
-test('requeue and discard report unknown ids, records in another status, and a selector that matches nothing', async () => {
+test('requeue and discard report unknown ids, records in another status, and a selector matching nothing', async () => {
   const [dead] = await deadRecords('req-b', 1);
   const [pending] = await insertRecords(db.pool, [{ kind: 'req-b', payload: {}, maxAttempts: null }]);
   const run = await cli('requeue', '--id', String(dead), '--id', String(pending), '--id', '987654');

@@ -69,7 +69,7 @@ test('without HTTP_TOKEN the page offers no actions and POST /actions/... is ref
   });
 });
 
-test('with HTTP_TOKEN, actions need the token as a Bearer header (not Basic), JSON, and are logged with the requester', async () => {
+test('with HTTP_TOKEN, actions need a Bearer token (not Basic) and JSON, and are logged with who asked', async () => {
   const [dead, pending] = await insertRecords(db.pool, [
     { kind: 'page-k', payload: {}, maxAttempts: 1 },
     { kind: 'page-k', payload: {}, maxAttempts: null },

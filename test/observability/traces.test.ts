@@ -35,7 +35,8 @@ async function settle(ids: number[]): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM failed_records WHERE id = ANY($1::bigint[]) AND (status <> 'pending' OR attempts > 0)`,
+      `SELECT count(*)::int AS n FROM failed_records
+       WHERE id = ANY($1::bigint[]) AND (status <> 'pending' OR attempts > 0)`,
       [ids],
     );
     if (rows[0].n === ids.length) return;
@@ -55,7 +56,7 @@ test('with no SDK registered, the http handler forwards payload.traceparent as t
   assert.deepEqual(received.map((h) => h.traceparent).sort(), [TRACEPARENT, undefined]);
 });
 
-test('with an SDK registered, each attempt is a span linked to payload.traceparent, and the http handler sends its own', async () => {
+test('with an SDK, each attempt is a span linked to payload.traceparent; the http handler sends its own', async () => {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
   assert.ok(trace.setGlobalTracerProvider(provider));
