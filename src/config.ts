@@ -28,6 +28,7 @@ export interface Config {
   readonly election: ElectionConfig;
   readonly claim: ClaimConfig;
   readonly execution: ExecutionConfig;
+  readonly retention: RetentionConfig;
   readonly httpHandler: HttpHandlerConfig;
   readonly http: HttpConfig;
 }
@@ -65,6 +66,13 @@ export interface ExecutionConfig {
   readonly defaultMaxAttempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+}
+
+/** How long the leader keeps finished records (undefined: for ever). */
+export interface RetentionConfig {
+  readonly succeededDays: number | undefined;
+  /** Dead, discarded and cancelled records. */
+  readonly finishedDays: number | undefined;
 }
 
 /** The built-in `http` handler's limits. */
@@ -174,6 +182,7 @@ export function resolveConfig(input: ConfigInput): Config {
       backoffBaseMs: n.backoffBaseMs,
       backoffMaxMs: n.backoffMaxMs,
     },
+    retention: { succeededDays: n.retainSucceededDays, finishedDays: n.retainFinishedDays },
     httpHandler: { allowHosts: n.httpHandlerAllowHosts, maxResponseBytes: n.httpHandlerMaxResponseBytes },
     http: { port: n.httpPort, host: n.httpHost, token: n.httpToken },
   });

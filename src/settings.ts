@@ -15,7 +15,16 @@ export type Kind =
   | { type: 'url'; protocols: readonly string[] }
   | { type: 'hosts' };
 
-export type Group = 'top' | 'database' | 'election' | 'etcd' | 'claim' | 'execution' | 'httpHandler' | 'http';
+export type Group =
+  | 'top'
+  | 'database'
+  | 'election'
+  | 'etcd'
+  | 'claim'
+  | 'execution'
+  | 'retention'
+  | 'httpHandler'
+  | 'http';
 
 export interface Setting {
   readonly env: string;
@@ -209,6 +218,22 @@ export const SETTINGS = {
     kind: { type: 'int', min: 0, max: 604_800_000 },
     default: 300_000,
     help: 'cap on the retry delay',
+  },
+  retainSucceededDays: {
+    env: 'RETAIN_SUCCEEDED_DAYS',
+    group: 'retention',
+    kind: { type: 'int', min: 1, max: 36_500 },
+    default: undefined,
+    optional: true,
+    help: 'the leader deletes succeeded records (with their ledger rows) this many days after they finished',
+  },
+  retainFinishedDays: {
+    env: 'RETAIN_FINISHED_DAYS',
+    group: 'retention',
+    kind: { type: 'int', min: 1, max: 36_500 },
+    default: undefined,
+    optional: true,
+    help: 'the leader deletes dead, discarded and cancelled records (with their ledger rows) this many days after',
   },
   handlersModule: {
     env: 'HANDLERS_MODULE',

@@ -23,11 +23,23 @@ const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
   payloadBytes: 2,
   attempts: 0,
   maxAttempts: null,
+  attemptBase: 0,
   lastError: null,
   ledgerAttempt: null,
   ledgerOutcome: null,
   ledgerError: null,
   ...overrides,
+});
+
+test('a requeued record gets a fresh budget above its attempt base: attempt 4 of 6 runs, attempt 7 does not', () => {
+  assert.deepEqual(planAttempt(row({ attempts: 3, attemptBase: 3, maxAttempts: 3 }), rules), {
+    action: 'run',
+    attempt: 4,
+    maxAttempts: 6,
+    kind: known,
+  });
+  const spent = planAttempt(row({ attempts: 6, attemptBase: 3, maxAttempts: 3 }), rules);
+  assert.equal(spent.action === 'settle' && spent.completion.status, 'dead');
 });
 
 test('a fresh record runs as attempt 1; one with attempts counted runs the next', () => {

@@ -1,7 +1,7 @@
-import { hostname, userInfo } from 'node:os';
 import type { Config } from '../config.js';
 import { pauseKind, resumeKind } from '../db/pause-kind.js';
 import { createPool } from '../db/pool.js';
+import { defaultActor } from '../operations/actor.js';
 import { configuredKinds } from '../status/run-status.js';
 
 export interface PauseOptions {
@@ -68,14 +68,4 @@ async function noteUnknown(config: Config, options: PauseOptions): Promise<void>
       `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)} (known: ${known.names.join(', ')})\n`,
     );
   }
-}
-
-function defaultActor(): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no user entry (a container with an arbitrary uid)
-  }
-  return `${user}@${hostname()}`;
 }

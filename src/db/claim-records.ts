@@ -15,6 +15,8 @@ export interface ClaimedRow {
   attempts: number;
   /** The row's own max_attempts; null: its kind's (or DEFAULT_MAX_ATTEMPTS). */
   maxAttempts: number | null;
+  /** Attempts made before the last requeue: the budget (max attempts) counts from here. */
+  attemptBase: number;
   lastError: string | null;
   /** An attempt above `attempts` in the ledger: started, but its outcome never reached the row. */
   ledgerAttempt: number | null;
@@ -88,12 +90,13 @@ function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )
     SELECT r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${intLiteral(args.payloadMaxBytes)} THEN r.payload END AS payload,
-           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts", r.last_error AS "lastError",
-           l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
+           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
+           r.attempt_base AS "attemptBase", r.last_error AS "lastError", l.attempt AS "ledgerAttempt",
+           l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
     FROM shares s
     CROSS JOIN LATERAL (
-      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, last_error,
-             priority, next_run_at
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, attempt_base,
+             last_error, priority, next_run_at
       FROM failed_records
       WHERE kind = s.kind AND status = 'pending' AND next_run_at <= now()
         AND EXISTS (SELECT 1 FROM retry_worker_leader

@@ -2,6 +2,8 @@ import { withTimeout } from '../async.js';
 import { createClient } from './pool.js';
 
 const DUE_CHANNEL = 'retry_worker_due';
+/** `retry-worker cancel` of an executing record: the payload is the record's id. */
+export const CANCEL_CHANNEL = 'retry_worker_cancel';
 
 export interface DueListener {
   /** Ends the connection, bounded by `timeoutMs` (a silent link must not hold a term's end). */
@@ -9,7 +11,8 @@ export interface DueListener {
 }
 
 /**
- * LISTENs for the insert trigger's notifications on a connection of its own. If the connection fails,
+ * LISTENs for the insert trigger's notifications, and for cancels of executing records (`onCancel` with the
+ * record's id), on a connection of its own. If the connection fails,
  * `onError` is told and polling carries on alone. The server is asked to find a dead client quickly
  * (TCP keepalives and a user timeout), so that a listener that vanished does not hold the notification queue.
  */
@@ -18,6 +21,7 @@ export async function listenForDue(
   applicationName: string,
   onDue: () => void,
   onError: (err: Error) => void,
+  onCancel: (recordId: number) => void = () => undefined,
 ): Promise<DueListener> {
   const client = createClient({
     databaseUrl,
@@ -27,6 +31,7 @@ export async function listenForDue(
   client.on('error', onError);
   client.on('notification', (msg) => {
     if (msg.channel === DUE_CHANNEL) onDue();
+    else if (msg.channel === CANCEL_CHANNEL && /^\d{1,15}$/.test(msg.payload ?? '')) onCancel(Number(msg.payload));
   });
   const close = async (timeoutMs: number) => {
     // On a silent link the server's goodbye never comes: stop waiting (TCP keepalive ends the socket later).
@@ -34,7 +39,7 @@ export async function listenForDue(
   };
   try {
     await client.connect();
-    await client.query(`LISTEN ${DUE_CHANNEL}`);
+    await client.query(`LISTEN ${DUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
   } catch (err) {
     await close(1_000);
     throw err;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RecordStatus } from './complete-records.js';
 
-export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'succeeded', 'dead'];
+export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'succeeded', 'dead', 'discarded', 'cancelled'];
 
 export interface QueueStats {
   /** Rows of failed_records by status (every status present, 0 when none). */

@@ -7,7 +7,7 @@ export interface AttemptRow {
   replicaId: string;
   startedAt: Date;
   finishedAt: Date | null;
-  outcome: 'succeeded' | 'failed' | 'dead' | null;
+  outcome: 'succeeded' | 'failed' | 'dead' | 'cancelled' | null;
   error: string | null;
 }
 

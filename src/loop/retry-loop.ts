@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { sleep } from '../async.js';
 import type { Clock } from '../clock.js';
-import type { ClaimConfig, ExecutionConfig } from '../config.js';
+import type { ClaimConfig, ExecutionConfig, RetentionConfig } from '../config.js';
 import type { ClaimArgs } from '../db/claim-records.js';
 import { type DueListener, listenForDue } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
@@ -18,6 +18,7 @@ import { Batch, type BatchDeps, type Entry } from './batch.js';
 import { ClaimSession } from './claim-session.js';
 import { DatabaseContact } from './database-contact.js';
 import { KindLimits } from './kind-limits.js';
+import { Retention } from './retention.js';
 import { StallWatch } from './stall-watch.js';
 import { StartQueue } from './start-queue.js';
 
@@ -33,7 +34,11 @@ export interface RetryLoopDeps {
   kinds: KindRegistry;
   metrics: Metrics;
   clock: Clock;
+  /** Finished records the leader deletes (unset: none). */
+  retention?: RetentionConfig;
 }
+
+const NO_RETENTION: RetentionConfig = { succeededDays: undefined, finishedDays: undefined };
 
 export type LoopStop = 'term-ended' | 'fenced' | 'drained' | 'database-unreachable' | 'stalled';
 
@@ -183,6 +188,10 @@ export class RetryLoop {
     this.term.signal.addEventListener('abort', onTermEnd, { once: true });
     this.stallWatch.start();
     const listening = this.listen();
+    // Retention runs while the term claims: it stops when the term ends or the loop drains.
+    const retention = new Retention(this.deps.databaseUrl, this.deps.retention ?? NO_RETENTION, this.log);
+    retention.start();
+    stopClaiming.addEventListener('abort', () => void retention.stop(), { once: true });
     const { timings, claim } = this.deps;
     let retryMs = timings.retryMinMs;
     try {
@@ -218,10 +227,21 @@ export class RetryLoop {
       return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
     } finally {
       this.contact.stop();
+      await retention.stop();
       this.term.signal.removeEventListener('abort', onTermEnd);
       this.stallWatch.stop();
       await (await listening)?.close(timings.databaseTimeoutMs);
     }
+  }
+
+  /** An operator cancelled a record (NOTIFY): the batch that holds it aborts its handler, or never starts it. */
+  cancel(recordId: number): void {
+    let held = false;
+    for (const batch of this.batches) held = batch.cancel(recordId) || held;
+    this.log.info(
+      { recordId, held },
+      held ? 'cancel requested: aborting the record' : 'cancel requested for a record this leader does not hold',
+    );
   }
 
   private batchEnded(batch: Batch): void {
@@ -275,6 +295,7 @@ export class RetryLoop {
         `retry-worker listen ${this.deps.replicaId}`,
         () => this.waker.wake(),
         (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
+        (recordId) => this.cancel(recordId),
       );
       // Records inserted before LISTEN took effect: look once more.
       this.waker.wake();

@@ -68,7 +68,11 @@ test("a replica's metrics follow its events, with a kind label on executions, an
   term = undefined;
   metrics.termEnded('lease-expired');
   metrics.observeState({
-    cluster: reads(async () => ({ records: { pending: 4, succeeded: 5, dead: 6 }, due: 2, oldestDueAgeSeconds: 1.5 })),
+    cluster: reads(async () => ({
+      records: { pending: 4, succeeded: 5, dead: 6, discarded: 0, cancelled: 0 },
+      due: 2,
+      oldestDueAgeSeconds: 1.5,
+    })),
   });
   s = samples((await metrics.render()).body);
   assert.equal(s.get('retry_worker_leader'), 0);
@@ -86,7 +90,11 @@ test('a failed queue read keeps the last values and is counted; a scrape reads o
     async () => {
       queueReads++;
       if (fail) throw new Error('database down');
-      return { records: { pending: 1, succeeded: 0, dead: 0 }, due: 1, oldestDueAgeSeconds: 0 };
+      return {
+        records: { pending: 1, succeeded: 0, dead: 0, discarded: 0, cancelled: 0 },
+        due: 1,
+        oldestDueAgeSeconds: 0,
+      };
     },
     () => metrics.clusterReadFailed(),
     0,
@@ -105,7 +113,11 @@ test('a failed queue read keeps the last values and is counted; a scrape reads o
 test('per-kind gauges: due, in backoff, paused', async () => {
   const metrics = new Metrics({ defaultMetrics: false });
   const cluster = reads(
-    async () => ({ records: { pending: 0, succeeded: 0, dead: 0 }, due: 0, oldestDueAgeSeconds: 0 }),
+    async () => ({
+      records: { pending: 0, succeeded: 0, dead: 0, discarded: 0, cancelled: 0 },
+      due: 0,
+      oldestDueAgeSeconds: 0,
+    }),
     () => undefined,
     1_000,
     async () => [

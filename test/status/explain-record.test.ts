@@ -30,6 +30,7 @@ const record = (over: Partial<RecordRow> = {}): RecordRow => ({
   status: 'pending',
   attempts: 0,
   maxAttempts: null,
+  attemptBase: 0,
   nextRunAt: at(-5),
   lastError: null,
   createdAt: at(-100),
