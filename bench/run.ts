@@ -3,7 +3,8 @@
  * workloads; prints a Markdown table (stdout) with every figure and the ratio ours ÷ peer. Progress goes to
  * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
  *
- *   node dist/bench/run.js [--quick] [--reps N] [--only drain,io,latency,backlog,footprint,failover,reference]
+ *   node dist/bench/run.js [--quick] [--reps N] [--records N]
+ *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
  *                          [--compare CHECKOUT]
  *
@@ -29,9 +30,10 @@ import { failover } from './workloads/failover.js';
 import { footprint } from './workloads/footprint.js';
 import { latency } from './workloads/latency.js';
 import { reference } from './workloads/reference.js';
+import { retention } from './workloads/retention.js';
 import { throughput } from './workloads/throughput.js';
 
-const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference'] as const;
+const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference', 'retention'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -163,6 +165,12 @@ async function main(): Promise<void> {
       );
     if (only.has('failover')) measurements.push(...(await failover(ctx, us, [5, 2], quick ? 1 : 5)));
     if (only.has('reference')) measurements.push(...(await reference(ctx, quick ? 3 : 10)));
+    if (only.has('retention')) {
+      // Ours alone, without and with retention, over the same old finished rows (issue 20: within 5 %).
+      const retain = { ...oursEnv, RETAIN_SUCCEEDED_DAYS: '30', RETAIN_FINISHED_DAYS: '30' };
+      const withRetention = ours(ctx.etcdEndpoints, { env: retain });
+      measurements.push(...(await retention(ctx, us, withRetention, quick ? 300 : records, 10)));
+    }
   } finally {
     await etcd.stop();
     await server.stop();
