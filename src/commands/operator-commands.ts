@@ -85,20 +85,16 @@ export async function runCancel(config: Config, argv: string[], io: Io): Promise
   const result = await withPool(config, 'cancel', (pool) =>
     cancel(pool, recordId, { actor: args.actor, reason: args.reason, waitMs: args.waitMs }),
   );
+  const messages = {
+    cancelled: `record ${recordId} cancelled`,
+    aborted: `record ${recordId} was executing: the leader aborted it, and it is cancelled`,
+    'not-found': `no such record: ${recordId}`,
+    'still-executing': `record ${recordId} is still executing: the leader was told to cancel it (is a leader running?)`,
+    final: `record ${recordId} is ${'status' in result ? result.status : ''} already; nothing to cancel`,
+    finished: `record ${recordId} ended ${'status' in result ? result.status : ''} before the cancel reached it`,
+  };
   if (args.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
-  else
-    io.out(
-      `${
-        {
-          cancelled: `record ${recordId} cancelled`,
-          aborted: `record ${recordId} was executing: the leader aborted it, and it is cancelled`,
-          'not-found': `no such record: ${recordId}`,
-          'still-executing': `record ${recordId} is still executing: the leader was told to cancel it (is a leader running?)`,
-          final: `record ${recordId} is ${'status' in result ? result.status : ''} already; nothing to cancel`,
-          finished: `record ${recordId} ended ${'status' in result ? result.status : ''} before the cancel reached it`,
-        }[result.outcome]
-      }\n`,
-    );
+  else io.out(`${messages[result.outcome]}\n`);
   return result.outcome === 'cancelled' || result.outcome === 'aborted' ? OPERATOR_EXIT.done : OPERATOR_EXIT.notAll;
 }
 

@@ -30,7 +30,8 @@ export async function runPause(config: Config, options: PauseOptions): Promise<n
     const by = options.by ?? defaultActor();
     const paused = await pauseKind(pool, options.kind, by, options.reason ?? null);
     options.out(
-      `paused kind ${JSON.stringify(paused.kind)} (by ${paused.pausedBy}${paused.reason ? `: ${paused.reason}` : ''}); executions already started finish\n`,
+      `paused kind ${JSON.stringify(paused.kind)} (by ${paused.pausedBy}${paused.reason ? `: ${paused.reason}` : ''})` +
+        `; executions already started finish\n`,
     );
     await noteUnknown(config, options);
     return 0;
@@ -65,7 +66,8 @@ async function noteUnknown(config: Config, options: PauseOptions): Promise<void>
   const known = await configuredKinds(config, options.warn);
   if (known && !known.get(options.kind)) {
     options.warn(
-      `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)} (known: ${known.names.join(', ')})\n`,
+      `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)}` +
+        ` (known: ${known.names.join(', ')})\n`,
     );
   }
 }

@@ -21,7 +21,8 @@ const QUEUE_STATS = `
   SELECT status,
          count(*)::int8 AS records,
          count(*) FILTER (WHERE next_run_at <= now())::int8 AS due,
-         coalesce(extract(epoch FROM now() - min(next_run_at) FILTER (WHERE next_run_at <= now())), 0)::float8 AS oldest_due_age_seconds
+         coalesce(extract(epoch FROM now() - min(next_run_at) FILTER (WHERE next_run_at <= now())), 0)::float8
+           AS oldest_due_age_seconds
   FROM failed_records
   WHERE status = ANY($1::text[])
   GROUP BY status`;

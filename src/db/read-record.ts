@@ -30,7 +30,8 @@ export async function readRecord(db: pg.Pool | pg.ClientBase, id: number): Promi
              r.last_error AS "lastError", r.created_at AS "createdAt", r.updated_at AS "updatedAt",
              r.finished_at AS "finishedAt",
              (SELECT count(*) FROM failed_records q
-               WHERE q.status = 'pending' AND q.next_run_at <= now() AND (q.next_run_at, q.id) < (r.next_run_at, r.id))::int8 AS "dueAhead",
+               WHERE q.status = 'pending' AND q.next_run_at <= now()
+                 AND (q.next_run_at, q.id) < (r.next_run_at, r.id))::int8 AS "dueAhead",
              now() AS now
       FROM failed_records r
       WHERE r.id = $1`,

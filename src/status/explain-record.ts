@@ -91,9 +91,13 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     ...extra,
   });
   const kindKnown = facts.knownKinds === null || facts.knownKinds.includes(r.kind);
-  const kindNote = `kind ${JSON.stringify(r.kind)} has no handler in this configuration (known: ${(facts.knownKinds ?? []).join(', ') || 'none'})`;
+  const kindNote =
+    `kind ${JSON.stringify(r.kind)} has no handler in this configuration` +
+    ` (known: ${(facts.knownKinds ?? []).join(', ') || 'none'})`;
   details.push(
-    `kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}, created ${iso(r.createdAt)}`,
+    `kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded` +
+      `${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}` +
+      `, created ${iso(r.createdAt)}`,
   );
   if (r.attemptBase > 0)
     details.push(`requeued with a fresh budget after ${r.attemptBase} attempt${r.attemptBase === 1 ? '' : 's'}`);
@@ -140,7 +144,8 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     if (open) {
       return say(
         'executing',
-        `being executed now by replica ${open.replicaId} in epoch ${open.epoch} (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`,
+        `being executed now by replica ${open.replicaId} in epoch ${open.epoch}` +
+          ` (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`,
         {
           executing: {
             replicaId: open.replicaId,
@@ -153,12 +158,16 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     }
     return say(
       'claimed',
-      `claimed by the leader's current batch (its row is locked); its attempt starts or is being recorded now${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`,
+      `claimed by the leader's current batch (its row is locked)` +
+        `; its attempt starts or is being recorded now` +
+        `${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`,
     );
   }
   if (open) {
     details.push(
-      `attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)} and never finished: its executor died or its transaction was rolled back; it counts as an attempt`,
+      `attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)}` +
+        ` and never finished: its executor died` +
+        ` or its transaction was rolled back; it counts as an attempt`,
     );
   }
   if (!kindKnown) return say('unknown-kind', `${kindNote}; the leader will mark it dead when it claims it`);
