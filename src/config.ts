@@ -5,6 +5,7 @@ import { describe, parseSetting } from './parse-setting.js';
 import {
   type ConfigInput,
   type ElectionBackend,
+  type ExecutionMode,
   type LogLevel,
   SETTINGS,
   type Setting,
@@ -14,6 +15,7 @@ import {
 export {
   type ConfigInput,
   type ElectionBackend,
+  type ExecutionMode,
   type LogLevel,
   SETTINGS,
   type SettingName,
@@ -28,6 +30,7 @@ export interface Config {
   readonly election: ElectionConfig;
   readonly claim: ClaimConfig;
   readonly execution: ExecutionConfig;
+  readonly dispatch: DispatchConfig;
   readonly httpHandler: HttpHandlerConfig;
   readonly http: HttpConfig;
 }
@@ -65,6 +68,14 @@ export interface ExecutionConfig {
   readonly defaultMaxAttempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+}
+
+/** Scenario 1 (`leader`, only the leader executes) or 2 (`dispatch`: through RabbitMQ, every replica executes). */
+export interface DispatchConfig {
+  readonly mode: ExecutionMode;
+  /** Required in dispatch mode; a secret (it may hold a password). */
+  readonly amqpUrl: string | undefined;
+  readonly redeliverAfterMs: number;
 }
 
 /** The built-in `http` handler's limits. */
@@ -132,6 +143,12 @@ export function resolveConfig(input: ConfigInput): Config {
       'is unset while its pair is set; expected both ETCD_USERNAME and ETCD_PASSWORD, or neither',
     );
   }
+  if (n.executionMode === 'dispatch' && n.amqpUrl === undefined) {
+    throw new ConfigError(
+      'AMQP_URL',
+      'is required when EXECUTION_MODE=dispatch; expected a URL starting with amqp:// or amqps://',
+    );
+  }
   const etcdTls = (n.etcdEndpoints as string[]).some((e) => e.startsWith('https:'));
   if (etcdTls && n.etcdCaFile === undefined && n.electionBackend === 'etcd') {
     throw new ConfigError(
@@ -174,6 +191,7 @@ export function resolveConfig(input: ConfigInput): Config {
       backoffBaseMs: n.backoffBaseMs,
       backoffMaxMs: n.backoffMaxMs,
     },
+    dispatch: { mode: n.executionMode, amqpUrl: n.amqpUrl, redeliverAfterMs: n.dispatchRedeliverAfterMs },
     httpHandler: { allowHosts: n.httpHandlerAllowHosts, maxResponseBytes: n.httpHandlerMaxResponseBytes },
     http: { port: n.httpPort, host: n.httpHost, token: n.httpToken },
   });
