@@ -3,7 +3,7 @@ import { sleep } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ClaimConfig, ExecutionConfig } from '../config.js';
 import type { ClaimArgs } from '../db/claim-records.js';
-import { type DueListener, listenForDue } from '../db/listen-due.js';
+import { listenOrPoll } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
 import { ExecutionAborted, FencedError } from '../errors.js';
@@ -182,7 +182,12 @@ export class RetryLoop {
     const onTermEnd = () => this.queue.skipAll('term-ended');
     this.term.signal.addEventListener('abort', onTermEnd, { once: true });
     this.stallWatch.start();
-    const listening = this.listen();
+    const listening = listenOrPoll(
+      this.deps.databaseUrl,
+      `retry-worker listen ${this.deps.replicaId}`,
+      () => this.waker.wake(),
+      this.log,
+    );
     const { timings, claim } = this.deps;
     let retryMs = timings.retryMinMs;
     try {
@@ -266,22 +271,5 @@ export class RetryLoop {
       lockKey,
       caps: this.limits.caps(),
     };
-  }
-
-  private async listen(): Promise<DueListener | undefined> {
-    try {
-      const listener = await listenForDue(
-        this.deps.databaseUrl,
-        `retry-worker listen ${this.deps.replicaId}`,
-        () => this.waker.wake(),
-        (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
-      );
-      // Records inserted before LISTEN took effect: look once more.
-      this.waker.wake();
-      return listener;
-    } catch (err) {
-      this.log.warn({ err }, 'could not LISTEN for new records; polling only');
-      return undefined;
-    }
   }
 }
