@@ -13,3 +13,6 @@ ALTER TABLE failed_records ADD COLUMN dispatched_at timestamptz, ADD COLUMN disp
 -- The leader counts the messages in flight, per kind, before each dispatch.
 CREATE INDEX failed_records_dispatched_idx ON failed_records (kind, dispatched_at)
   WHERE status = 'pending' AND dispatch_token IS NOT NULL;
+
+-- Each replica's heartbeat says which EXECUTION_MODE it runs in (`status` shows it).
+ALTER TABLE retry_worker_replicas ADD COLUMN mode text NOT NULL DEFAULT 'leader' CHECK (mode IN ('leader', 'dispatch'));

@@ -144,6 +144,7 @@ export class Worker {
       electionName: c.election.name,
       replicaId: c.replicaId,
       backend: c.election.backend,
+      mode: c.dispatch.mode,
       leadingEpoch: () => gate.executing?.epoch,
       log,
     });

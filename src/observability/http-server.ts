@@ -203,6 +203,7 @@ export class HttpServer {
       kinds: kinds ? kindRows(kinds, this.options.executingByKind(), this.options.kinds) : null,
       recentExecutions: this.options.metrics.recent.list(),
       recentTerms: recentTerms ?? null,
+      dispatch: this.options.metrics.dispatch.snapshot(),
     };
   }
 
