@@ -14,7 +14,9 @@ Replicas elect one leader; only the leader claims rows of failed_records (SELECT
 re-executes them by kind, and records succeeded, pending (with backoff) or dead.
 
 Usage:
-  retry-worker start                 run a replica until SIGTERM or SIGINT
+  retry-worker start                 run a replica until SIGTERM or SIGINT; EXECUTION_MODE=leader (default): the
+                                     leader executes; dispatch: the leader publishes due records to RabbitMQ
+                                     (AMQP_URL) and every replica executes them
   retry-worker migrate               create or update the tables (safe to run twice, and from several replicas at once)
   retry-worker status [--json]       who leads (epoch, since when), replicas seen recently, records per status,
                                      the age of the oldest due record, the last few terms and how they ended
