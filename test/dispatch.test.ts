@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { connect } from 'amqplib';
+import { encodeMessage, queueName } from '../src/dispatch/dispatch-message.js';
 import { TestCluster } from './support/cluster.js';
 import { waitFor } from './support/ports.js';
 import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
-import type { LogLine, Replica } from './support/replica.js';
+import { CLI, type LogLine, type Replica } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
 
 const skip = await rabbitUnavailable();
@@ -25,6 +29,17 @@ function assertSafe(cluster: TestCluster): void {
     [],
     'a fencing token reached the sink out of order',
   );
+}
+
+/** Sums of one metric over the replicas' /metrics (each replica logs the port it serves). */
+async function metricSum(replicas: readonly Replica[], name: string): Promise<number> {
+  let sum = 0;
+  for (const replica of replicas) {
+    const { port } = await replica.waitForLog((l) => l.msg === 'http server listening');
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1));
+  }
+  return sum;
 }
 
 /** Every record's ledger agrees with its row: one ledger row per counted attempt, each with an outcome. */
@@ -62,7 +77,7 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
   test('three replica processes execute every record once at a time, spread over all of them', async (t) => {
     const cluster = await start();
     t.after(() => cluster.stop());
-    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id, { HTTP_PORT: '0' });
     await waitForDispatcher(cluster.replicas);
     const ok = await cluster.insertSinkRecords(240, { mode: 'ok', delayMs: 20 });
     const flaky = await cluster.insertSinkRecords(40, { mode: 'fail-until', succeedOnAttempt: 3, delayMs: 20 });
@@ -83,6 +98,103 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     for (const e of cluster.sink.executions) perReplica.set(e.replicaId, (perReplica.get(e.replicaId) ?? 0) + 1);
     for (const id of ['a', 'b', 'c'])
       assert.ok((perReplica.get(id) ?? 0) >= 20, `replica ${id} executed ${perReplica.get(id) ?? 0} records`);
+
+    // /metrics: the mode, and every execution's message published once and executed once.
+    const executions = cluster.sink.executions.length;
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_execution_mode{mode="dispatch"}'), 3);
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_executed_total'), executions);
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_published_total'), executions);
+    // status: every replica in dispatch mode, and the executions spread over all three.
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'status', '--json'], {
+      env: { ...process.env, DATABASE_URL: cluster.db.url, ELECTION_NAME: cluster.baseEnv.ELECTION_NAME },
+    });
+    const status = JSON.parse(stdout) as {
+      replicas: { mode: string }[];
+      dispatch: { inFlight: number; recentByReplica: { replicaId: string }[] };
+    };
+    assert.deepEqual(
+      status.replicas.map((r) => r.mode),
+      ['dispatch', 'dispatch', 'dispatch'],
+    );
+    assert.equal(status.dispatch.inFlight, 0);
+    assert.deepEqual(status.dispatch.recentByReplica.map((r) => r.replicaId).sort(), ['a', 'b', 'c']);
+  });
+
+  test('duplicate and stale messages are dropped: a record runs once, however often its message arrives', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    const [id] = await cluster.insertSinkRecords(1, { mode: 'ok', delayMs: 1_500 });
+    const { rows } = await waitFor('the record to be executing', async () => {
+      const r = await cluster.pool.query<{ uid: string; token: string }>(
+        `SELECT f.uid, f.dispatch_token AS token FROM failed_records f
+         JOIN failed_record_attempts a ON a.record_uid = f.uid AND a.outcome IS NULL WHERE f.id = $1`,
+        [id],
+      );
+      return r.rows.length > 0 ? r : undefined;
+    });
+    const message = encodeMessage({ id: id!, uid: rows[0]!.uid, token: rows[0]!.token, epoch: 1 });
+    const connection = await connect(vhost.url);
+    t.after(() => connection.close());
+    const channel = await connection.createConfirmChannel();
+    const queue = queueName('test');
+    // Copies while it executes (every consumer has a free slot), then, once it is done, a stale one and junk.
+    for (let i = 0; i < 4; i++) channel.sendToQueue(queue, message, { persistent: true });
+    await channel.waitForConfirms();
+    await cluster.waitUntilSettled();
+    channel.sendToQueue(queue, message, { persistent: true });
+    channel.sendToQueue(queue, Buffer.from('not json'), { persistent: true });
+    await channel.waitForConfirms();
+    await waitFor('the queue to be empty', async () => {
+      const depth = await vhost.queueDepth(queue);
+      return depth && depth.ready + depth.unacked === 0 ? true : undefined;
+    });
+    assert.equal(cluster.sink.executions.length, 1, 'the record ran once');
+    const { rows: final } = await cluster.pool.query('SELECT status, attempts FROM failed_records');
+    assert.deepEqual(final, [{ status: 'succeeded', attempts: 1 }]);
+    const drops = cluster.replicas.flatMap((r) => r.logs).filter((l) => l.msg.startsWith('dropped a message'));
+    assert.equal(drops.length, 1, 'the junk message was dropped, saying so');
+  });
+
+  test('a message lost after its record was marked is published again after DISPATCH_REDELIVER_AFTER_MS', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id, { HTTP_PORT: '0' });
+    await waitForDispatcher(cluster.replicas);
+    // As if the leader had marked and published them, and the broker had lost the messages.
+    const insertedAt = Date.now();
+    await cluster.pool.query(
+      `INSERT INTO failed_records (kind, payload, dispatched_at, dispatch_token)
+       SELECT 'http', $1::jsonb, now(), gen_random_uuid() FROM generate_series(1, 20)`,
+      [JSON.stringify(cluster.sink.payload({ mode: 'ok' }))],
+    );
+    await cluster.waitUntilSettled(30_000);
+    const firstStart = Math.min(...cluster.sink.executions.map((e) => e.start));
+    assert.ok(firstStart - insertedAt >= 4_500, `published again after ${firstStart - insertedAt} ms, not 5 s`);
+    assert.equal(cluster.sink.executions.length, 20);
+    const republished = 'retry_worker_dispatch_published_total{redispatch="true"}';
+    assert.equal(await metricSum(cluster.replicas, republished), 20);
+    assertSafe(cluster);
+  });
+
+  test('connections cut by the broker: every replica reconnects, nothing is lost or run twice at once', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    const ids = await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 100 });
+    await waitFor('executions under way', () => (cluster.sink.executions.length >= 20 ? true : undefined));
+    assert.ok((await vhost.closeConnections()) >= 6, 'a publisher and a consumer link per replica');
+    await cluster.waitUntilSettled();
+    for (const replica of cluster.replicas)
+      await replica.waitForLog((l) => l.msg === 'RabbitMQ reachable again' && l.role === 'consumer');
+    const { rows } = await cluster.pool.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM failed_records WHERE attempts = 1 GROUP BY 1`,
+    );
+    assert.deepEqual(rows, [{ status: 'succeeded', n: ids.length }]);
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
   });
 
   test('kill -9 of a consumer mid-execution: its records run again elsewhere, never two at once', async (t) => {
