@@ -88,7 +88,7 @@ export class BrokerLink {
 }
 
 /** What logs may show of AMQP_URL: its host and port. */
-export function brokerHost(url: string): string {
+function brokerHost(url: string): string {
   try {
     return new URL(url).host;
   } catch {
