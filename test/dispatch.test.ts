@@ -9,6 +9,7 @@ import { waitFor } from './support/ports.js';
 import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
 import { CLI, type LogLine, type Replica } from './support/replica.js';
 import { checkEvidence } from './support/sink.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 const skip = await rabbitUnavailable();
 const isDispatching = (l: LogLine) => l.msg === 'leading: this replica now dispatches failed records';
@@ -195,6 +196,48 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assert.deepEqual(rows, [{ status: 'succeeded', n: ids.length }]);
     assertSafe(cluster);
     await assertLedgerConsistent(cluster);
+  });
+
+  test('a consumer cut off from Postgres aborts its handlers and starts nothing; its records finish elsewhere', async (t) => {
+    // Its handlers are aborted within 1.5 s (the lease TTL less its margin); the sink serves each call 2 s; the
+    // records' next attempts wait their backoff (1-2 s) after Postgres freed the rows (2 s).
+    const cluster = await start({ BACKOFF_BASE_MS: '2000', BACKOFF_MAX_MS: '4000' });
+    const url = new URL(cluster.db.url);
+    const proxy = new TcpProxy(url.hostname, Number(url.port));
+    await proxy.start();
+    t.after(async () => {
+      await cluster.stop();
+      await proxy.stop();
+    });
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    url.port = String(proxy.port);
+    const cut = cluster.startReplica('c', { DATABASE_URL: url.toString() });
+    await cut.waitForLog((l) => l.msg === 'connected to RabbitMQ' && l.role === 'consumer');
+    const ids = await cluster.insertSinkRecords(40, { mode: 'ok', delayMs: 2_000 });
+    await waitFor('c to be mid-execution', async () => {
+      const { rows } = await cluster.pool.query(
+        `SELECT 1 FROM failed_record_attempts WHERE replica_id = 'c' AND outcome IS NULL`,
+      );
+      return rows.length >= 2 ? true : undefined;
+    });
+    proxy.hold();
+    const cutAt = Date.now();
+    await cluster.waitUntilSettled(60_000);
+
+    const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number }>(
+      'SELECT id, status, attempts FROM failed_records',
+    );
+    assert.equal(rows.length, ids.length);
+    for (const r of rows) assert.equal(r.status, 'succeeded', `record ${r.id}`);
+    for (const r of rows) assert.ok(r.attempts <= 2, `record ${r.id} has ${r.attempts} attempts`);
+    const late = cluster.sink.executions.filter((e) => e.replicaId === 'c' && e.start > cutAt + 100);
+    assert.deepEqual(late, [], 'the cut-off consumer started executions');
+    assert.ok(
+      cut.logs.some((l) => l.msg.startsWith('execution failed') && JSON.stringify(l.err).includes('rows-uncertain')),
+      'the cut-off consumer aborted its running handlers',
+    );
+    assertSafe(cluster);
   });
 
   test('kill -9 of a consumer mid-execution: its records run again elsewhere, never two at once', async (t) => {
