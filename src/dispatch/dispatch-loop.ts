@@ -35,6 +35,13 @@ export class DispatchLoop implements TermLoop {
   private readonly contact: DatabaseContact;
   private running: Promise<string> | undefined;
   private stopReason: string | undefined;
+  /**
+   * Until this term has dispatched once: every mark left by an earlier term counts as lost. A leader that
+   * crashed between marking records and publishing them left marks without messages; its successor publishes
+   * them again at once instead of after DISPATCH_REDELIVER_AFTER_MS. (A message still queued for such a record
+   * becomes stale and is dropped; a record executing now is locked and skipped.)
+   */
+  private sweepEarlierMarks = true;
 
   constructor(
     private readonly deps: DispatchLoopDeps,
@@ -114,16 +121,18 @@ export class DispatchLoop implements TermLoop {
   /** One round: count, choose and mark, publish. Returns how many it published and how many it could have. */
   private async dispatchOnce(): Promise<{ published: number; limit: number }> {
     const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
+    const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
     const sentAt = clock();
     const inFlight = await this.reported(
       sentAt,
-      withTimeout(dispatchedByKind(pool, dispatch.redeliverAfterMs), timings.databaseTimeoutMs, 'counting in flight'),
+      withTimeout(dispatchedByKind(pool, redeliverAfterMs), timings.databaseTimeoutMs, 'counting in flight'),
     );
     const total = [...inFlight.values()].reduce((a, b) => a + b, 0);
     metrics.dispatch.inFlight(total);
-    const limit = Math.min(claim.batchSize, claim.batchSize - total);
+    const limit = claim.batchSize - total;
     if (limit <= 0) return { published: 0, limit: 1 };
-    const rows = await this.reported(clock(), this.choose(limit, inFlight));
+    const rows = await this.reported(clock(), this.choose(limit, inFlight, redeliverAfterMs));
+    this.sweepEarlierMarks = false;
     if (rows.length === 0) return { published: 0, limit };
     metrics.claimed(rows.length);
     const failed = await this.publishAll(rows);
@@ -136,8 +145,12 @@ export class DispatchLoop implements TermLoop {
     return { published: rows.length - failed.length, limit };
   }
 
-  private async choose(limit: number, inFlight: ReadonlyMap<string, number>): Promise<DispatchedRow[]> {
-    const { pool, timings, electionName, lockKey, claim, dispatch, kinds } = this.deps;
+  private async choose(
+    limit: number,
+    inFlight: ReadonlyMap<string, number>,
+    redeliverAfterMs: number,
+  ): Promise<DispatchedRow[]> {
+    const { pool, timings, electionName, lockKey, claim, kinds } = this.deps;
     const caps = this.limits.caps();
     for (const kind of kinds.limited())
       if (kind.concurrency !== undefined)
@@ -154,7 +167,7 @@ export class DispatchLoop implements TermLoop {
           payloadMaxBytes: claim.payloadMaxBytes,
           lockKey,
           caps,
-          dispatch: { redeliverAfterMs: dispatch.redeliverAfterMs },
+          dispatch: { redeliverAfterMs },
         }),
         timings.databaseTimeoutMs,
         'dispatch',
@@ -169,22 +182,31 @@ export class DispatchLoop implements TermLoop {
     }
   }
 
-  /** Publishes every row, each kind in its own order and at its rate; returns the rows not confirmed. */
+  /**
+   * Publishes every row, each kind in its own order and at its rate, without waiting for one confirm before the
+   * next publication (so a crash leaves few marks without a message); returns the rows not confirmed.
+   */
   private async publishAll(rows: readonly DispatchedRow[]): Promise<DispatchedRow[]> {
     const byKind = new Map<string, DispatchedRow[]>();
     for (const row of rows) byKind.set(row.kind, [...(byKind.get(row.kind) ?? []), row]);
     const failed: DispatchedRow[] = [];
+    const confirms: Promise<void>[] = [];
     await Promise.all(
       [...byKind].map(async ([name, list]) => {
         const kind = this.deps.kinds.get(name);
         for (const row of list) {
           while (kind && !this.limits.tryStart(kind)) await sleep(this.limits.nextTokenInMs(kind));
           const message = { id: row.id, uid: row.uid, token: row.token, epoch: this.term.epoch };
-          if (await this.deps.publisher.publish(message)) this.deps.metrics.dispatch.published(row.redispatch);
-          else failed.push(row);
+          confirms.push(
+            this.deps.publisher.publish(message).then((confirmed) => {
+              if (confirmed) this.deps.metrics.dispatch.published(row.redispatch);
+              else failed.push(row);
+            }),
+          );
         }
       }),
     );
+    await Promise.all(confirms);
     return failed;
   }
 
