@@ -28,13 +28,15 @@ Usage:
                                      claim no more records of KIND, on every replica and across failovers;
                                      executions already started finish (stored in Postgres; shown by status)
   retry-worker resume KIND           claim records of KIND again
-  retry-worker demo                  on this machine, with no database or etcd needed: an embedded PostgreSQL,
+  retry-worker demo [--dispatch]     on this machine, with no database or etcd needed: an embedded PostgreSQL,
                                      etcd if a binary is on PATH (else the postgres backend), 3 replicas, a
-                                     sink, a few hundred failed records, a kill -9 of the leader, a summary
+                                     sink, a few hundred failed records, a kill -9 of the leader, a summary;
+                                     --dispatch: in EXECUTION_MODE=dispatch, with AMQP_URL's RabbitMQ (default
+                                     guest/guest on 127.0.0.1:5672), all three replicas executing
   retry-worker --help                show this text
 
 status, pause and resume read DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; demo reads only ETCD_ENDPOINTS
-(optional: an etcd to use instead of starting one).
+(optional: an etcd to use instead of starting one) and, with --dispatch, AMQP_URL.
 
 Environment (variable, default, meaning):
 ${describeSettings()}
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       record: { type: 'string' },
       reason: { type: 'string' },
       by: { type: 'string' },
+      dispatch: { type: 'boolean' },
     },
   });
   const command = positionals[0];
@@ -73,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return status(values.record, values.json === true);
     case 'demo':
-      return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout });
+      return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout, dispatch: values.dispatch === true });
     case 'pause':
     case 'resume':
       return pauseOrResume(command, positionals[1], values.reason, values.by);
