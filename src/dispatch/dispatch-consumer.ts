@@ -59,6 +59,8 @@ export class DispatchConsumer {
   private readonly batches = new Set<Batch>();
   private readonly running = new Map<string, number>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** The ledger of the epoch Postgres holds (nearly always one): concurrent messages' writes go together. */
+  private ledger: AttemptLedger | undefined;
   private readonly stopping = new AbortController();
 
   constructor(private readonly deps: ConsumerDeps) {
@@ -163,7 +165,9 @@ export class DispatchConsumer {
       return 'ack';
     }
     const log = this.deps.log.child({ epoch: row.epoch });
-    const ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
+    if (this.ledger?.epoch !== row.epoch)
+      this.ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
+    const ledger = this.ledger;
     const batch = new Batch(
       {
         term: { epoch: row.epoch, isSafe: () => !this.stopping.signal.aborted },
@@ -189,7 +193,6 @@ export class DispatchConsumer {
     let started = entry === undefined;
     if (entry) started = await this.startEntry(entry, ledger, batch);
     await batch.ended;
-    await ledger.flush();
     if (!batch.committed || !started) return 'requeue';
     if (entry) metrics.dispatch.executed();
     return 'ack';
@@ -198,9 +201,11 @@ export class DispatchConsumer {
   /** Records the attempt in the ledger, then starts it; false if it did not start (its batch has it skipped). */
   private async startEntry(entry: Entry, ledger: AttemptLedger, batch: Batch): Promise<boolean> {
     try {
-      [entry.ledgerId] = await ledger.start([
-        { recordId: entry.row.id, recordUid: entry.row.uid, attempt: entry.attempt },
-      ]);
+      entry.ledgerId = await ledger.startOne({
+        recordId: entry.row.id,
+        recordUid: entry.row.uid,
+        attempt: entry.attempt,
+      });
     } catch (err) {
       this.deps.log.warn({ err, recordId: entry.row.id }, 'could not record the attempt; the message goes back');
       batch.skip(entry, 'ledger-failed');

@@ -87,12 +87,12 @@ export class DispatchLoop implements TermLoop {
     try {
       while (!stop.aborted && this.term.isSafe()) {
         if (!publisher.isReady) {
-          if (!waitingForBroker) this.log.warn('RabbitMQ unreachable: dispatching paused; nothing is lost');
+          if (!waitingForBroker) this.log.info('dispatching waits for the link to RabbitMQ; nothing is lost meanwhile');
           waitingForBroker = true;
           await publisher.waitReady(claim.pollIntervalMs, stop);
           continue;
         }
-        if (waitingForBroker) this.log.info('RabbitMQ reachable: dispatching resumed');
+        if (waitingForBroker) this.log.info('RabbitMQ linked: dispatching');
         waitingForBroker = false;
         try {
           const { published, limit } = await this.dispatchOnce();
