@@ -3,7 +3,8 @@
  * workloads; prints a Markdown table (stdout) with every figure and the ratio ours ÷ peer. Progress goes to
  * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
  *
- *   node dist/bench/run.js [--quick] [--reps N] [--only drain,io,latency,backlog,footprint,failover,reference]
+ *   node dist/bench/run.js [--quick] [--reps N]
+ *                          [--only drain,io,latency,backlog,footprint,failover,reference,dispatch]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
  *                          [--compare CHECKOUT]
  *
@@ -25,13 +26,14 @@ import { graphileCli, peerSystem } from './system-peers.js';
 import type { System } from './systems.js';
 import { backlog } from './workloads/backlog.js';
 import type { BenchContext, Measurement } from './workloads/context.js';
+import { dispatchThroughput } from './workloads/dispatch.js';
 import { failover } from './workloads/failover.js';
 import { footprint } from './workloads/footprint.js';
 import { latency } from './workloads/latency.js';
 import { reference } from './workloads/reference.js';
 import { throughput } from './workloads/throughput.js';
 
-const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference'] as const;
+const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference', 'dispatch'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -163,6 +165,8 @@ async function main(): Promise<void> {
       );
     if (only.has('failover')) measurements.push(...(await failover(ctx, us, [5, 2], quick ? 1 : 5)));
     if (only.has('reference')) measurements.push(...(await reference(ctx, quick ? 3 : 10)));
+    // Dispatch mode (RabbitMQ on 127.0.0.1:5672) on 1, 2 and 3 replicas beside leader mode.
+    if (only.has('dispatch')) measurements.push(...(await dispatchThroughput(ctx, us, quick ? 300 : 6_000, 10)));
   } finally {
     await etcd.stop();
     await server.stop();
