@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type pg from 'pg';
-import { sleep } from '../async.js';
+import { sleep, withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ExecutionConfig } from '../config.js';
 import { lockDispatched } from '../db/lock-dispatched.js';
@@ -61,6 +61,8 @@ export class DispatchConsumer {
   private readonly inFlight = new Set<Promise<void>>();
   /** The ledger of the epoch Postgres holds (nearly always one): concurrent messages' writes go together. */
   private ledger: AttemptLedger | undefined;
+  /** The current channel's subscription, cancelled when the consumer stops. */
+  private subscription: { channel: Channel; consumerTag: string } | undefined;
   private readonly stopping = new AbortController();
 
   constructor(private readonly deps: ConsumerDeps) {
@@ -84,7 +86,12 @@ export class DispatchConsumer {
         channel.on('error', () => undefined);
         await channel.assertQueue(deps.queue, QUEUE_OPTIONS);
         await channel.prefetch(deps.execution.concurrency);
-        await channel.consume(deps.queue, (msg) => msg && this.track(this.onMessage(channel, msg)), { noAck: false });
+        const { consumerTag } = await channel.consume(
+          deps.queue,
+          (msg) => msg && this.track(this.onMessage(channel, msg)),
+          { noAck: false },
+        );
+        this.subscription = { channel, consumerTag };
       },
     });
   }
@@ -104,6 +111,12 @@ export class DispatchConsumer {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping.abort();
+    // No more deliveries: a message that arrived now would only go back to the queue.
+    const subscription = this.subscription;
+    if (subscription)
+      await withTimeout(subscription.channel.cancel(subscription.consumerTag), 2_000, 'cancelling').catch(
+        () => undefined,
+      );
     const timer = setTimeout(() => {
       for (const batch of this.batches)
         batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
