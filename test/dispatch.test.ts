@@ -256,6 +256,29 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
   });
 
+  test('SIGTERM: a consumer stops taking messages, finishes its executions, exits 0; nothing is lost', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    const [a, b] = [cluster.startReplica('a'), cluster.startReplica('b')];
+    const leader = await waitForDispatcher(cluster.replicas);
+    const stopping = leader === a ? b : a;
+    const ids = await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 300 });
+    await waitFor('executions on the replica to stop', () =>
+      cluster.sink.executions.some((e) => e.replicaId === stopping.id) ? true : undefined,
+    );
+    const signalledAt = Date.now();
+    stopping.signal('SIGTERM');
+    assert.deepEqual(await stopping.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 5_000, `stopping took ${Date.now() - signalledAt} ms`);
+    await cluster.waitUntilSettled();
+    const { rows } = await cluster.pool.query<{ status: string; attempts: number; n: number }>(
+      `SELECT status, attempts, count(*)::int AS n FROM failed_records GROUP BY 1, 2`,
+    );
+    assert.deepEqual(rows, [{ status: 'succeeded', attempts: 1, n: ids.length }]);
+    assert.equal(cluster.sink.executions.length, ids.length, 'every record executed once');
+    assertSafe(cluster);
+  });
+
   test('kill -9 of a consumer mid-execution: its records run again elsewhere, never two at once', async (t) => {
     // The dead attempts' next attempts wait their backoff (0.5-1 s here), longer than the sink's 500 ms.
     const cluster = await start({ BACKOFF_BASE_MS: '1000', BACKOFF_MAX_MS: '2000' });
