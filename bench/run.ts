@@ -4,7 +4,7 @@
  * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
  *
  *   node dist/bench/run.js [--quick] [--reps N] [--records N]
- *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention]
+ *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention,dispatch]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
  *                          [--compare CHECKOUT]
  *
@@ -26,6 +26,7 @@ import { graphileCli, peerSystem } from './system-peers.js';
 import type { System } from './systems.js';
 import { backlog } from './workloads/backlog.js';
 import type { BenchContext, Measurement } from './workloads/context.js';
+import { dispatchThroughput } from './workloads/dispatch.js';
 import { failover } from './workloads/failover.js';
 import { footprint } from './workloads/footprint.js';
 import { latency } from './workloads/latency.js';
@@ -33,7 +34,17 @@ import { reference } from './workloads/reference.js';
 import { retention } from './workloads/retention.js';
 import { throughput } from './workloads/throughput.js';
 
-const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference', 'retention'] as const;
+const ALL = [
+  'drain',
+  'io',
+  'latency',
+  'backlog',
+  'footprint',
+  'failover',
+  'reference',
+  'retention',
+  'dispatch',
+] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -171,6 +182,8 @@ async function main(): Promise<void> {
       const withRetention = ours(ctx.etcdEndpoints, { env: retain });
       measurements.push(...(await retention(ctx, us, withRetention, quick ? 300 : records, 10)));
     }
+    // Dispatch mode (RabbitMQ on 127.0.0.1:5672) on 1, 2 and 3 replicas beside leader mode.
+    if (only.has('dispatch')) measurements.push(...(await dispatchThroughput(ctx, us, quick ? 300 : 6_000, 10)));
   } finally {
     await etcd.stop();
     await server.stop();

@@ -14,7 +14,9 @@ Replicas elect one leader; only the leader claims rows of failed_records (SELECT
 re-executes them by kind, and records succeeded, pending (with backoff) or dead.
 
 Usage:
-  retry-worker start                 run a replica until SIGTERM or SIGINT
+  retry-worker start                 run a replica until SIGTERM or SIGINT; EXECUTION_MODE=leader (default): the
+                                     leader executes; dispatch: the leader publishes due records to RabbitMQ
+                                     (AMQP_URL) and every replica executes them
   retry-worker migrate               create or update the tables (safe to run twice, and from several replicas at once)
   retry-worker status [--json]       who leads (epoch, since when), replicas seen recently, records per status,
                                      the age of the oldest due record, the last few terms and how they ended
@@ -49,14 +51,16 @@ Usage:
                                      delete finished records (succeeded, dead, discarded, cancelled) that
                                      finished more than D ago (30d, 12h), with their ledger rows and history,
                                      in small batches; --succeeded-older-than gives succeeded ones their own age
-  retry-worker demo                  on this machine, with no database or etcd needed: an embedded PostgreSQL,
+  retry-worker demo [--dispatch]     on this machine, with no database or etcd needed: an embedded PostgreSQL,
                                      etcd if a binary is on PATH (else the postgres backend), 3 replicas, a
-                                     sink, a few hundred failed records, a kill -9 of the leader, a summary
+                                     sink, a few hundred failed records, a kill -9 of the leader, a summary;
+                                     --dispatch: in EXECUTION_MODE=dispatch, with AMQP_URL's RabbitMQ (default
+                                     guest/guest on 127.0.0.1:5672), all three replicas executing
   retry-worker --help                show this text
 
 status, pause and resume read DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; requeue, discard,
 cancel and prune read DATABASE_URL; their --actor defaults to user@host. demo reads only ETCD_ENDPOINTS
-(optional: an etcd to use instead of starting one).
+(optional: an etcd to use instead of starting one) and, with --dispatch, AMQP_URL.
 
 Environment (variable, default, meaning):
 ${describeSettings()}
@@ -85,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
       record: { type: 'string' },
       reason: { type: 'string' },
       by: { type: 'string' },
+      dispatch: { type: 'boolean' },
     },
   });
   const command = positionals[0];
@@ -100,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return status(values.record, values.json === true);
     case 'demo':
-      return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout });
+      return (await import('./demo/run-demo.js')).runDemo({ out: process.stdout, dispatch: values.dispatch === true });
     case 'pause':
     case 'resume':
       return pauseOrResume(command, positionals[1], values.reason, values.by);

@@ -5,6 +5,7 @@ import { describe, parseSetting } from './parse-setting.js';
 import {
   type ConfigInput,
   type ElectionBackend,
+  type ExecutionMode,
   type LogLevel,
   SETTINGS,
   type Setting,
@@ -14,6 +15,7 @@ import {
 export {
   type ConfigInput,
   type ElectionBackend,
+  type ExecutionMode,
   type LogLevel,
   SETTINGS,
   type SettingName,
@@ -29,6 +31,7 @@ export interface Config {
   readonly claim: ClaimConfig;
   readonly execution: ExecutionConfig;
   readonly retention: RetentionConfig;
+  readonly dispatch: DispatchConfig;
   readonly httpHandler: HttpHandlerConfig;
   readonly http: HttpConfig;
 }
@@ -73,6 +76,14 @@ export interface RetentionConfig {
   readonly succeededDays: number | undefined;
   /** Dead, discarded and cancelled records. */
   readonly finishedDays: number | undefined;
+}
+
+/** Scenario 1 (`leader`, only the leader executes) or 2 (`dispatch`: through RabbitMQ, every replica executes). */
+export interface DispatchConfig {
+  readonly mode: ExecutionMode;
+  /** Required in dispatch mode; a secret (it may hold a password). */
+  readonly amqpUrl: string | undefined;
+  readonly redeliverAfterMs: number;
 }
 
 /** The built-in `http` handler's limits. */
@@ -140,6 +151,12 @@ export function resolveConfig(input: ConfigInput): Config {
       'is unset while its pair is set; expected both ETCD_USERNAME and ETCD_PASSWORD, or neither',
     );
   }
+  if (n.executionMode === 'dispatch' && n.amqpUrl === undefined) {
+    throw new ConfigError(
+      'AMQP_URL',
+      'is required when EXECUTION_MODE=dispatch; expected a URL starting with amqp:// or amqps://',
+    );
+  }
   const etcdTls = (n.etcdEndpoints as string[]).some((e) => e.startsWith('https:'));
   if (etcdTls && n.etcdCaFile === undefined && n.electionBackend === 'etcd') {
     throw new ConfigError(
@@ -183,6 +200,7 @@ export function resolveConfig(input: ConfigInput): Config {
       backoffMaxMs: n.backoffMaxMs,
     },
     retention: { succeededDays: n.retainSucceededDays, finishedDays: n.retainFinishedDays },
+    dispatch: { mode: n.executionMode, amqpUrl: n.amqpUrl, redeliverAfterMs: n.dispatchRedeliverAfterMs },
     httpHandler: { allowHosts: n.httpHandlerAllowHosts, maxResponseBytes: n.httpHandlerMaxResponseBytes },
     http: { port: n.httpPort, host: n.httpHost, token: n.httpToken },
   });

@@ -5,10 +5,21 @@ import type { Term } from './election/term.js';
 import { RetryLoop, type RetryLoopDeps } from './loop/retry-loop.js';
 import type { Logger } from './observability/logger.js';
 
+/** What runs while this replica leads: the retry loop (leader mode), or the dispatcher (dispatch mode). */
+export interface TermLoop {
+  run(): Promise<string>;
+  drain(timeoutMs: number): Promise<void>;
+  executingByKind(): ReadonlyMap<string, number>;
+}
+
 export interface GateDeps extends RetryLoopDeps {
   backend: string;
   shutdownTimeoutMs: number;
   log: Logger;
+  /** Makes the term's loop; default: a RetryLoop (leader mode). */
+  termLoop?: (term: Term, log: Logger) => TermLoop;
+  /** What the "leading" log line says this replica now does. */
+  leadingMessage?: string;
 }
 
 /**
@@ -23,7 +34,7 @@ export interface GateDeps extends RetryLoopDeps {
  */
 export class LeadershipGate {
   private stopping = false;
-  private loop: RetryLoop | undefined;
+  private loop: TermLoop | undefined;
   private term: Term | undefined;
 
   constructor(
@@ -47,9 +58,9 @@ export class LeadershipGate {
     if (!this.stopping && (await this.fence(term, log)) && !this.stopping) {
       log.info(
         { backend: this.deps.backend, safeForMs: Math.round(term.remainingMs()) },
-        'leading: this replica now executes failed records',
+        this.deps.leadingMessage ?? 'leading: this replica now executes failed records',
       );
-      const loop = new RetryLoop(this.deps, term, log);
+      const loop = this.deps.termLoop?.(term, log) ?? new RetryLoop(this.deps, term, log);
       this.loop = loop;
       this.term = term;
       this.deps.metrics.termStarted();

@@ -14,6 +14,8 @@ export interface ReplicaHeartbeatOptions {
   electionName: string;
   replicaId: string;
   backend: string;
+  /** EXECUTION_MODE (default leader). */
+  mode?: string;
   /** The epoch this replica executes now, or undefined while it follows. */
   leadingEpoch: () => number | undefined;
   log: Logger;
@@ -68,6 +70,7 @@ export class ReplicaHeartbeat {
       electionName,
       replicaId,
       backend,
+      mode: this.options.mode,
       host: hostname(),
       pid: process.pid,
       leadingEpoch: stopped ? null : (this.options.leadingEpoch() ?? null),

@@ -6,6 +6,8 @@ export const ELECTION_BACKENDS = ['etcd', 'redis', 'postgres', 'static'] as cons
 export type ElectionBackend = (typeof ELECTION_BACKENDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const EXECUTION_MODES = ['leader', 'dispatch'] as const;
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
 
 export type Kind =
   | { type: 'string' }
@@ -23,6 +25,7 @@ export type Group =
   | 'claim'
   | 'execution'
   | 'retention'
+  | 'dispatch'
   | 'httpHandler'
   | 'http';
 
@@ -141,6 +144,33 @@ export const SETTINGS = {
     default: 1,
     help: 'ELECTION_BACKEND=static: the lowest epoch of the configured leader; raise it whenever LEADER_ID changes',
   },
+  executionMode: {
+    env: 'EXECUTION_MODE',
+    group: 'dispatch',
+    kind: { type: 'enum', values: EXECUTION_MODES },
+    default: 'leader',
+    help:
+      'leader: only the leader executes (scenario 1); dispatch: the leader publishes due records to RabbitMQ ' +
+      '(AMQP_URL) and every replica executes them (scenario 2)',
+  },
+  amqpUrl: {
+    env: 'AMQP_URL',
+    group: 'dispatch',
+    kind: { type: 'url', protocols: ['amqp:', 'amqps:'] },
+    default: undefined,
+    optional: true,
+    secret: true,
+    help: 'EXECUTION_MODE=dispatch: the RabbitMQ URL (required there), e.g. amqp://user:pass@rabbit:5672/vhost',
+  },
+  dispatchRedeliverAfterMs: {
+    env: 'DISPATCH_REDELIVER_AFTER_MS',
+    group: 'dispatch',
+    kind: { type: 'int', min: 1_000, max: 86_400_000 },
+    default: 120_000,
+    help:
+      'EXECUTION_MODE=dispatch: a due record whose message was published this long ago and is not executing ' +
+      '(the message was lost) is published again; keep it above queue wait + execution time',
+  },
   replicaId: {
     env: 'REPLICA_ID',
     group: 'top',
@@ -154,7 +184,7 @@ export const SETTINGS = {
     group: 'execution',
     kind: { type: 'int', min: 1, max: 10_000 },
     default: 10,
-    help: 'handlers running at once on the leader',
+    help: 'handlers running at once on the leader (dispatch: on each replica, also its prefetch)',
   },
   batchSize: {
     env: 'BATCH_SIZE',

@@ -4,6 +4,7 @@ import { type Config, type ConfigInput, isConfig, resolveConfig } from './config
 import { checkSchema } from './db/check-schema.js';
 import { createPool } from './db/pool.js';
 import { termLockKey } from './db/term-lock.js';
+import { DispatchMode } from './dispatch/dispatch-mode.js';
 import { createElector } from './election/create-elector.js';
 import type { Elector } from './election/elector.js';
 import type { Handlers } from './executor/handler.js';
@@ -44,6 +45,7 @@ export class Worker {
   private gate: LeadershipGate | undefined;
   private http: HttpServer | undefined;
   private heartbeat: ReplicaHeartbeat | undefined;
+  private dispatchMode: DispatchMode | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
 
@@ -94,7 +96,10 @@ export class Worker {
     this.elector = elector;
     // stop() during an await of start() has ended what existed then; start() creates nothing more.
     if (this.stopping) return;
-    const gate = new LeadershipGate(this.pool, {
+    const dispatch =
+      c.dispatch.mode === 'dispatch' ? new DispatchMode(c, t, kinds, this.metrics, this.clock, log) : undefined;
+    this.dispatchMode = dispatch;
+    const loopDeps = {
       pool: this.pool,
       databaseUrl: c.database.url,
       electionName: c.election.name,
@@ -107,27 +112,40 @@ export class Worker {
       kinds,
       metrics: this.metrics,
       clock: this.clock,
+    };
+    const gate = new LeadershipGate(this.pool, {
+      ...loopDeps,
       backend: c.election.backend,
       shutdownTimeoutMs: c.execution.shutdownTimeoutMs,
       log,
+      ...(dispatch
+        ? {
+            termLoop: dispatch.termLoop(loopDeps),
+            leadingMessage: 'leading: this replica now dispatches failed records',
+          }
+        : {}),
     });
     this.gate = gate;
-    this.metrics.observeState({ leadership: () => gate.executing, executingByKind: () => gate.executingByKind() });
+    const executingByKind = () => dispatch?.executingByKind() ?? gate.executingByKind();
+    this.metrics.observeState({ leadership: () => gate.executing, executingByKind });
     log.info(
       {
         backend: c.election.backend,
+        mode: c.dispatch.mode,
         electionName: c.election.name,
         leaseTtlSeconds: c.election.leaseTtlSeconds,
         kinds: kinds.names,
       },
       'replica started; campaigning',
     );
+    dispatch?.start();
     elector.start(gate.runTerm);
     this.heartbeat = new ReplicaHeartbeat({
       pool: this.pool,
       electionName: c.election.name,
       replicaId: c.replicaId,
       backend: c.election.backend,
+      mode: c.dispatch.mode,
       leadingEpoch: () => gate.executing?.epoch,
       log,
     });
@@ -139,7 +157,7 @@ export class Worker {
         metrics: this.metrics,
         elector,
         executing: () => gate.executing,
-        executingByKind: () => gate.executingByKind(),
+        executingByKind,
         kinds,
         log,
       });
@@ -155,6 +173,7 @@ export class Worker {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.gate?.stop();
+      await this.dispatchMode?.stop(this.config.execution.shutdownTimeoutMs);
       await this.elector?.stop();
       await this.heartbeat?.stop();
       await this.http?.stop();

@@ -118,6 +118,8 @@ const SECRET_VALUES: [variable: string, value: string, secret: string][] = [
   ['REDIS_URL', 'http://user:s3cr3t@redis.internal:6379', 's3cr3t'],
   ['ETCD_ENDPOINTS', 'http://a:2379,ftp://user:s3cr3t@b:2379/x', 's3cr3t'],
   ['ETCD_ENDPOINTS', 'http://a:2379,s3cr3t', 's3cr3t'],
+  ['AMQP_URL', 'http://guest:s3cr3t@rabbit:5672/vhost', 's3cr3t'],
+  ['AMQP_URL', 'amqp//guest:s3cr3t@rabbit', 's3cr3t'],
 ];
 
 for (const [variable, value, secret] of SECRET_VALUES) {
@@ -128,6 +130,33 @@ for (const [variable, value, secret] of SECRET_VALUES) {
     );
   });
 }
+
+test('EXECUTION_MODE: leader by default; dispatch needs AMQP_URL; the redelivery time is bounded', () => {
+  const defaults = resolveConfig({ databaseUrl: DATABASE_URL });
+  assert.deepEqual(defaults.dispatch, { mode: 'leader', amqpUrl: undefined, redeliverAfterMs: 120_000 });
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, EXECUTION_MODE: 'dispatch' }),
+    'AMQP_URL',
+    /required when EXECUTION_MODE=dispatch/,
+  );
+  assertConfigError(() => loadConfig({ DATABASE_URL, EXECUTION_MODE: 'queue' }), 'EXECUTION_MODE', /leader, dispatch/);
+  assertConfigError(
+    () => loadConfig({ DATABASE_URL, DISPATCH_REDELIVER_AFTER_MS: '500' }),
+    'DISPATCH_REDELIVER_AFTER_MS',
+    /from 1000/,
+  );
+  const set = loadConfig({
+    DATABASE_URL,
+    EXECUTION_MODE: 'dispatch',
+    AMQP_URL: 'amqps://user:pw@rabbit:5671/prod',
+    DISPATCH_REDELIVER_AFTER_MS: '30000',
+  });
+  assert.deepEqual(set.dispatch, {
+    mode: 'dispatch',
+    amqpUrl: 'amqps://user:pw@rabbit:5671/prod',
+    redeliverAfterMs: 30_000,
+  });
+});
 
 test('settings that come in pairs are refused alone, naming the missing one', () => {
   assertConfigError(

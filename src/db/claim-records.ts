@@ -33,6 +33,11 @@ export interface ClaimArgs {
   lockKey: TermLockKey;
   /** At most this many records of these kinds (kinds with a concurrency or rate limit); others get a fair share. */
   caps: ReadonlyMap<string, number>;
+  /**
+   * Dispatch mode: take only records with no message in flight (no dispatch mark, or one older than
+   * `redeliverAfterMs`), and return `redispatch` (whether a mark was there).
+   */
+  dispatch?: { redeliverAfterMs: number };
 }
 
 /**
@@ -50,10 +55,22 @@ export interface ClaimArgs {
  * throws FencedError. The caller rolls back on any error.
  */
 export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Promise<ClaimedRow[]> {
+  return fencedStatements<ClaimedRow>(client, args, claimStatement(client, args));
+}
+
+/**
+ * BEGIN; the barrier, shared; then `statements` (the first returns the rows). Zero rows while Postgres holds
+ * another term than `args`' throws FencedError. The caller ends the transaction if `statements` did not.
+ */
+export async function fencedStatements<Row>(
+  client: pg.ClientBase,
+  args: ClaimArgs,
+  statements: string,
+): Promise<Row[]> {
   const results = (await client.query(`
     BEGIN;
     SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])});
-    ${claimStatement(client, args)}`)) as unknown as pg.QueryResult<ClaimedRow>[];
+    ${statements}`)) as unknown as pg.QueryResult<Row & pg.QueryResultRow>[];
   const rows = results[2]?.rows ?? [];
   if (rows.length > 0) return rows;
   const { rows: stored } = await client.query<{ epoch: number; token: string | null }>(
@@ -66,8 +83,31 @@ export async function claimRecords(client: pg.ClientBase, args: ClaimArgs): Prom
   return rows;
 }
 
-function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
+/** The columns of a ClaimedRow, from `r` (a locked row of failed_records with payload_bytes) and `l` (LEDGER_JOIN). */
+export function claimedColumns(payloadMaxBytes: number): string {
+  const payload = `CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END`;
+  return `r.id, r.uid, r.kind, ${payload} AS payload,
+           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
+           r.attempt_base AS "attemptBase", r.last_error AS "lastError",
+           l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"`;
+}
+
+/** Beside each row `r`, the latest ledger row of an attempt above the row's own count (as `l`). */
+export const LEDGER_JOIN = `LEFT JOIN LATERAL (
+      SELECT a.attempt, a.outcome, a.error
+      FROM retry_worker_attempts a
+      WHERE a.record_uid = r.uid AND a.attempt > r.attempts
+      ORDER BY a.attempt DESC
+      LIMIT 1
+    ) l ON true`;
+
+export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
   const limit = intLiteral(args.limit);
+  const redeliverMs = args.dispatch ? intLiteral(args.dispatch.redeliverAfterMs) : undefined;
+  const free = (alias: string) =>
+    redeliverMs === undefined
+      ? ''
+      : `AND (${alias}.dispatched_at IS NULL OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
   const capKinds = [...args.caps.keys()].map((k) => textLiteral(client, k));
   const capValues = [...args.caps.values()].map((n) => intLiteral(Math.max(0, n)));
   return `
@@ -85,20 +125,17 @@ function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       WHERE p.kind IS NOT NULL
         AND coalesce(c.cap, ${limit}) > 0
         AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = p.kind)
-        AND EXISTS (SELECT 1 FROM failed_records d WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now())
+        AND EXISTS (SELECT 1 FROM failed_records d WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now() ${free('d')})
     ), shares AS (
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )
-    SELECT r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${intLiteral(args.payloadMaxBytes)} THEN r.payload END AS payload,
-           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
-           r.attempt_base AS "attemptBase", r.last_error AS "lastError", l.attempt AS "ledgerAttempt",
-           l.outcome AS "ledgerOutcome", l.error AS "ledgerError"
+    SELECT ${claimedColumns(args.payloadMaxBytes)}${args.dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : ''}
     FROM shares s
     CROSS JOIN LATERAL (
-      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, attempt_base,
-             last_error, priority, next_run_at
-      FROM failed_records
-      WHERE kind = s.kind AND status = 'pending' AND next_run_at <= now()
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
+             attempt_base, last_error, priority, next_run_at, dispatched_at
+      FROM failed_records f
+      WHERE kind = s.kind AND status = 'pending' AND next_run_at <= now() ${free('f')}
         AND EXISTS (SELECT 1 FROM retry_worker_leader
                     WHERE name = ${textLiteral(client, args.name)} AND epoch = ${intLiteral(args.epoch)}
                       AND token = ${textLiteral(client, args.token)})
@@ -106,12 +143,6 @@ function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       LIMIT s.share
       FOR UPDATE SKIP LOCKED
     ) r
-    LEFT JOIN LATERAL (
-      SELECT a.attempt, a.outcome, a.error
-      FROM retry_worker_attempts a
-      WHERE a.record_uid = r.uid AND a.attempt > r.attempts
-      ORDER BY a.attempt DESC
-      LIMIT 1
-    ) l ON true
+    ${LEDGER_JOIN}
     ORDER BY r.priority, r.next_run_at, r.id`;
 }

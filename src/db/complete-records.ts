@@ -21,6 +21,7 @@ export interface Completion {
  * Writes the outcomes of a claimed batch in one statement, inside the claim transaction that still holds the
  * rows, conditional on each row still being pending; returns how many rows it changed. Times are the
  * statement's own (clock_timestamp(), not the transaction's start): a backoff starts when the batch completes.
+ * In dispatch mode it also clears the row's dispatch mark: its message is done with, and any other is stale.
  */
 export async function completeRecords(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
   if (completions.length === 0) return 0;
@@ -31,7 +32,9 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
          last_error = u.last_error,
          next_run_at = CASE WHEN u.status = 'pending' THEN clock_timestamp() + u.delay_ms * interval '1 millisecond' ELSE f.next_run_at END,
          finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE clock_timestamp() END,
-         updated_at = clock_timestamp()
+         updated_at = clock_timestamp(),
+         dispatched_at = NULL,
+         dispatch_token = NULL
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
      WHERE f.id = u.id AND f.status = 'pending'`,
     [

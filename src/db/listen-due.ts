@@ -1,4 +1,5 @@
 import { withTimeout } from '../async.js';
+import type { Logger } from '../observability/logger.js';
 import { createClient } from './pool.js';
 
 const DUE_CHANNEL = 'retry_worker_due';
@@ -45,4 +46,31 @@ export async function listenForDue(
     throw err;
   }
   return { close };
+}
+
+/**
+ * listenForDue for a loop that also polls: `wake` on every notification, and once more when LISTEN took effect
+ * (for records inserted before); trouble is logged and polling carries on alone (then: undefined).
+ */
+export async function listenOrPoll(
+  databaseUrl: string,
+  applicationName: string,
+  wake: () => void,
+  log: Logger,
+  onCancel?: (recordId: number) => void,
+): Promise<DueListener | undefined> {
+  try {
+    const listener = await listenForDue(
+      databaseUrl,
+      applicationName,
+      wake,
+      (err) => log.warn({ err }, 'LISTEN connection failed; polling only'),
+      onCancel,
+    );
+    wake();
+    return listener;
+  } catch (err) {
+    log.warn({ err }, 'could not LISTEN for new records; polling only');
+    return undefined;
+  }
 }

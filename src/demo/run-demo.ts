@@ -2,6 +2,7 @@ import { insertRecords } from '../db/insert-records.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
+import { chooseBroker, type DemoBroker } from './choose-broker.js';
 import { chooseElection } from './choose-election.js';
 import { DemoConsole } from './demo-console.js';
 import { DemoError } from './demo-error.js';
@@ -15,6 +16,8 @@ export interface DemoOptions {
   out: NodeJS.WritableStream & { isTTY?: boolean };
   /** Records to insert (default 300). */
   records?: number;
+  /** EXECUTION_MODE=dispatch: the leader publishes to RabbitMQ and all three replicas execute. */
+  dispatch?: boolean;
 }
 
 const REPLICAS = ['replica-1', 'replica-2', 'replica-3'];
@@ -24,7 +27,10 @@ const KILL_AT = 0.35;
 const SINK_DELAY_MS = 40;
 const SETTLE_TIMEOUT_MS = 40_000;
 
-const LEADING = 'leading: this replica now executes failed records';
+const LEADING = [
+  'leading: this replica now executes failed records',
+  'leading: this replica now dispatches failed records',
+];
 
 /**
  * `retry-worker demo`: embedded PostgreSQL, etcd or the postgres backend, 3 replica processes, a sink, a few
@@ -51,7 +57,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   process.on('exit', onExit);
   try {
-    return await new DemoRun(con, cleanups, interrupted.signal, options.records ?? 300).run();
+    return await new DemoRun(
+      con,
+      cleanups,
+      interrupted.signal,
+      options.records ?? 300,
+      options.dispatch ?? false,
+    ).run();
   } catch (err) {
     con.endProgress();
     con.line(`demo failed: ${err instanceof DemoError || err instanceof Error ? err.message : String(err)}`);
@@ -91,11 +103,17 @@ class DemoRun {
     private readonly cleanups: Cleanup[],
     private readonly interrupted: AbortSignal,
     private readonly count: number,
+    private readonly dispatch: boolean,
   ) {}
 
   async run(): Promise<number> {
     const { con } = this;
-    con.line('retry-worker demo: 3 replicas elect one executor; its leader is killed (kill -9) midway');
+    con.line(
+      this.dispatch
+        ? 'retry-worker demo --dispatch: 3 replicas elect one dispatcher and all 3 execute; the leader is killed (kill -9) midway'
+        : 'retry-worker demo: 3 replicas elect one executor; its leader is killed (kill -9) midway',
+    );
+    const broker = this.dispatch ? await chooseBroker() : undefined;
     const postgres = await startEmbeddedPostgres();
     this.cleanups.push({
       what: 'PostgreSQL stopped, its temporary directory removed',
@@ -124,10 +142,13 @@ class DemoRun {
     );
     this.checkInterrupted();
 
+    const electionName = process.env.ETCD_ENDPOINTS || broker ? `demo-${process.pid}-${Date.now()}` : 'demo';
+    if (broker) this.useBroker(broker, electionName);
     const env = {
       DATABASE_URL: postgres.url,
       ...election.env,
-      ELECTION_NAME: process.env.ETCD_ENDPOINTS ? `demo-${process.pid}-${Date.now()}` : 'demo',
+      ...(broker ? { EXECUTION_MODE: 'dispatch', AMQP_URL: broker.url } : {}),
+      ELECTION_NAME: electionName,
       LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS),
       CONCURRENCY: '5',
       BATCH_SIZE: '20',
@@ -157,7 +178,11 @@ class DemoRun {
       `inserted ${ids.length} failed records (kind http, calling the sink)` +
         `: half succeed at once, some on a later retry, some end dead`,
     );
-    con.line("the executing replica's log lines follow; the other replicas only follow:");
+    con.line(
+      this.dispatch
+        ? "every replica's execution lines follow (the leader publishes, all three execute):"
+        : "the executing replica's log lines follow; the other replicas only follow:",
+    );
     let stats = await readQueueStats(pool);
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     while (stats.records.pending > 0 && Date.now() < deadline) {
@@ -188,6 +213,12 @@ class DemoRun {
     return stats.records.pending === 0 && overlaps.records.length === 0 && overlaps.terms.length === 0 ? 0 : 1;
   }
 
+  /** The broker's line in the header, and its queue deleted at the end. */
+  private useBroker(broker: DemoBroker, electionName: string): void {
+    this.con.line(`  broker: ${broker.description}, queue of election ${electionName}`);
+    this.cleanups.push({ what: "the demo's queue deleted", run: () => broker.deleteQueue(electionName) });
+  }
+
   private async killLeader(): Promise<void> {
     const { replica, epoch } = this.leader!;
     const killedAt = Date.now();
@@ -201,7 +232,7 @@ class DemoRun {
 
   private onLine(replica: DemoReplica, l: LogLine): void {
     const tag = `[${replica.id}${l.epoch !== undefined ? ` epoch ${l.epoch}` : ''}]`;
-    if (l.msg === LEADING) {
+    if (LEADING.includes(l.msg)) {
       this.leader = { replica, epoch: l.epoch! };
       if (this.failover && !this.failover.next && replica.id !== this.failover.killed) {
         this.failover.next = { replicaId: replica.id, epoch: l.epoch!, ledAt: l.time };
@@ -209,7 +240,10 @@ class DemoRun {
           `>>> takeover: ${replica.id} leads epoch ${l.epoch} ` +
             `${((l.time - this.failover.killedAt) / 1000).toFixed(2)} s after the kill`,
         );
-      } else this.con.line(`>>> ${replica.id} leads (epoch ${l.epoch}); it alone executes`);
+      } else
+        this.con.line(
+          `>>> ${replica.id} leads (epoch ${l.epoch}); ${this.dispatch ? 'it dispatches, all execute' : 'it alone executes'}`,
+        );
     } else if (l.msg.startsWith('execution ') && l.msg !== 'execution started') {
       this.executions++;
       const next = this.failover?.next;

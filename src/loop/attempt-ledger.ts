@@ -17,10 +17,12 @@ import type { DatabaseContact } from './database-contact.js';
 export class AttemptLedger {
   private queued: FinishedAttempt[] = [];
   private writing: Promise<void> | undefined;
+  private startsQueued: { start: AttemptStart; resolve: (id: number) => void; reject: (err: unknown) => void }[] = [];
+  private startsWriting: Promise<void> | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly epoch: number,
+    readonly epoch: number,
     private readonly replicaId: string,
     private readonly timeoutMs: number,
     private readonly log: Logger,
@@ -32,6 +34,18 @@ export class AttemptLedger {
     return this.reported(
       withTimeout(startAttempts(this.pool, starts, this.epoch, this.replicaId), this.timeoutMs, 'recording attempts'),
     );
+  }
+
+  /**
+   * One attempt's start (dispatch mode: one record per message), written in one statement with the others
+   * asked for in the same turn of the event loop or while such a write runs. Resolves with its ledger id once
+   * committed.
+   */
+  startOne(start: AttemptStart): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.startsQueued.push({ start, resolve, reject });
+      this.startsWriting ??= new Promise<void>((r) => setImmediate(r)).then(() => this.writeStarts());
+    });
   }
 
   /** Queues an outcome. Outcomes that arrive in one turn of the event loop, or while a write runs, go together. */
@@ -61,6 +75,25 @@ export class AttemptLedger {
     } catch (err) {
       this.contact.failed(sentAt, err);
       throw err;
+    }
+  }
+
+  private async writeStarts(): Promise<void> {
+    try {
+      while (this.startsQueued.length > 0) {
+        const group = this.startsQueued;
+        this.startsQueued = [];
+        await this.start(group.map((g) => g.start)).then(
+          (ids) => {
+            for (const [i, g] of group.entries()) g.resolve(ids[i]!);
+          },
+          (err: unknown) => {
+            for (const g of group) g.reject(err);
+          },
+        );
+      }
+    } finally {
+      this.startsWriting = undefined;
     }
   }
 

@@ -168,3 +168,24 @@ function retryable(retryOn: (error: Error) => boolean, error: Error): boolean {
     return true;
   }
 }
+
+/**
+ * Dispatch mode's rule for an attempt whose executor died (a consumer killed mid-execution): the next attempt
+ * waits that attempt's backoff, as after a failure, instead of starting at once. A consumer's crash frees its
+ * row and returns its message at once (there is no lease to wait out, as a leader's crash has), while the
+ * downstream may still be serving the dead consumer's request; the backoff gives it that time.
+ */
+export function waitAfterDiedAttempt(row: ClaimedRow, plan: Plan): Plan {
+  if (plan.action !== 'run' || row.ledgerAttempt === null || row.ledgerOutcome !== null) return plan;
+  const n = row.ledgerAttempt;
+  return {
+    action: 'settle',
+    completion: {
+      id: row.id,
+      status: 'pending',
+      attempts: n,
+      delayMs: nextRunDelayMs(n, plan.kind.backoff),
+      lastError: `attempt ${n} of ${plan.maxAttempts} started and never finished (its executor stopped)${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
+    },
+  };
+}

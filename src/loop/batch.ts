@@ -25,7 +25,8 @@ export interface Entry {
 }
 
 export interface BatchDeps {
-  term: Term;
+  /** The term (leader mode), or, in dispatch mode, the consumer's stand-in: its epoch is the fencing token. */
+  term: Pick<Term, 'epoch' | 'isSafe'>;
   ledger: AttemptLedger;
   timings: Timings;
   replicaId: string;
@@ -65,6 +66,7 @@ export class Batch {
   private readonly cancelled = new Set<number>();
   private outstanding = 0;
   private isSealed = false;
+  private wasCommitted = false;
   private resolveEnded!: () => void;
 
   constructor(
@@ -93,6 +95,11 @@ export class Batch {
     this.isSealed = true;
     this.session.watch((reason) => this.abort(reason));
     if (this.outstanding === 0) void this.finish();
+  }
+
+  /** Once ended: whether its completions were committed (else its rows rolled back, still pending). */
+  get committed(): boolean {
+    return this.wasCommitted;
   }
 
   uids(): string[] {
@@ -259,6 +266,7 @@ export class Batch {
       }
       try {
         const changed = await this.session.complete(this.completions);
+        this.wasCommitted = true;
         if (changed !== this.completions.length)
           log.error(
             { expected: this.completions.length, changed },

@@ -51,10 +51,21 @@ export class ClaimSession {
    * holds them (call watch(), then complete() or abandon()); without, commits and returns none. Throws
    * FencedError when Postgres holds another term, or the claim's error; the connection is cleaned up either way.
    */
-  static async claim(
+  static claim(
     deps: ClaimSessionDeps,
     args: ClaimArgs,
   ): Promise<{ session: ClaimSession; rows: ClaimedRow[] } | { session: undefined; rows: [] }> {
+    return ClaimSession.lock(deps, (client) => claimRecords(client, args));
+  }
+
+  /**
+   * The same for any statement that opens a transaction and locks rows in it (`lock`: a claim, or a consumer's
+   * lock of one dispatched record in dispatch mode).
+   */
+  static async lock<Row>(
+    deps: ClaimSessionDeps,
+    lock: (client: pg.PoolClient) => Promise<Row[]>,
+  ): Promise<{ session: ClaimSession; rows: Row[] } | { session: undefined; rows: [] }> {
     const { pool, timings, clock, contact } = deps;
     const connectingAt = clock();
     const client = await withTimeout(pool.connect(), timings.databaseTimeoutMs, 'connecting to claim').catch(
@@ -64,9 +75,9 @@ export class ClaimSession {
       },
     );
     const sentAt = clock();
-    let rows: ClaimedRow[];
+    let rows: Row[];
     try {
-      rows = await withTimeout(claimRecords(client, args), timings.databaseTimeoutMs, 'claim');
+      rows = await withTimeout(lock(client), timings.databaseTimeoutMs, 'claim');
     } catch (err) {
       // A refusal by the fence is an answer; anything else counts against the database.
       if (err instanceof FencedError) contact.answered(sentAt);

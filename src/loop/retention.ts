@@ -42,6 +42,19 @@ export class Retention {
     private readonly timings: RetentionTimings = RETENTION_TIMINGS,
   ) {}
 
+  /** A retention for one term: started now, stopped when `until` aborts (stop() still waits for its end). */
+  static duringTerm(
+    databaseUrl: string,
+    config: RetentionConfig | undefined,
+    log: Logger,
+    until: AbortSignal,
+  ): Retention {
+    const retention = new Retention(databaseUrl, config ?? { succeededDays: undefined, finishedDays: undefined }, log);
+    retention.start();
+    until.addEventListener('abort', () => void retention.stop(), { once: true });
+    return retention;
+  }
+
   /** Whether a setting asks for retention at all. */
   get enabled(): boolean {
     return this.config.succeededDays !== undefined || this.config.finishedDays !== undefined;

@@ -3,7 +3,7 @@ import { sleep } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ClaimConfig, ExecutionConfig, RetentionConfig } from '../config.js';
 import type { ClaimArgs } from '../db/claim-records.js';
-import { type DueListener, listenForDue } from '../db/listen-due.js';
+import { listenOrPoll } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
 import { ExecutionAborted, FencedError } from '../errors.js';
@@ -37,8 +37,6 @@ export interface RetryLoopDeps {
   /** Finished records the leader deletes (unset: none). */
   retention?: RetentionConfig;
 }
-
-const NO_RETENTION: RetentionConfig = { succeededDays: undefined, finishedDays: undefined };
 
 export type LoopStop = 'term-ended' | 'fenced' | 'drained' | 'database-unreachable' | 'stalled';
 
@@ -187,11 +185,15 @@ export class RetryLoop {
     const onTermEnd = () => this.queue.skipAll('term-ended');
     this.term.signal.addEventListener('abort', onTermEnd, { once: true });
     this.stallWatch.start();
-    const listening = this.listen();
+    const listening = listenOrPoll(
+      this.deps.databaseUrl,
+      `retry-worker listen ${this.deps.replicaId}`,
+      () => this.waker.wake(),
+      this.log,
+      (recordId) => this.cancel(recordId),
+    );
     // Retention runs while the term claims: it stops when the term ends or the loop drains.
-    const retention = new Retention(this.deps.databaseUrl, this.deps.retention ?? NO_RETENTION, this.log);
-    retention.start();
-    stopClaiming.addEventListener('abort', () => void retention.stop(), { once: true });
+    const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stopClaiming);
     const { timings, claim } = this.deps;
     let retryMs = timings.retryMinMs;
     try {
@@ -286,23 +288,5 @@ export class RetryLoop {
       lockKey,
       caps: this.limits.caps(),
     };
-  }
-
-  private async listen(): Promise<DueListener | undefined> {
-    try {
-      const listener = await listenForDue(
-        this.deps.databaseUrl,
-        `retry-worker listen ${this.deps.replicaId}`,
-        () => this.waker.wake(),
-        (err) => this.log.warn({ err }, 'LISTEN connection failed; polling only'),
-        (recordId) => this.cancel(recordId),
-      );
-      // Records inserted before LISTEN took effect: look once more.
-      this.waker.wake();
-      return listener;
-    } catch (err) {
-      this.log.warn({ err }, 'could not LISTEN for new records; polling only');
-      return undefined;
-    }
   }
 }

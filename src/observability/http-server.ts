@@ -205,6 +205,7 @@ export class HttpServer {
       recentExecutions: this.options.metrics.recent.list(),
       recentTerms: recentTerms ?? null,
       actions: config.http.token !== undefined,
+      dispatch: this.options.metrics.dispatch.snapshot(),
     };
   }
 

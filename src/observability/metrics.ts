@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { DispatchMetrics } from './dispatch-metrics.js';
 import { type ExecutionFinished, RecentExecutions } from './recent-executions.js';
 import { registerStateGauges, type StateSources } from './state-gauges.js';
 
@@ -21,6 +22,8 @@ export interface MetricsOptions {
 export class Metrics {
   readonly registry = new Registry();
   readonly recent = new RecentExecutions(20);
+  /** Dispatch mode's counters (and the mode gauge), in this registry. */
+  readonly dispatch: DispatchMetrics;
   private state: StateSources = { leadership: () => undefined, executingByKind: () => new Map(), cluster: undefined };
 
   private readonly termsStarted: Counter;
@@ -93,6 +96,7 @@ export class Metrics {
       registers,
     });
     registerStateGauges(registers, () => this.state);
+    this.dispatch = new DispatchMetrics(registers);
     this.queueStatsErrors = new Counter({
       name: 'retry_worker_queue_stats_errors_total',
       help: 'queue statistics reads that failed (the queue gauges keep their last values)',

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { QueueStats } from '../db/queue-stats.js';
 import type { TermRow } from '../db/recent-terms.js';
+import type { DispatchCounts } from './dispatch-metrics.js';
 import type { RecentExecution } from './recent-executions.js';
 
 /** Everything the status page shows; also served as /status.json. */
@@ -23,6 +24,8 @@ export interface StatusSnapshot {
   recentTerms: readonly TermRow[] | null;
   /** Whether the page offers actions (HTTP_TOKEN is set). */
   actions: boolean;
+  /** EXECUTION_MODE and this replica's dispatch counts. */
+  dispatch: DispatchCounts;
 }
 
 /** One kind's line on the page. */
@@ -66,6 +69,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
   <p class="muted">replica <code id="replica-id">${s.replicaId}</code> · backend ${s.backend} · election ${s.electionName} · <span id="generated-at">${s.generatedAt}</span></p>
 </header>
 ${leaderSection(s, now)}
+${dispatchSection(s.dispatch)}
 ${queueSection(s.queue)}
 ${kindsSection(s.kinds, now)}
 ${executionsSection(s.recentExecutions, now)}
@@ -103,6 +107,22 @@ function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
          <p class="muted">this replica follows</p>`
       : html`<p id="leader" class="big warn">No leader is recorded in Postgres</p><p class="muted">this replica follows</p>`;
   return html`<section><h2>Leadership</h2>${who}</section>`;
+}
+
+function dispatchSection(d: DispatchCounts): SafeHtml {
+  if (d.mode === 'leader')
+    return html`<section><h2>Mode</h2><p id="mode">leader <span class="muted">(only the leader executes)</span></p></section>`;
+  const cell = (id: string, label: string, value: number | string) =>
+    html`<div class="stat"><div class="num" id="${id}">${value}</div><div class="label">${label}</div></div>`;
+  return html`<section><h2>Mode: <span id="mode">dispatch</span> <span class="muted">(RabbitMQ; this replica's counts)</span></h2><div class="stats">
+    ${cell('dispatch-published', 'published (as leader)', d.published)}
+    ${cell('dispatch-republished', 'published again', d.republished)}
+    ${cell('dispatch-in-flight', 'in flight', d.inFlight ?? '-')}
+    ${cell('dispatch-consumed', 'received', d.consumed)}
+    ${cell('dispatch-redelivered', 'redelivered', d.redelivered)}
+    ${cell('dispatch-dropped', 'dropped (stale)', d.dropped)}
+    ${cell('dispatch-executed', 'executed here', d.executed)}
+  </div></section>`;
 }
 
 function queueSection(q: QueueStats | null): SafeHtml {

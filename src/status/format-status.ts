@@ -43,10 +43,11 @@ export function formatClusterStatus(s: ClusterStatus): string {
   if (s.replicas.length > 0) {
     out.push(
       table(
-        ['replica', 'state', 'leading epoch', 'last seen', 'up since', 'host/pid', 'backend'],
+        ['replica', 'state', 'mode', 'leading epoch', 'last seen', 'up since', 'host/pid', 'backend'],
         s.replicas.map((r) => [
           r.replicaId,
           r.state,
+          r.mode,
           r.leadingEpoch === null ? '-' : String(r.leadingEpoch),
           `${r.ageSeconds.toFixed(1)} s ago`,
           r.startedAt.toISOString(),
@@ -55,6 +56,14 @@ export function formatClusterStatus(s: ClusterStatus): string {
         ]),
       ),
     );
+  }
+  const d = s.dispatch;
+  if (d.inFlight > 0 || s.replicas.some((r) => r.mode === 'dispatch')) {
+    out.push(`dispatch: ${d.inFlight} messages in flight (${d.overdue} overdue: published again by the leader)`);
+  }
+  if (d.recentByReplica.length > 0) {
+    const spread = d.recentByReplica.map((r) => `${r.replicaId} ${r.attempts}`).join(', ');
+    out.push(`executions per replica, of the latest ${d.recent} attempts: ${spread}`);
   }
   out.push('');
   const q = s.queue;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { type DispatchStats, readDispatchStats } from '../db/dispatch-stats.js';
 import { readExecutingByKind } from '../db/executing-by-kind.js';
 import { isRecordLocked } from '../db/is-record-locked.js';
 import { type KindStats, readKindStats } from '../db/kind-stats.js';
@@ -10,6 +11,7 @@ import { type RecordActionRow, readRecordActions } from '../db/read-record-actio
 import { type ReplicaRow, readReplicas } from '../db/read-replicas.js';
 import { readRecentTerms, type TermRow } from '../db/recent-terms.js';
 import { HEARTBEAT_INTERVAL_MS } from '../replica-heartbeat.js';
+import { SETTINGS } from '../settings.js';
 import { explainRecord, type RecordExplanation } from './explain-record.js';
 import { judgeLeader, type LeaderView } from './judge-leader.js';
 
@@ -30,16 +32,23 @@ export interface ClusterStatus {
   kinds: (KindStats & { executing: number })[];
   /** Newest first. */
   recentTerms: TermRow[];
+  /** Messages in flight (dispatch mode) and how the latest executions spread over the replicas. */
+  dispatch: DispatchStats;
 }
 
-export async function readClusterStatus(pool: pg.Pool, electionName: string): Promise<ClusterStatus> {
-  const [leaderRow, replicas, queue, recentTerms, kinds, executing] = await Promise.all([
+export async function readClusterStatus(
+  pool: pg.Pool,
+  electionName: string,
+  redeliverAfterMs: number = SETTINGS.dispatchRedeliverAfterMs.default,
+): Promise<ClusterStatus> {
+  const [leaderRow, replicas, queue, recentTerms, kinds, executing, dispatch] = await Promise.all([
     readLeader(pool, electionName),
     readReplicas(pool, electionName, REPLICAS_WITHIN_SECONDS),
     readQueueStats(pool),
     readRecentTerms(pool, electionName, RECENT_TERMS),
     readKindStats(pool),
     readExecutingByKind(pool, electionName),
+    readDispatchStats(pool, redeliverAfterMs),
   ]);
   return {
     electionName,
@@ -52,6 +61,7 @@ export async function readClusterStatus(pool: pg.Pool, electionName: string): Pr
     queue,
     kinds: kinds.map((k) => ({ ...k, executing: executing.get(k.kind) ?? 0 })),
     recentTerms,
+    dispatch,
   };
 }
 

@@ -27,7 +27,7 @@ export async function runStatus(config: Config, options: StatusOptions): Promise
   });
   try {
     if (options.recordId === undefined) {
-      const status = await readClusterStatus(pool, config.election.name);
+      const status = await readClusterStatus(pool, config.election.name, config.dispatch.redeliverAfterMs);
       options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatClusterStatus(status));
       return 0;
     }

@@ -1,0 +1,45 @@
+import type pg from 'pg';
+import { type ClaimedRow, claimedColumns, LEDGER_JOIN } from './claim-records.js';
+import { intLiteral, textLiteral } from './literal.js';
+import type { TermLockKey } from './term-lock.js';
+
+/** A dispatched record locked by a consumer, with the epoch Postgres holds now (its fencing token). */
+export interface LockedDispatch extends ClaimedRow {
+  epoch: number;
+}
+
+export interface LockDispatchArgs {
+  name: string;
+  lockKey: TermLockKey;
+  id: number;
+  token: string;
+  payloadMaxBytes: number;
+}
+
+/**
+ * Dispatch mode, on a consumer: opens a transaction on `client` and locks the message's record, only if it is
+ * still due (pending, due, its kind not paused) and still carries the message's token; a locked row is
+ * skipped, never waited for. No row: the message is stale or a duplicate (the caller commits and drops it).
+ *
+ * Like a claim, it takes the handover barrier shared for the whole transaction: a new leader raises the epoch
+ * only after every execution under the previous one has ended, so fencing tokens reach downstreams in order.
+ * The row carries the ledger's latest unsettled attempt, for planAttempt. The transaction stays open.
+ */
+export async function lockDispatched(client: pg.ClientBase, args: LockDispatchArgs): Promise<LockedDispatch[]> {
+  const results = (await client.query(`
+    BEGIN;
+    SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])});
+    SELECT ${claimedColumns(args.payloadMaxBytes)},
+           coalesce((SELECT epoch FROM retry_worker_leader WHERE name = ${textLiteral(client, args.name)}), 0) AS epoch
+    FROM (
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
+             attempt_base, last_error
+      FROM failed_records f
+      WHERE id = ${intLiteral(args.id)} AND dispatch_token = ${textLiteral(client, args.token)}::uuid
+        AND status = 'pending' AND next_run_at <= now()
+        AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = f.kind)
+      FOR UPDATE SKIP LOCKED
+    ) r
+    ${LEDGER_JOIN}`)) as unknown as pg.QueryResult<LockedDispatch>[];
+  return results[2]?.rows ?? [];
+}

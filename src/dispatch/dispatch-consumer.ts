@@ -1,0 +1,232 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type pg from 'pg';
+import { sleep, withTimeout } from '../async.js';
+import type { Clock } from '../clock.js';
+import type { ExecutionConfig } from '../config.js';
+import { lockDispatched } from '../db/lock-dispatched.js';
+import type { TermLockKey } from '../db/term-lock.js';
+import { ExecutionAborted } from '../errors.js';
+import type { KindRegistry } from '../executor/kinds.js';
+import { AttemptLedger } from '../loop/attempt-ledger.js';
+import { type PlanRules, planAttempt, waitAfterDiedAttempt } from '../loop/attempts.js';
+import { Batch, type Entry } from '../loop/batch.js';
+import { ClaimSession } from '../loop/claim-session.js';
+import { DatabaseContact } from '../loop/database-contact.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Timings } from '../timings.js';
+import { BrokerLink } from './broker-link.js';
+import { type DispatchMessage, parseMessage, QUEUE_OPTIONS } from './dispatch-message.js';
+
+export interface ConsumerDeps {
+  url: string;
+  queue: string;
+  /** The consumer's own pool: CONCURRENCY transactions at once, and the ledger's writes beside them. */
+  pool: pg.Pool;
+  electionName: string;
+  lockKey: TermLockKey;
+  replicaId: string;
+  execution: ExecutionConfig;
+  payloadMaxBytes: number;
+  timings: Timings;
+  kinds: KindRegistry;
+  metrics: Metrics;
+  clock: Clock;
+  log: Logger;
+}
+
+/** A message that could not be settled here goes back to the queue after this long (a broken link, a drain). */
+const REQUEUE_AFTER_MS = 1_000;
+
+/**
+ * Dispatch mode, on every replica (the leader too): consumes the queue with a prefetch of CONCURRENCY and
+ * executes each message's record on the same path as leader mode. Per message:
+ *
+ *   lock the row (FOR UPDATE SKIP LOCKED; still pending, due, not paused, and carrying the message's token)
+ *     ├── no row: stale, duplicate, or executing elsewhere ──▶ ack, counted as dropped
+ *     └── row ──▶ plan (the ledger decides) ──▶ ledger row ──▶ handler ──▶ classify ──▶ completion + COMMIT ──▶ ack
+ *                 rows uncertain (Postgres link lost: the handler's signal aborts), completion failed,
+ *                 or not started (draining) ──▶ roll back, nack: the message goes back to the queue
+ *
+ * The row stays locked for the whole execution, in a transaction that holds the handover barrier shared; the
+ * message is acknowledged only after the outcome is committed. A consumer that dies (or whose channel does)
+ * leaves its messages unacknowledged: the broker delivers them again, and the ledger counts the attempt.
+ */
+export class DispatchConsumer {
+  private readonly link: BrokerLink;
+  private readonly contact: DatabaseContact;
+  private readonly rules: PlanRules;
+  private readonly batches = new Set<Batch>();
+  private readonly running = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The ledger of the epoch Postgres holds (nearly always one): concurrent messages' writes go together. */
+  private ledger: AttemptLedger | undefined;
+  /** The current channel's subscription, cancelled when the consumer stops. */
+  private subscription: { channel: Channel; consumerTag: string } | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly deps: ConsumerDeps) {
+    this.rules = {
+      kinds: deps.kinds,
+      defaultMaxAttempts: deps.execution.defaultMaxAttempts,
+      payloadMaxBytes: deps.payloadMaxBytes,
+    };
+    this.contact = new DatabaseContact(deps.clock, deps.timings.databaseGraceMs, (failingForMs, err) =>
+      deps.log.error(
+        { err, failingForMs: Math.round(failingForMs) },
+        'consumer: Postgres has not answered for a lease TTL',
+      ),
+    );
+    this.link = new BrokerLink({
+      url: deps.url,
+      role: 'consumer',
+      log: deps.log,
+      setup: async (connection) => {
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        await channel.assertQueue(deps.queue, QUEUE_OPTIONS);
+        await channel.prefetch(deps.execution.concurrency);
+        const { consumerTag } = await channel.consume(
+          deps.queue,
+          (msg) => msg && this.track(this.onMessage(channel, msg)),
+          { noAck: false },
+        );
+        this.subscription = { channel, consumerTag };
+      },
+    });
+  }
+
+  start(): void {
+    this.link.start();
+  }
+
+  /** Executions running here now, by kind. */
+  executingByKind(): ReadonlyMap<string, number> {
+    return this.running;
+  }
+
+  /**
+   * Stops taking messages; lets running executions finish (their signals abort after `timeoutMs`); then closes
+   * the link, which returns every unacknowledged message to the queue. Safe twice.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping.abort();
+    // No more deliveries: a message that arrived now would only go back to the queue.
+    const subscription = this.subscription;
+    if (subscription)
+      await withTimeout(subscription.channel.cancel(subscription.consumerTag), 2_000, 'cancelling').catch(
+        () => undefined,
+      );
+    const timer = setTimeout(() => {
+      for (const batch of this.batches)
+        batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
+    }, timeoutMs);
+    try {
+      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.contact.stop();
+    await this.link.stop();
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async onMessage(channel: Channel, msg: ConsumeMessage): Promise<void> {
+    const { metrics, log } = this.deps;
+    metrics.dispatch.consumed(msg.fields.redelivered);
+    const message = parseMessage(msg.content);
+    let settled: 'ack' | 'requeue';
+    if (!message) {
+      log.warn({ deliveryTag: msg.fields.deliveryTag }, 'dropped a message that is not a dispatched record');
+      metrics.dispatch.dropped('malformed');
+      settled = 'ack';
+    } else {
+      settled = await this.execute(message).catch((err: unknown) => {
+        log.warn({ err, recordId: message.id }, 'could not execute a dispatched record; it goes back to the queue');
+        return 'requeue' as const;
+      });
+    }
+    if (settled === 'requeue') await sleep(REQUEUE_AFTER_MS, this.stopping.signal);
+    try {
+      if (settled === 'ack') channel.ack(msg);
+      else channel.nack(msg, false, true);
+    } catch {
+      // The channel closed meanwhile: the broker has returned the message to the queue already.
+    }
+  }
+
+  /** Locks, plans and runs one record; says whether its message is done with (ack) or goes back (requeue). */
+  private async execute(message: DispatchMessage): Promise<'ack' | 'requeue'> {
+    const { pool, timings, clock, metrics, replicaId } = this.deps;
+    if (this.stopping.signal.aborted) return 'requeue';
+    const { session, rows } = await ClaimSession.lock({ pool, timings, clock, contact: this.contact }, (client) =>
+      lockDispatched(client, {
+        name: this.deps.electionName,
+        lockKey: this.deps.lockKey,
+        id: message.id,
+        token: message.token,
+        payloadMaxBytes: this.deps.payloadMaxBytes,
+      }),
+    );
+    const row = rows[0];
+    if (!session || !row) {
+      metrics.dispatch.dropped('not-due');
+      return 'ack';
+    }
+    const log = this.deps.log.child({ epoch: row.epoch });
+    if (this.ledger?.epoch !== row.epoch)
+      this.ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
+    const ledger = this.ledger;
+    const batch = new Batch(
+      {
+        term: { epoch: row.epoch, isSafe: () => !this.stopping.signal.aborted },
+        ledger,
+        timings,
+        replicaId,
+        metrics,
+        log,
+        successLog: log.child({}, { redact: [] }),
+        isDraining: () => this.stopping.signal.aborted,
+        onExecutionEnded: (kind) => this.running.set(kind, (this.running.get(kind) ?? 1) - 1),
+        onEnded: () => this.batches.delete(batch),
+      },
+      session,
+    );
+    this.batches.add(batch);
+    batch.hold(row);
+    const plan = waitAfterDiedAttempt(row, planAttempt(row, this.rules));
+    let entry: Entry | undefined;
+    if (plan.action === 'settle') batch.settle(plan.completion);
+    else entry = batch.entry(row, plan);
+    batch.sealed();
+    let started = entry === undefined;
+    if (entry) started = await this.startEntry(entry, ledger, batch);
+    await batch.ended;
+    if (!batch.committed || !started) return 'requeue';
+    if (entry) metrics.dispatch.executed();
+    return 'ack';
+  }
+
+  /** Records the attempt in the ledger, then starts it; false if it did not start (its batch has it skipped). */
+  private async startEntry(entry: Entry, ledger: AttemptLedger, batch: Batch): Promise<boolean> {
+    try {
+      entry.ledgerId = await ledger.startOne({
+        recordId: entry.row.id,
+        recordUid: entry.row.uid,
+        attempt: entry.attempt,
+      });
+    } catch (err) {
+      this.deps.log.warn({ err, recordId: entry.row.id }, 'could not record the attempt; the message goes back');
+      batch.skip(entry, 'ledger-failed');
+      return false;
+    }
+    const kind = entry.kind.name;
+    if (!batch.start(entry)) return false;
+    this.running.set(kind, (this.running.get(kind) ?? 0) + 1);
+    return true;
+  }
+}

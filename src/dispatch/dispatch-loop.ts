@@ -1,0 +1,228 @@
+import { sleep, withTimeout } from '../async.js';
+import type { DispatchConfig } from '../config.js';
+import { type DispatchedRow, dispatchedByKind, dispatchRecords, undispatch } from '../db/dispatch-records.js';
+import { listenOrPoll } from '../db/listen-due.js';
+import type { Term } from '../election/term.js';
+import { FencedError } from '../errors.js';
+import type { TermLoop } from '../leadership-gate.js';
+import { DatabaseContact } from '../loop/database-contact.js';
+import { KindLimits } from '../loop/kind-limits.js';
+import { Retention } from '../loop/retention.js';
+import type { RetryLoopDeps } from '../loop/retry-loop.js';
+import type { Logger } from '../observability/logger.js';
+import { Waker } from '../waker.js';
+import type { Publisher } from './publisher.js';
+
+export interface DispatchLoopDeps extends RetryLoopDeps {
+  dispatch: DispatchConfig;
+  publisher: Publisher;
+}
+
+/**
+ * Dispatch mode, for one term of the leader: find due records, mark them, publish one message each.
+ *
+ *   ┌─▶ broker down? wait for it ── count messages in flight ── room? ── choose + mark (fenced, one commit) ─┐
+ *   └──────────── NOTIFY, poll interval ◀── publish each, paced by its kind's rate; unconfirmed: unmark ◀──┘
+ *
+ * At most BATCH_SIZE messages are in flight (published, record not completed); a kind with a concurrency
+ * limit has at most that many in flight, so the limit holds across the cluster. A record whose mark is older
+ * than DISPATCH_REDELIVER_AFTER_MS and whose row is not locked by an execution is published again (its
+ * message was lost). Nothing here executes; the consumers (every replica) do.
+ */
+export class DispatchLoop implements TermLoop {
+  private readonly draining = new AbortController();
+  private readonly waker = new Waker();
+  private readonly limits: KindLimits;
+  private readonly contact: DatabaseContact;
+  private running: Promise<string> | undefined;
+  private stopReason: string | undefined;
+  /**
+   * Until this term has dispatched once: every mark left by an earlier term counts as lost. A leader that
+   * crashed between marking records and publishing them left marks without messages; its successor publishes
+   * them again at once instead of after DISPATCH_REDELIVER_AFTER_MS. (A message still queued for such a record
+   * becomes stale and is dropped; a record executing now is locked and skipped.)
+   */
+  private sweepEarlierMarks = true;
+
+  constructor(
+    private readonly deps: DispatchLoopDeps,
+    private readonly term: Term,
+    private readonly log: Logger,
+  ) {
+    this.limits = new KindLimits(deps.kinds, deps.clock);
+    this.contact = new DatabaseContact(deps.clock, deps.timings.databaseGraceMs, (failingForMs, err) => {
+      log.error(
+        { err, failingForMs: Math.round(failingForMs) },
+        'Postgres has not answered for a whole lease TTL; giving leadership up',
+      );
+      this.stopReason ??= 'database-unreachable';
+      term.end('database-unreachable');
+    });
+  }
+
+  run(): Promise<string> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  async drain(): Promise<void> {
+    this.draining.abort();
+    await this.running;
+  }
+
+  /** The leader executes nothing as such (its consumer does, like every replica's). */
+  executingByKind(): ReadonlyMap<string, number> {
+    return new Map();
+  }
+
+  private async loop(): Promise<string> {
+    const stop = AbortSignal.any([this.term.signal, this.draining.signal]);
+    const { claim, timings, publisher, metrics } = this.deps;
+    const listening = listenOrPoll(
+      this.deps.databaseUrl,
+      `retry-worker dispatch listen ${this.deps.replicaId}`,
+      () => this.waker.wake(),
+      this.log,
+    );
+    // Retention runs while this term dispatches, as in leader mode.
+    const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stop);
+    let waitingForBroker = false;
+    try {
+      while (!stop.aborted && this.term.isSafe()) {
+        if (!publisher.isReady) {
+          if (!waitingForBroker) this.log.info('dispatching waits for the link to RabbitMQ; nothing is lost meanwhile');
+          waitingForBroker = true;
+          await publisher.waitReady(claim.pollIntervalMs, stop);
+          continue;
+        }
+        if (waitingForBroker) this.log.info('RabbitMQ linked: dispatching');
+        waitingForBroker = false;
+        try {
+          const { published, limit } = await this.dispatchOnce();
+          if (published < limit) await this.waker.wait(claim.pollIntervalMs, stop);
+        } catch (err) {
+          if (err instanceof FencedError) {
+            this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
+            metrics.fencedRejection('claim');
+            this.stopReason = 'fenced';
+            this.term.end('fenced');
+            break;
+          }
+          if (stop.aborted || this.contact.isLost) break;
+          this.log.warn({ err }, 'dispatch failed; retrying');
+          await sleep(Math.max(timings.retryMinMs, Math.min(1_000, claim.pollIntervalMs)), stop);
+        }
+      }
+      return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
+    } finally {
+      this.contact.stop();
+      await retention.stop();
+      metrics.dispatch.inFlight(undefined);
+      await (await listening)?.close(timings.databaseTimeoutMs);
+    }
+  }
+
+  /** One round: count, choose and mark, publish. Returns how many it published and how many it could have. */
+  private async dispatchOnce(): Promise<{ published: number; limit: number }> {
+    const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
+    const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
+    const sentAt = clock();
+    const inFlight = await this.reported(
+      sentAt,
+      withTimeout(dispatchedByKind(pool, redeliverAfterMs), timings.databaseTimeoutMs, 'counting in flight'),
+    );
+    const total = [...inFlight.values()].reduce((a, b) => a + b, 0);
+    metrics.dispatch.inFlight(total);
+    const limit = claim.batchSize - total;
+    if (limit <= 0) return { published: 0, limit: 1 };
+    const rows = await this.reported(clock(), this.choose(limit, inFlight, redeliverAfterMs));
+    this.sweepEarlierMarks = false;
+    if (rows.length === 0) return { published: 0, limit };
+    metrics.claimed(rows.length);
+    const failed = await this.publishAll(rows);
+    if (failed.length > 0) {
+      this.log.warn({ records: failed.length }, 'RabbitMQ did not confirm some messages; their records stay due');
+      await withTimeout(undispatch(pool, failed), timings.databaseTimeoutMs, 'unmarking').catch((err: unknown) =>
+        this.log.warn({ err }, `could not unmark them; they are published again after DISPATCH_REDELIVER_AFTER_MS`),
+      );
+    }
+    return { published: rows.length - failed.length, limit };
+  }
+
+  private async choose(
+    limit: number,
+    inFlight: ReadonlyMap<string, number>,
+    redeliverAfterMs: number,
+  ): Promise<DispatchedRow[]> {
+    const { pool, timings, electionName, lockKey, claim, kinds } = this.deps;
+    const caps = this.limits.caps();
+    for (const kind of kinds.limited())
+      if (kind.concurrency !== undefined)
+        caps.set(kind.name, Math.min(caps.get(kind.name) ?? limit, kind.concurrency - (inFlight.get(kind.name) ?? 0)));
+    const client = await withTimeout(pool.connect(), timings.databaseTimeoutMs, 'connecting to dispatch');
+    let healthy = false;
+    try {
+      const rows = await withTimeout(
+        dispatchRecords(client, {
+          name: electionName,
+          epoch: this.term.epoch,
+          token: this.term.token,
+          limit,
+          payloadMaxBytes: claim.payloadMaxBytes,
+          lockKey,
+          caps,
+          dispatch: { redeliverAfterMs },
+        }),
+        timings.databaseTimeoutMs,
+        'dispatch',
+      );
+      healthy = true;
+      return rows;
+    } catch (err) {
+      healthy = err instanceof FencedError;
+      throw err;
+    } finally {
+      client.release(!healthy);
+    }
+  }
+
+  /**
+   * Publishes every row, each kind in its own order and at its rate, without waiting for one confirm before the
+   * next publication (so a crash leaves few marks without a message); returns the rows not confirmed.
+   */
+  private async publishAll(rows: readonly DispatchedRow[]): Promise<DispatchedRow[]> {
+    const byKind = new Map<string, DispatchedRow[]>();
+    for (const row of rows) byKind.set(row.kind, [...(byKind.get(row.kind) ?? []), row]);
+    const failed: DispatchedRow[] = [];
+    const confirms: Promise<void>[] = [];
+    await Promise.all(
+      [...byKind].map(async ([name, list]) => {
+        const kind = this.deps.kinds.get(name);
+        for (const row of list) {
+          while (kind && !this.limits.tryStart(kind)) await sleep(this.limits.nextTokenInMs(kind));
+          const message = { id: row.id, uid: row.uid, token: row.token, epoch: this.term.epoch };
+          confirms.push(
+            this.deps.publisher.publish(message).then((confirmed) => {
+              if (confirmed) this.deps.metrics.dispatch.published(row.redispatch);
+              else failed.push(row);
+            }),
+          );
+        }
+      }),
+    );
+    await Promise.all(confirms);
+    return failed;
+  }
+
+  private async reported<T>(sentAt: number, work: Promise<T>): Promise<T> {
+    try {
+      const result = await work;
+      this.contact.answered(sentAt);
+      return result;
+    } catch (err) {
+      if (err instanceof FencedError) this.contact.answered(sentAt);
+      else this.contact.failed(sentAt, err);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type pg from 'pg';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { createPool } from '../db/pool.js';
+import { termLockKey } from '../db/term-lock.js';
+import type { Term } from '../election/term.js';
+import type { KindRegistry } from '../executor/kinds.js';
+import type { TermLoop } from '../leadership-gate.js';
+import type { RetryLoopDeps } from '../loop/retry-loop.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { leaderSessionSettings, type Timings } from '../timings.js';
+import { DispatchConsumer } from './dispatch-consumer.js';
+import { DispatchLoop } from './dispatch-loop.js';
+import { queueName } from './dispatch-message.js';
+import { Publisher } from './publisher.js';
+
+/**
+ * EXECUTION_MODE=dispatch's parts of one replica: a publisher that the leader's terms dispatch through, and a
+ * consumer that executes, on a pool of its own. start() connects (in the background: a broker that is down is
+ * waited for, and said so); stop() drains the consumer, then closes everything. stop() is safe twice.
+ */
+export class DispatchMode {
+  private readonly publisher: Publisher;
+  private readonly consumer: DispatchConsumer;
+  private readonly pool: pg.Pool;
+
+  constructor(
+    private readonly config: Config,
+    timings: Timings,
+    kinds: KindRegistry,
+    metrics: Metrics,
+    clock: Clock,
+    log: Logger,
+  ) {
+    const c = config;
+    const url = c.dispatch.amqpUrl!;
+    const queue = queueName(c.election.name);
+    metrics.dispatch.setMode('dispatch');
+    this.publisher = new Publisher(url, queue, log);
+    // One transaction per message in flight (prefetch = CONCURRENCY), and the ledger's writes beside them.
+    this.pool = createPool({
+      databaseUrl: c.database.url,
+      max: c.execution.concurrency + 3,
+      applicationName: `retry-worker consumer ${c.replicaId}`,
+      session: leaderSessionSettings(timings),
+      connectionTimeoutMs: timings.databaseTimeoutMs,
+      onError: (err) => log.warn({ err }, 'consumer database connection failed'),
+    });
+    this.consumer = new DispatchConsumer({
+      url,
+      queue,
+      pool: this.pool,
+      electionName: c.election.name,
+      lockKey: termLockKey(c.election.name),
+      replicaId: c.replicaId,
+      execution: c.execution,
+      payloadMaxBytes: c.claim.payloadMaxBytes,
+      timings,
+      kinds,
+      metrics,
+      clock,
+      log,
+    });
+  }
+
+  start(): void {
+    this.publisher.start();
+    this.consumer.start();
+  }
+
+  /** The leader's loop for a term: the dispatcher. */
+  termLoop(deps: RetryLoopDeps): (term: Term, log: Logger) => TermLoop {
+    return (term, log) =>
+      new DispatchLoop({ ...deps, dispatch: this.config.dispatch, publisher: this.publisher }, term, log);
+  }
+
+  executingByKind(): ReadonlyMap<string, number> {
+    return this.consumer.executingByKind();
+  }
+
+  async stop(shutdownTimeoutMs: number): Promise<void> {
+    await this.consumer.stop(shutdownTimeoutMs);
+    await this.publisher.stop();
+    await this.pool.end().catch(() => undefined);
+  }
+}

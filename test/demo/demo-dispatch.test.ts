@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { createVhost, rabbitUnavailable } from '../support/rabbitmq.js';
+import { CLI } from '../support/replica.js';
+
+const skip = await rabbitUnavailable();
+
+/** Runs `retry-worker demo --dispatch` with `env`; returns its exit code and output. */
+async function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; tail: string }> {
+  const child = spawn(process.execPath, [CLI, 'demo', '--dispatch'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGINT'), 80_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return {
+    code,
+    stdout,
+    tail: `\n--- stdout (tail) ---\n${stdout.slice(-3000)}\n--- stderr ---\n${stderr.slice(-2000)}`,
+  };
+}
+
+test('demo --dispatch: all three replicas execute, the leader is killed, every record settles with no overlap', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const vhost = await createVhost('rw-demo');
+  t.after(() => vhost.drop());
+  const { code, stdout, tail } = await runDemo({ ...process.env, AMQP_URL: vhost.url });
+  assert.equal(code, 0, tail);
+  assert.match(stdout, /overlaps found: 0 \(one record executed twice at once\), 0 \(two epochs executing at once\)/);
+  assert.match(stdout, /pending\s+0\n/, tail);
+  assert.match(stdout, />>> kill -9 \d+: killing the leader/, tail);
+  assert.match(stdout, /cleaned up: .*the demo's queue deleted/, tail);
+  assert.doesNotMatch(stdout, /guest:guest/, 'the demo printed the broker password');
+  const executors = new Set([...stdout.matchAll(/^\[(replica-\d) epoch \d+\] record \d+ attempt/gm)].map((m) => m[1]));
+  assert.equal(executors.size, 3, `executions on ${[...executors].join(', ')}${tail}`);
+});
+
+test('demo --dispatch without a reachable RabbitMQ says how to get one, without the password, and exits 1', async () => {
+  const { code, stdout, tail } = await runDemo({ ...process.env, AMQP_URL: 'amqp://guest:s3cr3t@127.0.0.1:1/' });
+  assert.equal(code, 1, tail);
+  assert.match(stdout, /demo --dispatch needs RabbitMQ, and none answered at 127\.0\.0\.1:1/, tail);
+  assert.match(stdout, /set AMQP_URL/, tail);
+  assert.doesNotMatch(stdout, /s3cr3t/);
+});

@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { connect } from 'amqplib';
+import { encodeMessage, queueName } from '../src/dispatch/dispatch-message.js';
+import { TestCluster } from './support/cluster.js';
+import { waitFor } from './support/ports.js';
+import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
+import { CLI, type LogLine, type Replica } from './support/replica.js';
+import { checkEvidence } from './support/sink.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+
+const skip = await rabbitUnavailable();
+const isDispatching = (l: LogLine) => l.msg === 'leading: this replica now dispatches failed records';
+
+/** The live replica that logged, at or after `notBefore`, that it dispatches. */
+function waitForDispatcher(replicas: readonly Replica[], notBefore = 0): Promise<Replica> {
+  return waitFor('a replica to dispatch', () =>
+    replicas.find((r) => r.alive && r.logs.some((l) => isDispatching(l) && l.time >= notBefore)),
+  );
+}
+
+function assertSafe(cluster: TestCluster): void {
+  const evidence = checkEvidence(cluster.sink.executions);
+  assert.deepEqual(evidence.overlaps, [], 'two executions of one record overlapped');
+  assert.deepEqual(evidence.termOverlaps, [], 'executions under two epochs overlapped');
+  assert.deepEqual(
+    cluster.sink.executions.filter((e) => e.refused),
+    [],
+    'a fencing token reached the sink out of order',
+  );
+}
+
+/** Sums of one metric over the replicas' /metrics (each replica logs the port it serves). */
+async function metricSum(replicas: readonly Replica[], name: string): Promise<number> {
+  let sum = 0;
+  for (const replica of replicas) {
+    const { port } = await replica.waitForLog((l) => l.msg === 'http server listening');
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1));
+  }
+  return sum;
+}
+
+/** Every record's ledger agrees with its row: one ledger row per counted attempt, each with an outcome. */
+async function assertLedgerConsistent(cluster: TestCluster): Promise<void> {
+  const { rows } = await cluster.pool.query<{ id: number; attempts: number; ledger: number; open: number }>(
+    `SELECT f.id, f.attempts, count(a.*)::int AS ledger, count(a.*) FILTER (WHERE a.outcome IS NULL)::int AS open
+     FROM failed_records f LEFT JOIN failed_record_attempts a ON a.record_uid = f.uid
+     GROUP BY f.id, f.attempts`,
+  );
+  for (const r of rows) {
+    assert.equal(r.ledger, r.attempts, `record ${r.id}: ${r.ledger} ledger rows for ${r.attempts} attempts`);
+  }
+}
+
+describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
+  let vhost: RabbitVhost;
+  before(async () => {
+    vhost = await createVhost('rw-dispatch');
+  });
+  after(() => vhost?.drop());
+
+  const start = async (env: Record<string, string> = {}) =>
+    TestCluster.start({
+      env: {
+        EXECUTION_MODE: 'dispatch',
+        AMQP_URL: vhost.url,
+        ELECTION_BACKEND: 'postgres',
+        LEASE_TTL_SECONDS: '2',
+        CONCURRENCY: '5',
+        ...env,
+      },
+    });
+
+  test('three replica processes execute every record once at a time, spread over all of them', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id, { HTTP_PORT: '0' });
+    await waitForDispatcher(cluster.replicas);
+    const ok = await cluster.insertSinkRecords(240, { mode: 'ok', delayMs: 20 });
+    const flaky = await cluster.insertSinkRecords(40, { mode: 'fail-until', succeedOnAttempt: 3, delayMs: 20 });
+    const permanent = await cluster.insertSinkRecords(20, { mode: 'permanent' });
+    await cluster.waitUntilSettled();
+
+    const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number }>(
+      'SELECT id, status, attempts FROM failed_records',
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const id of ok) assert.deepEqual(byId.get(id), { id, status: 'succeeded', attempts: 1 });
+    for (const id of flaky) assert.deepEqual(byId.get(id), { id, status: 'succeeded', attempts: 3 });
+    for (const id of permanent) assert.deepEqual(byId.get(id), { id, status: 'dead', attempts: 1 });
+    assert.equal(cluster.sink.executions.length, 240 + 40 * 3 + 20, 'every attempt reached the sink once');
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
+    const perReplica = new Map<string, number>();
+    for (const e of cluster.sink.executions) perReplica.set(e.replicaId, (perReplica.get(e.replicaId) ?? 0) + 1);
+    for (const id of ['a', 'b', 'c'])
+      assert.ok((perReplica.get(id) ?? 0) >= 20, `replica ${id} executed ${perReplica.get(id) ?? 0} records`);
+
+    // /metrics: the mode, and every execution's message published once and executed once.
+    const executions = cluster.sink.executions.length;
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_execution_mode{mode="dispatch"}'), 3);
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_executed_total'), executions);
+    assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_published_total'), executions);
+    // status: every replica in dispatch mode, and the executions spread over all three.
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'status', '--json'], {
+      env: { ...process.env, DATABASE_URL: cluster.db.url, ELECTION_NAME: cluster.baseEnv.ELECTION_NAME },
+    });
+    const status = JSON.parse(stdout) as {
+      replicas: { mode: string }[];
+      dispatch: { inFlight: number; recentByReplica: { replicaId: string }[] };
+    };
+    assert.deepEqual(
+      status.replicas.map((r) => r.mode),
+      ['dispatch', 'dispatch', 'dispatch'],
+    );
+    assert.equal(status.dispatch.inFlight, 0);
+    assert.deepEqual(status.dispatch.recentByReplica.map((r) => r.replicaId).sort(), ['a', 'b', 'c']);
+  });
+
+  test('duplicate and stale messages are dropped: a record runs once, however often its message arrives', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    const [id] = await cluster.insertSinkRecords(1, { mode: 'ok', delayMs: 1_500 });
+    const { rows } = await waitFor('the record to be executing', async () => {
+      const r = await cluster.pool.query<{ uid: string; token: string }>(
+        `SELECT f.uid, f.dispatch_token AS token FROM failed_records f
+         JOIN failed_record_attempts a ON a.record_uid = f.uid AND a.outcome IS NULL WHERE f.id = $1`,
+        [id],
+      );
+      return r.rows.length > 0 ? r : undefined;
+    });
+    const message = encodeMessage({ id: id!, uid: rows[0]!.uid, token: rows[0]!.token, epoch: 1 });
+    const connection = await connect(vhost.url);
+    t.after(() => connection.close());
+    const channel = await connection.createConfirmChannel();
+    const queue = queueName('test');
+    // Copies while it executes (every consumer has a free slot), then, once it is done, a stale one and junk.
+    for (let i = 0; i < 4; i++) channel.sendToQueue(queue, message, { persistent: true });
+    await channel.waitForConfirms();
+    await cluster.waitUntilSettled();
+    channel.sendToQueue(queue, message, { persistent: true });
+    channel.sendToQueue(queue, Buffer.from('not json'), { persistent: true });
+    await channel.waitForConfirms();
+    await waitFor('the queue to be empty', async () => {
+      const depth = await vhost.queueDepth(queue);
+      return depth && depth.ready + depth.unacked === 0 ? true : undefined;
+    });
+    assert.equal(cluster.sink.executions.length, 1, 'the record ran once');
+    const { rows: final } = await cluster.pool.query('SELECT status, attempts FROM failed_records');
+    assert.deepEqual(final, [{ status: 'succeeded', attempts: 1 }]);
+    const drops = cluster.replicas.flatMap((r) => r.logs).filter((l) => l.msg.startsWith('dropped a message'));
+    assert.equal(drops.length, 1, 'the junk message was dropped, saying so');
+  });
+
+  test('a message lost after its record was marked is published again after DISPATCH_REDELIVER_AFTER_MS', async (t) => {
+    const cluster = await start({ DISPATCH_REDELIVER_AFTER_MS: '5000' });
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id, { HTTP_PORT: '0' });
+    await waitForDispatcher(cluster.replicas);
+    // One record through first: the leader's first round (which takes every earlier term's mark as lost) is over.
+    await cluster.insertSinkRecords(1, { mode: 'ok' });
+    await cluster.waitUntilSettled();
+    // As if the leader had marked and published them, and the broker had lost the messages.
+    const insertedAt = Date.now();
+    await cluster.pool.query(
+      `INSERT INTO failed_records (kind, payload, dispatched_at, dispatch_token)
+       SELECT 'http', $1::jsonb, now(), gen_random_uuid() FROM generate_series(1, 20)`,
+      [JSON.stringify(cluster.sink.payload({ mode: 'ok' }))],
+    );
+    await cluster.waitUntilSettled(30_000);
+    const firstStart = Math.min(...cluster.sink.executions.slice(1).map((e) => e.start));
+    assert.ok(firstStart - insertedAt >= 4_500, `published again after ${firstStart - insertedAt} ms, not 5 s`);
+    assert.equal(cluster.sink.executions.length, 21);
+    const republished = 'retry_worker_dispatch_published_total{redispatch="true"}';
+    assert.equal(await metricSum(cluster.replicas, republished), 20);
+    assertSafe(cluster);
+  });
+
+  test('a new leader publishes at once the records an earlier term marked (it may have died before publishing)', async (t) => {
+    const cluster = await start(); // the default DISPATCH_REDELIVER_AFTER_MS: 2 minutes
+    t.after(() => cluster.stop());
+    await cluster.pool.query(
+      `INSERT INTO failed_records (kind, payload, dispatched_at, dispatch_token)
+       SELECT 'http', $1::jsonb, now(), gen_random_uuid() FROM generate_series(1, 20)`,
+      [JSON.stringify(cluster.sink.payload({ mode: 'ok' }))],
+    );
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await cluster.waitUntilSettled(20_000);
+    assert.equal(cluster.sink.executions.length, 20);
+    assertSafe(cluster);
+  });
+
+  test('connections cut by the broker: every replica reconnects, nothing is lost or run twice at once', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    const ids = await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 100 });
+    await waitFor('executions under way', () => (cluster.sink.executions.length >= 20 ? true : undefined));
+    assert.ok((await vhost.closeConnections()) >= 6, 'a publisher and a consumer link per replica');
+    await cluster.waitUntilSettled();
+    for (const replica of cluster.replicas)
+      await replica.waitForLog((l) => l.msg === 'RabbitMQ reachable again' && l.role === 'consumer');
+    const { rows } = await cluster.pool.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM failed_records WHERE attempts = 1 GROUP BY 1`,
+    );
+    assert.deepEqual(rows, [{ status: 'succeeded', n: ids.length }]);
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
+  });
+
+  test('a consumer cut off from Postgres aborts its handlers and starts nothing; its records finish elsewhere', async (t) => {
+    // Its handlers are aborted within 1.5 s (the lease TTL less its margin); the sink serves each call 2 s; the
+    // records' next attempts wait their backoff (1-2 s) after Postgres freed the rows (2 s).
+    const cluster = await start({ BACKOFF_BASE_MS: '2000', BACKOFF_MAX_MS: '4000' });
+    const url = new URL(cluster.db.url);
+    const proxy = new TcpProxy(url.hostname, Number(url.port));
+    await proxy.start();
+    t.after(async () => {
+      await cluster.stop();
+      await proxy.stop();
+    });
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    url.port = String(proxy.port);
+    const cut = cluster.startReplica('c', { DATABASE_URL: url.toString() });
+    await cut.waitForLog((l) => l.msg === 'connected to RabbitMQ' && l.role === 'consumer');
+    const ids = await cluster.insertSinkRecords(40, { mode: 'ok', delayMs: 2_000 });
+    await waitFor('c to be mid-execution', async () => {
+      const { rows } = await cluster.pool.query(
+        `SELECT 1 FROM failed_record_attempts WHERE replica_id = 'c' AND outcome IS NULL`,
+      );
+      return rows.length >= 2 ? true : undefined;
+    });
+    proxy.hold();
+    const cutAt = Date.now();
+    await cluster.waitUntilSettled(60_000);
+
+    const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number }>(
+      'SELECT id, status, attempts FROM failed_records',
+    );
+    assert.equal(rows.length, ids.length);
+    for (const r of rows) assert.equal(r.status, 'succeeded', `record ${r.id}`);
+    for (const r of rows) assert.ok(r.attempts <= 2, `record ${r.id} has ${r.attempts} attempts`);
+    const late = cluster.sink.executions.filter((e) => e.replicaId === 'c' && e.start > cutAt + 100);
+    assert.deepEqual(late, [], 'the cut-off consumer started executions');
+    assert.ok(
+      cut.logs.some((l) => l.msg.startsWith('execution failed') && JSON.stringify(l.err).includes('rows-uncertain')),
+      'the cut-off consumer aborted its running handlers',
+    );
+    assertSafe(cluster);
+  });
+
+  test('SIGTERM: a consumer stops taking messages, finishes its executions, exits 0; nothing is lost', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    const [a, b] = [cluster.startReplica('a'), cluster.startReplica('b')];
+    const leader = await waitForDispatcher(cluster.replicas);
+    const stopping = leader === a ? b : a;
+    const ids = await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 300 });
+    await waitFor('executions on the replica to stop', () =>
+      cluster.sink.executions.some((e) => e.replicaId === stopping.id) ? true : undefined,
+    );
+    const signalledAt = Date.now();
+    stopping.signal('SIGTERM');
+    assert.deepEqual(await stopping.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - signalledAt < 5_000, `stopping took ${Date.now() - signalledAt} ms`);
+    await cluster.waitUntilSettled();
+    const { rows } = await cluster.pool.query<{ status: string; attempts: number; n: number }>(
+      `SELECT status, attempts, count(*)::int AS n FROM failed_records GROUP BY 1, 2`,
+    );
+    assert.deepEqual(rows, [{ status: 'succeeded', attempts: 1, n: ids.length }]);
+    assert.equal(cluster.sink.executions.length, ids.length, 'every record executed once');
+    assertSafe(cluster);
+  });
+
+  test('kill -9 of a consumer mid-execution: its records run again elsewhere, never two at once', async (t) => {
+    // The dead attempts' next attempts wait their backoff (0.5-1 s here), longer than the sink's 500 ms.
+    const cluster = await start({ BACKOFF_BASE_MS: '1000', BACKOFF_MAX_MS: '2000' });
+    t.after(() => cluster.stop());
+    const [a, b] = [cluster.startReplica('a'), cluster.startReplica('b')];
+    const leader = await waitForDispatcher(cluster.replicas);
+    const victim = leader === a ? b : a;
+    const ids = await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 500 });
+    await waitFor('the victim to be mid-execution', async () => {
+      const { rows } = await cluster.pool.query(
+        `SELECT 1 FROM failed_record_attempts WHERE replica_id = $1 AND outcome IS NULL`,
+        [victim.id],
+      );
+      return rows.length >= 3 ? true : undefined;
+    });
+    await victim.kill();
+    await cluster.waitUntilSettled();
+
+    const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number }>(
+      'SELECT id, status, attempts FROM failed_records',
+    );
+    assert.equal(rows.length, ids.length);
+    for (const r of rows) assert.equal(r.status, 'succeeded', `record ${r.id}`);
+    for (const r of rows) assert.ok(r.attempts <= 2, `record ${r.id} has ${r.attempts} attempts`);
+    const { rows: died } = await cluster.pool.query<{ record_id: number }>(
+      `SELECT record_id FROM failed_record_attempts WHERE replica_id = $1 AND outcome IS NULL`,
+      [victim.id],
+    );
+    assert.ok(died.length >= 3, 'the killed consumer had attempts in flight');
+    const rerun = new Set(rows.filter((r) => r.attempts === 2).map((r) => r.id));
+    assert.deepEqual(rerun, new Set(died.map((d) => d.record_id)), 'exactly the attempts that died ran again');
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
+  });
+
+  test('kill -9 of the dispatching leader: another replica dispatches, and nothing is lost', async (t) => {
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+    const first = await waitForDispatcher(cluster.replicas);
+    await cluster.insertSinkRecords(100, { mode: 'ok', delayMs: 50 });
+    await waitFor('executions under way', () => (cluster.sink.executions.length >= 20 ? true : undefined));
+    const killedAt = Date.now();
+    await first.kill();
+    const second = await waitForDispatcher(cluster.replicas, killedAt);
+    assert.notEqual(second, first);
+    const later = await cluster.insertSinkRecords(50, { mode: 'ok', delayMs: 20 });
+    await cluster.waitUntilSettled();
+
+    const { rows } = await cluster.pool.query<{ status: string; attempts: number; n: number }>(
+      `SELECT status, attempts, count(*)::int AS n FROM failed_records WHERE id = ANY($1) GROUP BY 1, 2`,
+      [later],
+    );
+    assert.deepEqual(rows, [{ status: 'succeeded', attempts: 1, n: 50 }]);
+    const { rows: all } = await cluster.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM failed_records WHERE status <> 'succeeded' OR attempts > 2`,
+    );
+    assert.equal(all[0]!.n, 0);
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
+  });
+});
