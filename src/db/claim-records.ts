@@ -83,7 +83,8 @@ export async function fencedStatements<Row>(
 
 /** The columns of a ClaimedRow, from `r` (a locked row of failed_records with payload_bytes) and `l` (LEDGER_JOIN). */
 export function claimedColumns(payloadMaxBytes: number): string {
-  return `r.id, r.uid, r.kind, CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END AS payload,
+  return `r.id, r.uid, r.kind,
+           CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END AS payload,
            r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts", r.last_error AS "lastError",
            l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"`;
 }
@@ -103,7 +104,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
   const free = (alias: string) =>
     redeliverMs === undefined
       ? ''
-      : `AND (${alias}.dispatched_at IS NULL OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
+      : `AND (${alias}.dispatched_at IS NULL
+              OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
   const capKinds = [...args.caps.keys()].map((k) => textLiteral(client, k));
   const capValues = [...args.caps.values()].map((n) => intLiteral(Math.max(0, n)));
   return `
@@ -121,7 +123,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       WHERE p.kind IS NOT NULL
         AND coalesce(c.cap, ${limit}) > 0
         AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = p.kind)
-        AND EXISTS (SELECT 1 FROM failed_records d WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now() ${free('d')})
+        AND EXISTS (SELECT 1 FROM failed_records d
+                    WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now() ${free('d')})
     ), shares AS (
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )

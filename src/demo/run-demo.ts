@@ -110,7 +110,8 @@ class DemoRun {
     const { con } = this;
     con.line(
       this.dispatch
-        ? 'retry-worker demo --dispatch: 3 replicas elect one dispatcher and all 3 execute; the leader is killed (kill -9) midway'
+        ? 'retry-worker demo --dispatch: 3 replicas elect one dispatcher and all 3 execute; ' +
+            'the leader is killed (kill -9) midway'
         : 'retry-worker demo: 3 replicas elect one executor; its leader is killed (kill -9) midway',
     );
     const broker = this.dispatch ? await chooseBroker() : undefined;
@@ -238,7 +239,8 @@ class DemoRun {
         );
       } else
         this.con.line(
-          `>>> ${replica.id} leads (epoch ${l.epoch}); ${this.dispatch ? 'it dispatches, all execute' : 'it alone executes'}`,
+          `>>> ${replica.id} leads (epoch ${l.epoch}); ` +
+            (this.dispatch ? 'it dispatches, all execute' : 'it alone executes'),
         );
     } else if (l.msg.startsWith('execution ') && l.msg !== 'execution started') {
       this.executions++;
