@@ -49,8 +49,12 @@ export function markdownTable(measurements: readonly Measurement[]): string {
     const ours = oursFor(m, measurements);
     const ratio = ours ? spread(ours.runs).median / s.median : NaN;
     const spreadText = m.runs.length > 1 ? `${format(s.min, m.metric)}–${format(s.max, m.metric)}` : '(1 run)';
+    const ratioText = Number.isFinite(ratio)
+      ? `${ratio.toFixed(2)}${ratio !== 0 ? (m.higherIsBetter === ratio >= 1 ? '' : '') : ''}`
+      : '';
     lines.push(
-      `| ${m.workload} | ${m.metric}${m.note ? ` (${m.note})` : ''} | ${PEER_NAMES[m.peer] ?? m.peer} | ${m.config} | ${m.concurrency} | ${format(s.median, m.metric)} | ${spreadText} | ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}${ratio !== 0 ? (m.higherIsBetter === ratio >= 1 ? '' : '') : ''}` : ''} |`,
+      `| ${m.workload} | ${m.metric}${m.note ? ` (${m.note})` : ''} | ${PEER_NAMES[m.peer] ?? m.peer} | ` +
+        `${m.config} | ${m.concurrency} | ${format(s.median, m.metric)} | ${spreadText} | ${ratioText} |`,
     );
   }
   return lines.join('\n');

@@ -3,8 +3,8 @@
  * workloads; prints a Markdown table (stdout) with every figure and the ratio ours ÷ peer. Progress goes to
  * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
  *
- *   node dist/bench/run.js [--quick] [--reps N]
- *                          [--only drain,io,latency,backlog,footprint,failover,reference,dispatch]
+ *   node dist/bench/run.js [--quick] [--reps N] [--records N]
+ *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention,dispatch]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
  *                          [--compare CHECKOUT]
  *
@@ -32,9 +32,20 @@ import { failover } from './workloads/failover.js';
 import { footprint } from './workloads/footprint.js';
 import { latency } from './workloads/latency.js';
 import { reference } from './workloads/reference.js';
+import { retention } from './workloads/retention.js';
 import { throughput } from './workloads/throughput.js';
 
-const ALL = ['drain', 'io', 'latency', 'backlog', 'footprint', 'failover', 'reference', 'dispatch'] as const;
+const ALL = [
+  'drain',
+  'io',
+  'latency',
+  'backlog',
+  'footprint',
+  'failover',
+  'reference',
+  'retention',
+  'dispatch',
+] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -166,6 +177,12 @@ async function main(): Promise<void> {
       );
     if (only.has('failover')) measurements.push(...(await failover(ctx, us, [5, 2], quick ? 1 : 5)));
     if (only.has('reference')) measurements.push(...(await reference(ctx, quick ? 3 : 10)));
+    if (only.has('retention')) {
+      // Ours alone, without and with retention, over the same old finished rows (issue 20: within 5 %).
+      const retain = { ...oursEnv, RETAIN_SUCCEEDED_DAYS: '30', RETAIN_FINISHED_DAYS: '30' };
+      const withRetention = ours(ctx.etcdEndpoints, { env: retain });
+      measurements.push(...(await retention(ctx, us, withRetention, quick ? 300 : records, 10)));
+    }
     // Dispatch mode (RabbitMQ on 127.0.0.1:5672, a vhost of the run's own) on 1, 2 and 3 replicas beside leader
     // mode, and its insert-to-start latency beside leader mode's.
     if (only.has('dispatch')) {

@@ -77,8 +77,12 @@ export function ours(etcdEndpoints: string, options: OursOptions = {}): System {
           `SELECT NOT EXISTS (SELECT 1 FROM failed_records WHERE status = 'pending') AS done`,
         )
       ).rows[0]!.done,
-    finished: async (db) =>
-      (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM failed_records WHERE status <> 'pending'`))
-        .rows[0]!.n,
+    finished: async (db, _enqueued, kind) =>
+      (
+        await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM failed_records WHERE status <> 'pending' AND ($1::text IS NULL OR kind = $1)`,
+          [kind ?? null],
+        )
+      ).rows[0]!.n,
   };
 }

@@ -26,8 +26,8 @@ export interface System {
   readyAt(run: Running, logTo: string | 'pipe'): Promise<number>;
   /** True once the database shows no job left to do. */
   allDone(db: BenchDatabase): Promise<boolean>;
-  /** Jobs the database shows finished (for runs stopped at a time cap). */
-  finished(db: BenchDatabase, enqueued: number): Promise<number>;
+  /** Jobs (of `kind`, where the system can tell) the database shows finished (for runs stopped at a time cap). */
+  finished(db: BenchDatabase, enqueued: number, kind?: string): Promise<number>;
 }
 
 export interface StartOptions {

@@ -74,11 +74,13 @@ for (const ttl of values.ttls.split(',').map(Number)) {
 }
 
 console.log(
-  `| backend | TTL | leadership changes in ${steadyMs / 1000} s steady | graceful p50 / max (ms) | crash p50 / max (ms) |`,
+  `| backend | TTL | leadership changes in ${steadyMs / 1000} s steady |` +
+    ` graceful p50 / max (ms) | crash p50 / max (ms) |`,
 );
 console.log('|---|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.backend} | ${r.ttl} s | ${r.flaps} | ${pct(r.graceful, 50)} / ${Math.max(...r.graceful)} | ${pct(r.crash, 50)} / ${Math.max(...r.crash)} |`,
+    `| ${r.backend} | ${r.ttl} s | ${r.flaps} | ${pct(r.graceful, 50)} / ${Math.max(...r.graceful)} |` +
+      ` ${pct(r.crash, 50)} / ${Math.max(...r.crash)} |`,
   );
 }

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { describeSettings, loadConfig } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -28,6 +28,29 @@ Usage:
                                      claim no more records of KIND, on every replica and across failovers;
                                      executions already started finish (stored in Postgres; shown by status)
   retry-worker resume KIND           claim records of KIND again
+  retry-worker requeue [SELECTORS] [--reason TEXT] [--actor NAME] [--dry-run] [--batch-size N] [--json]
+                                     set the selected records back to pending, due now, with a fresh attempt
+                                     budget (their attempts so far are kept); never touches a record a claim
+                                     holds (executing): it is reported as skipped. In batches of --batch-size
+                                     (default 1000) rows, each its own short transaction, paced
+  retry-worker discard [SELECTORS] [--reason TEXT] [--actor NAME] [--dry-run] [--batch-size N] [--json]
+                                     mark the selected records discarded (final; history kept)
+      SELECTORS (all given must hold):
+        --id ID                      this record (repeat for more); unknown ids are reported
+        --status S[,S]               records in these statuses (default dead); requeue takes dead, discarded,
+                                     cancelled, succeeded, pending; discard takes dead, pending, cancelled
+        --kind KIND                  records of this kind
+        --error-like PATTERN         last_error matches this LIKE pattern, case-insensitively ('%timeout%')
+        --since T / --until T        last changed (a finished record: when it finished) at or after / before T:
+                                     an ISO time (2026-12-01T10:00:00Z) or a duration ago (2h, 30m, 7d)
+  retry-worker cancel ID [--reason TEXT] [--actor NAME] [--wait 10s] [--json]
+                                     a pending record becomes cancelled; an executing one: the leader is told
+                                     (NOTIFY), aborts its handler's signal with reason "cancelled", and the
+                                     attempt and the record end cancelled (waits up to --wait for that)
+  retry-worker prune --older-than D [--succeeded-older-than D] [--batch-size N] [--json]
+                                     delete finished records (succeeded, dead, discarded, cancelled) that
+                                     finished more than D ago (30d, 12h), with their ledger rows and history,
+                                     in small batches; --succeeded-older-than gives succeeded ones their own age
   retry-worker demo [--dispatch]     on this machine, with no database or etcd needed: an embedded PostgreSQL,
                                      etcd if a binary is on PATH (else the postgres backend), 3 replicas, a
                                      sink, a few hundred failed records, a kill -9 of the leader, a summary;
@@ -35,7 +58,8 @@ Usage:
                                      guest/guest on 127.0.0.1:5672), all three replicas executing
   retry-worker --help                show this text
 
-status, pause and resume read DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; demo reads only ETCD_ENDPOINTS
+status, pause and resume read DATABASE_URL, ELECTION_NAME, DEFAULT_MAX_ATTEMPTS and HANDLERS_MODULE; requeue, discard,
+cancel and prune read DATABASE_URL; their --actor defaults to user@host. demo reads only ETCD_ENDPOINTS
 (optional: an etcd to use instead of starting one) and, with --dispatch, AMQP_URL.
 
 Environment (variable, default, meaning):
@@ -44,9 +68,14 @@ ${describeSettings()}
 Exit codes:
   0  stopped cleanly (start: after SIGTERM/SIGINT, in-flight executions finished and leadership handed over);
      status, pause, resume: done; demo: every record settled and no overlap found
+     requeue, discard: every selected record moved (--dry-run: would be); cancel: the record is cancelled;
+     prune: done (also when nothing was old enough)
   1  failed at run time (database or etcd unreachable at start, schema not migrated, ...); status --record: no
      such record; demo: a record left unsettled, an overlap found, or a part failed to start
-  2  bad usage or a bad setting (the message names the variable and what is expected)
+  2  bad usage or a bad setting (the message names the option or variable and what is expected)
+  3  requeue, discard: not every selected record moved: nothing matched, an --id is unknown or in another
+     status, or a record was skipped because it is executing; cancel: no such record, already final, ended
+     otherwise before the cancel reached it, or still executing when --wait ended
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -80,9 +109,15 @@ async function main(argv: string[]): Promise<number> {
     case 'pause':
     case 'resume':
       return pauseOrResume(command, positionals[1], values.reason, values.by);
+    case 'requeue':
+    case 'discard':
+    case 'cancel':
+    case 'prune':
+      return operatorCommand(command, argv.slice(argv.indexOf(command) + 1));
     default:
       process.stderr.write(
-        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status, pause, resume or demo (see retry-worker --help)\n`,
+        `retry-worker: unknown command ${JSON.stringify(command)}; expected start, migrate, status, pause, ` +
+          'resume, requeue, discard, cancel, prune or demo (see retry-worker --help)\n',
       );
       return EXIT.usage;
   }
@@ -155,6 +190,15 @@ async function pauseOrResume(
   return command === 'pause' ? runPause(loadConfig(), options) : runResume(loadConfig(), options);
 }
 
+async function operatorCommand(command: 'requeue' | 'discard' | 'cancel' | 'prune', rest: string[]): Promise<number> {
+  const commands = await import('./commands/operator-commands.js');
+  const io = { out: (text: string) => process.stdout.write(text), warn: (text: string) => process.stderr.write(text) };
+  const config = loadConfig();
+  if (command === 'cancel') return commands.runCancel(config, rest, io);
+  if (command === 'prune') return commands.runPrune(config, rest, io);
+  return commands.runMove(config, command, rest, io);
+}
+
 async function start(): Promise<number> {
   const config = loadConfig();
   const { Worker } = await import('./worker.js');
@@ -198,6 +242,10 @@ async function start(): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`retry-worker: ${err.message} (see retry-worker --help)\n`);
+      process.exit(EXIT.usage);
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`retry-worker: configuration error: ${err.message}\n`);
       process.exit(EXIT.usage);

@@ -30,6 +30,7 @@ export interface Config {
   readonly election: ElectionConfig;
   readonly claim: ClaimConfig;
   readonly execution: ExecutionConfig;
+  readonly retention: RetentionConfig;
   readonly dispatch: DispatchConfig;
   readonly httpHandler: HttpHandlerConfig;
   readonly http: HttpConfig;
@@ -68,6 +69,13 @@ export interface ExecutionConfig {
   readonly defaultMaxAttempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+}
+
+/** How long the leader keeps finished records (undefined: for ever). */
+export interface RetentionConfig {
+  readonly succeededDays: number | undefined;
+  /** Dead, discarded and cancelled records. */
+  readonly finishedDays: number | undefined;
 }
 
 /** Scenario 1 (`leader`, only the leader executes) or 2 (`dispatch`: through RabbitMQ, every replica executes). */
@@ -191,6 +199,7 @@ export function resolveConfig(input: ConfigInput): Config {
       backoffBaseMs: n.backoffBaseMs,
       backoffMaxMs: n.backoffMaxMs,
     },
+    retention: { succeededDays: n.retainSucceededDays, finishedDays: n.retainFinishedDays },
     dispatch: { mode: n.executionMode, amqpUrl: n.amqpUrl, redeliverAfterMs: n.dispatchRedeliverAfterMs },
     httpHandler: { allowHosts: n.httpHandlerAllowHosts, maxResponseBytes: n.httpHandlerMaxResponseBytes },
     http: { port: n.httpPort, host: n.httpHost, token: n.httpToken },

@@ -75,8 +75,9 @@ export class TimeoutError extends Error {
  *   time to be sure the server has not ended the session)
  * - shutdown: the shutdown timeout passed
  * - stalled: the event loop stalled long enough that the row locks may be gone
+ * - cancelled: an operator cancelled the record (`retry-worker cancel`); the attempt ends cancelled, not failed
  */
-export type AbortReason = 'timeout' | 'rows-uncertain' | 'shutdown' | 'stalled';
+export type AbortReason = 'timeout' | 'rows-uncertain' | 'shutdown' | 'stalled' | 'cancelled';
 
 export class ExecutionAborted extends Error {
   override readonly name = 'ExecutionAborted';
@@ -86,6 +87,17 @@ export class ExecutionAborted extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** A command-line option is missing or malformed (exit 2). The message names the option. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
   }
 }
 

@@ -95,7 +95,10 @@ export function describe(kind: Kind): string {
     case 'enum':
       return `one of ${kind.values.join(', ')}`;
     case 'urls':
-      return `a comma-separated list of ${kind.protocols.map((p) => `${p}//`).join(' or ')} URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379`;
+      return (
+        `a comma-separated list of ${kind.protocols.map((p) => `${p}//`).join(' or ')}` +
+        ` URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379`
+      );
     case 'hosts':
       return `a comma-separated list of ${HOST_PATTERN_FORMS}, e.g. api.example.com,*.svc.example.com,10.0.0.0/8`;
     case 'url':

@@ -24,6 +24,7 @@ export type Group =
   | 'etcd'
   | 'claim'
   | 'execution'
+  | 'retention'
   | 'dispatch'
   | 'httpHandler'
   | 'http';
@@ -247,6 +248,22 @@ export const SETTINGS = {
     kind: { type: 'int', min: 0, max: 604_800_000 },
     default: 300_000,
     help: 'cap on the retry delay',
+  },
+  retainSucceededDays: {
+    env: 'RETAIN_SUCCEEDED_DAYS',
+    group: 'retention',
+    kind: { type: 'int', min: 1, max: 36_500 },
+    default: undefined,
+    optional: true,
+    help: 'the leader deletes succeeded records (with their ledger rows) this many days after they finished',
+  },
+  retainFinishedDays: {
+    env: 'RETAIN_FINISHED_DAYS',
+    group: 'retention',
+    kind: { type: 'int', min: 1, max: 36_500 },
+    default: undefined,
+    optional: true,
+    help: 'the leader deletes dead, discarded and cancelled records (with their ledger rows) this many days after',
   },
   handlersModule: {
     env: 'HANDLERS_MODULE',

@@ -107,6 +107,7 @@ export class Worker {
       lockKey: termLockKey(c.election.name),
       claim: c.claim,
       execution: c.execution,
+      retention: c.retention,
       timings: t,
       kinds,
       metrics: this.metrics,

@@ -23,11 +23,23 @@ const row = (overrides: Partial<ClaimedRow> = {}): ClaimedRow => ({
   payloadBytes: 2,
   attempts: 0,
   maxAttempts: null,
+  attemptBase: 0,
   lastError: null,
   ledgerAttempt: null,
   ledgerOutcome: null,
   ledgerError: null,
   ...overrides,
+});
+
+test('a requeued record gets a fresh budget above its attempt base: attempt 4 of 6 runs, attempt 7 does not', () => {
+  assert.deepEqual(planAttempt(row({ attempts: 3, attemptBase: 3, maxAttempts: 3 }), rules), {
+    action: 'run',
+    attempt: 4,
+    maxAttempts: 6,
+    kind: known,
+  });
+  const spent = planAttempt(row({ attempts: 6, attemptBase: 3, maxAttempts: 3 }), rules);
+  assert.equal(spent.action === 'settle' && spent.completion.status, 'dead');
 });
 
 test('a fresh record runs as attempt 1; one with attempts counted runs the next', () => {
@@ -61,51 +73,58 @@ test('an attempt whose executor died counts: the next one runs, or the record is
   });
 });
 
-test('outcomes the ledger has but the row lost are reconciled without running: success, permanent failure, failure with backoff', () => {
-  const settle = (r: ClaimedRow) => {
-    const plan = planAttempt(r, rules);
-    assert.equal(plan.action, 'settle');
-    return plan.action === 'settle' ? plan.completion : undefined;
-  };
-  assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'succeeded' })), {
-    id: 1,
-    status: 'succeeded',
-    attempts: 1,
-    delayMs: 0,
-    lastError: null,
-  });
-  assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'dead', ledgerError: 'no' })), {
-    id: 1,
-    status: 'dead',
-    attempts: 1,
-    delayMs: 0,
-    lastError: 'no',
-  });
-  const failed = settle(row({ ledgerAttempt: 2, ledgerOutcome: 'failed', ledgerError: '503' }))!;
-  assert.equal(failed.status, 'pending');
-  assert.equal(failed.attempts, 2);
-  assert.ok(failed.delayMs >= 1_000 && failed.delayMs <= 2_000, `${failed.delayMs}`);
-  assert.equal(
-    settle(row({ ledgerAttempt: 3, ledgerOutcome: 'failed', ledgerError: '503' }))!.lastError,
-    'attempt 3 of 3 failed: 503',
-  );
-});
+test(
+  'outcomes the ledger has but the row lost are reconciled without running' +
+    ': success, permanent failure, failure with backoff',
+  () => {
+    const settle = (r: ClaimedRow) => {
+      const plan = planAttempt(r, rules);
+      assert.equal(plan.action, 'settle');
+      return plan.action === 'settle' ? plan.completion : undefined;
+    };
+    assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'succeeded' })), {
+      id: 1,
+      status: 'succeeded',
+      attempts: 1,
+      delayMs: 0,
+      lastError: null,
+    });
+    assert.deepEqual(settle(row({ ledgerAttempt: 1, ledgerOutcome: 'dead', ledgerError: 'no' })), {
+      id: 1,
+      status: 'dead',
+      attempts: 1,
+      delayMs: 0,
+      lastError: 'no',
+    });
+    const failed = settle(row({ ledgerAttempt: 2, ledgerOutcome: 'failed', ledgerError: '503' }))!;
+    assert.equal(failed.status, 'pending');
+    assert.equal(failed.attempts, 2);
+    assert.ok(failed.delayMs >= 1_000 && failed.delayMs <= 2_000, `${failed.delayMs}`);
+    assert.equal(
+      settle(row({ ledgerAttempt: 3, ledgerOutcome: 'failed', ledgerError: '503' }))!.lastError,
+      'attempt 3 of 3 failed: 503',
+    );
+  },
+);
 
-test('a record with nothing to try, an unknown kind or an oversized payload is dead without running, saying why', () => {
-  const completion = (r: ClaimedRow) => {
-    const plan = planAttempt(r, rules);
-    return plan.action === 'settle' ? plan.completion : undefined;
-  };
-  assert.equal(
-    completion(row({ attempts: 3, maxAttempts: 2, lastError: 'x' }))!.lastError,
-    'max_attempts is 2 and 3 attempts were made; last error: x',
-  );
-  assert.match(completion(row({ kind: 'other' }))!.lastError!, /unknown kind "other".*known kinds: known/);
-  assert.match(
-    completion(row({ payload: null, payloadBytes: 500 }))!.lastError!,
-    /payload is 500 bytes, over PAYLOAD_MAX_BYTES \(100\)/,
-  );
-});
+test(
+  'a record with nothing to try, an unknown kind or an oversized payload' + ' is dead without running, saying why',
+  () => {
+    const completion = (r: ClaimedRow) => {
+      const plan = planAttempt(r, rules);
+      return plan.action === 'settle' ? plan.completion : undefined;
+    };
+    assert.equal(
+      completion(row({ attempts: 3, maxAttempts: 2, lastError: 'x' }))!.lastError,
+      'max_attempts is 2 and 3 attempts were made; last error: x',
+    );
+    assert.match(completion(row({ kind: 'other' }))!.lastError!, /unknown kind "other".*known kinds: known/);
+    assert.match(
+      completion(row({ payload: null, payloadBytes: 500 }))!.lastError!,
+      /payload is 500 bytes, over PAYLOAD_MAX_BYTES \(100\)/,
+    );
+  },
+);
 
 test('classify: success; failure with backoff; the last failure is dead; a permanent failure is dead at once', () => {
   const backoff = { backoff: { baseMs: 1_000, maxMs: 60_000 }, retryOn: undefined };

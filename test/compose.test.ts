@@ -43,20 +43,24 @@ function envFile(service: Service): Record<string, string> {
   return out;
 }
 
-test('compose is a demo: no password in the compose file itself; what we ship runs read-only, without capabilities or new privileges', () => {
-  const text = read('docker-compose.yml');
-  assert.match(text, /DEMO ONLY/);
-  const password = envFile(services.postgres!).POSTGRES_PASSWORD!;
-  assert.ok(password && !text.includes(password), 'the demo password lives in an env file');
-  for (const [name, s] of Object.entries(services).filter(([n, s]) => isApp(s) || n === 'sink')) {
-    assert.equal(s.read_only, true, `${name} read_only`);
-    assert.deepEqual(s.cap_drop, ['ALL'], `${name} cap_drop`);
-    assert.ok(s.security_opt?.includes('no-new-privileges:true'), `${name} no-new-privileges`);
-  }
-  for (const [name, s] of Object.entries(services).filter(([, s]) => isApp(s))) {
-    assert.deepEqual(Object.keys(envFile(s)), ['DATABASE_URL'], `${name} reads only DATABASE_URL from its env file`);
-  }
-});
+test(
+  'compose is a demo: no password in the compose file itself' +
+    '; what we ship runs read-only, without capabilities or new privileges',
+  () => {
+    const text = read('docker-compose.yml');
+    assert.match(text, /DEMO ONLY/);
+    const password = envFile(services.postgres!).POSTGRES_PASSWORD!;
+    assert.ok(password && !text.includes(password), 'the demo password lives in an env file');
+    for (const [name, s] of Object.entries(services).filter(([n, s]) => isApp(s) || n === 'sink')) {
+      assert.equal(s.read_only, true, `${name} read_only`);
+      assert.deepEqual(s.cap_drop, ['ALL'], `${name} cap_drop`);
+      assert.ok(s.security_opt?.includes('no-new-privileges:true'), `${name} no-new-privileges`);
+    }
+    for (const [name, s] of Object.entries(services).filter(([, s]) => isApp(s))) {
+      assert.deepEqual(Object.keys(envFile(s)), ['DATABASE_URL'], `${name} reads only DATABASE_URL from its env file`);
+    }
+  },
+);
 
 let db: TestDatabase | undefined;
 after(async () => {
@@ -88,16 +92,20 @@ test('compose has healthchecks where others wait on them, and replicas probe /he
   assert.equal(services.migrate!.healthcheck?.disable, true, 'the one-shot migrate has no HTTP server to probe');
 });
 
-test('compose starts things in order: migrate after postgres, replicas after migrate completed and etcd healthy, seeder after migrate', () => {
-  const dep = (service: string, on: string) => services[service]!.depends_on?.[on]?.condition;
-  assert.equal(dep('migrate', 'postgres'), 'service_healthy');
-  for (const [name] of replicas) {
-    assert.equal(dep(name, 'migrate'), 'service_completed_successfully', name);
-    assert.equal(dep(name, 'etcd'), 'service_healthy', name);
-  }
-  assert.equal(dep('seeder', 'migrate'), 'service_completed_successfully');
-  assert.equal(dep('seeder', 'sink'), 'service_healthy');
-});
+test(
+  'compose starts things in order: migrate after postgres' +
+    ', replicas after migrate completed and etcd healthy, seeder after migrate',
+  () => {
+    const dep = (service: string, on: string) => services[service]!.depends_on?.[on]?.condition;
+    assert.equal(dep('migrate', 'postgres'), 'service_healthy');
+    for (const [name] of replicas) {
+      assert.equal(dep(name, 'migrate'), 'service_completed_successfully', name);
+      assert.equal(dep(name, 'etcd'), 'service_healthy', name);
+    }
+    assert.equal(dep('seeder', 'migrate'), 'service_completed_successfully');
+    assert.equal(dep('seeder', 'sink'), 'service_healthy');
+  },
+);
 
 test("every environment variable of the app's services is a real setting", () => {
   const known = new Set(Object.values(SETTINGS).map((s) => s.env));
@@ -121,29 +129,33 @@ test("every environment variable of the app's services is a real setting", () =>
   );
 });
 
-test('the Dockerfile builds and starts with the commands CI runs: npm ci, npm run build, retry-worker start; it has a HEALTHCHECK on /healthz', () => {
-  const lines = read('Dockerfile')
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim());
-  const runs = lines.filter((l) => l.startsWith('RUN ')).join('\n');
-  assert.match(runs, /^RUN npm ci\b/m);
-  assert.match(runs, /^RUN npm run build$/m);
-  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
-  assert.ok(pkg.scripts.build);
-  const entrypoint = JSON.parse(
-    lines.find((l) => l.startsWith('ENTRYPOINT '))!.slice('ENTRYPOINT '.length),
-  ) as string[];
-  const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD '))!.slice('CMD '.length)) as string[];
-  assert.ok(
-    entrypoint.some((a) => a.endsWith(pkg.bin['retry-worker']!)),
-    `ENTRYPOINT runs the CLI ${pkg.bin['retry-worker']}`,
-  );
-  assert.deepEqual(cmd, ['start']);
-  const healthcheck = lines.find((l) => l.startsWith('HEALTHCHECK '));
-  assert.match(healthcheck ?? '', /CMD \["node", "-e", ".*\/healthz/);
-  assert.match(lines.filter((l) => l.startsWith('USER ')).at(-1) ?? '', /^USER (?!root)\w+/);
-});
+test(
+  'the Dockerfile builds and starts with the commands CI runs' +
+    ': npm ci, npm run build, retry-worker start; it has a HEALTHCHECK on /healthz',
+  () => {
+    const lines = read('Dockerfile')
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .map((l) => l.trim());
+    const runs = lines.filter((l) => l.startsWith('RUN ')).join('\n');
+    assert.match(runs, /^RUN npm ci\b/m);
+    assert.match(runs, /^RUN npm run build$/m);
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
+    assert.ok(pkg.scripts.build);
+    const entrypoint = JSON.parse(
+      lines.find((l) => l.startsWith('ENTRYPOINT '))!.slice('ENTRYPOINT '.length),
+    ) as string[];
+    const cmd = JSON.parse(lines.find((l) => l.startsWith('CMD '))!.slice('CMD '.length)) as string[];
+    assert.ok(
+      entrypoint.some((a) => a.endsWith(pkg.bin['retry-worker']!)),
+      `ENTRYPOINT runs the CLI ${pkg.bin['retry-worker']}`,
+    );
+    assert.deepEqual(cmd, ['start']);
+    const healthcheck = lines.find((l) => l.startsWith('HEALTHCHECK '));
+    assert.match(healthcheck ?? '', /CMD \["node", "-e", ".*\/healthz/);
+    assert.match(lines.filter((l) => l.startsWith('USER ')).at(-1) ?? '', /^USER (?!root)\w+/);
+  },
+);
 
 test('the seeder SQL inserts http rows that call the sink service, against the migrated schema', async () => {
   const sinkPort = services.sink!.environment!.PORT;

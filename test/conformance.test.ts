@@ -57,47 +57,53 @@ for (const backend of BACKENDS) {
         },
       });
 
-    test('one leader among three processes; graceful handover under a second; crash takeover within TTL + 2 s; epochs grow', async (t) => {
-      const cluster = await start();
-      t.after(() => cluster.stop());
-      for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
-      await nextLeader(cluster, 0);
-      await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 20 });
-      await new Promise((r) => setTimeout(r, TTL_S * 1000)); // several renewals
-      // One term at a time. On a starved machine a 2 s lease can lapse and pass on: that is allowed, as
-      // long as each term has an epoch of its own and their executions never overlap (assertSafe below).
-      const terms = leadingLines(cluster.replicas);
-      if (terms.length > 1) t.diagnostic(`${backend}: leadership moved ${terms.length - 1} time(s) while steady`);
-      const termEpochs = terms.map((l) => l.line.epoch!);
-      assert.deepEqual(
-        termEpochs,
-        [...new Set(termEpochs)].sort((a, b) => a - b),
-        'each term has an epoch of its own',
-      );
-      const first = await nextLeader(cluster, terms.at(-1)!.line.time - 1);
+    test(
+      'one leader among three processes; graceful handover under a second' +
+        '; crash takeover within TTL + 2 s; epochs grow',
+      async (t) => {
+        const cluster = await start();
+        t.after(() => cluster.stop());
+        for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+        await nextLeader(cluster, 0);
+        await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 20 });
+        await new Promise((r) => setTimeout(r, TTL_S * 1000)); // several renewals
+        // One term at a time. On a starved machine a 2 s lease can lapse and pass on: that is allowed, as
+        // long as each term has an epoch of its own and their executions never overlap (assertSafe below).
+        const terms = leadingLines(cluster.replicas);
+        if (terms.length > 1) t.diagnostic(`${backend}: leadership moved ${terms.length - 1} time(s) while steady`);
+        const termEpochs = terms.map((l) => l.line.epoch!);
+        assert.deepEqual(
+          termEpochs,
+          [...new Set(termEpochs)].sort((a, b) => a - b),
+          'each term has an epoch of its own',
+        );
+        const first = await nextLeader(cluster, terms.at(-1)!.line.time - 1);
 
-      first.replica.signal('SIGTERM');
-      assert.deepEqual(await first.replica.exited, { code: 0, signal: null });
-      const resigned = first.replica.logs.filter((l) => l.msg === 'leadership ended').at(-1)!;
-      const second = await nextLeader(cluster, first.line.time);
-      const gracefulMs = second.line.time - resigned.time;
-      t.diagnostic(`${backend}: graceful handover ${gracefulMs} ms (resignation -> next leader fenced and executing)`);
-      assert.ok(gracefulMs < 1_000, `graceful handover took ${gracefulMs} ms`);
+        first.replica.signal('SIGTERM');
+        assert.deepEqual(await first.replica.exited, { code: 0, signal: null });
+        const resigned = first.replica.logs.filter((l) => l.msg === 'leadership ended').at(-1)!;
+        const second = await nextLeader(cluster, first.line.time);
+        const gracefulMs = second.line.time - resigned.time;
+        t.diagnostic(
+          `${backend}: graceful handover ${gracefulMs} ms (resignation -> next leader fenced and executing)`,
+        );
+        assert.ok(gracefulMs < 1_000, `graceful handover took ${gracefulMs} ms`);
 
-      const killedAt = Date.now();
-      await second.replica.kill();
-      const third = await nextLeader(cluster, second.line.time);
-      const crashMs = third.line.time - killedAt;
-      t.diagnostic(
-        `${backend}: crash takeover ${crashMs} ms at TTL ${TTL_S} s (kill -9 -> next leader fenced and executing)`,
-      );
-      assert.ok(crashMs < TTL_S * 1000 + 2_000, `crash takeover took ${crashMs} ms`);
+        const killedAt = Date.now();
+        await second.replica.kill();
+        const third = await nextLeader(cluster, second.line.time);
+        const crashMs = third.line.time - killedAt;
+        t.diagnostic(
+          `${backend}: crash takeover ${crashMs} ms at TTL ${TTL_S} s (kill -9 -> next leader fenced and executing)`,
+        );
+        assert.ok(crashMs < TTL_S * 1000 + 2_000, `crash takeover took ${crashMs} ms`);
 
-      const epochs = [first, second, third].map((l) => l.line.epoch!);
-      assert.ok(epochs[0]! < epochs[1]! && epochs[1]! < epochs[2]!, `epochs ${epochs.join(' < ')}`);
-      await cluster.waitUntilSettled();
-      assertSafe(cluster);
-    });
+        const epochs = [first, second, third].map((l) => l.line.epoch!);
+        assert.ok(epochs[0]! < epochs[1]! && epochs[1]! < epochs[2]!, `epochs ${epochs.join(' < ')}`);
+        await cluster.waitUntilSettled();
+        assertSafe(cluster);
+      },
+    );
 
     test('a leader paused past its TTL is refused after it resumes and executes nothing more', async (t) => {
       const cluster = await start();
@@ -126,84 +132,95 @@ for (const backend of BACKENDS) {
       assertSafe(cluster);
     });
 
-    test('a lease taken away under a live leader (key deleted, as after a Redis failover) yields no overlapping terms', async (t) => {
-      const cluster = await start();
-      t.after(() => cluster.stop());
-      for (const id of ['a', 'b']) cluster.startReplica(id);
-      const first = await nextLeader(cluster, 0);
-      await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 200 });
-      await waitFor('executions in flight', () => (cluster.sink.executions.length >= 5 ? true : undefined));
-      await takeLeaseAway(backend, cluster);
-      const second = await waitFor(
-        'a second term',
-        () => leadingLines(cluster.replicas).find((l) => l.line.time > first.line.time),
-        20_000,
-        10,
-      );
-      assert.ok(second.line.epoch! > first.line.epoch!);
-      await cluster.waitUntilSettled();
-      assertSafe(cluster);
-    });
+    test(
+      'a lease taken away under a live leader (key deleted, as after a Redis failover)' +
+        ' yields no overlapping terms',
+      async (t) => {
+        const cluster = await start();
+        t.after(() => cluster.stop());
+        for (const id of ['a', 'b']) cluster.startReplica(id);
+        const first = await nextLeader(cluster, 0);
+        await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 200 });
+        await waitFor('executions in flight', () => (cluster.sink.executions.length >= 5 ? true : undefined));
+        await takeLeaseAway(backend, cluster);
+        const second = await waitFor(
+          'a second term',
+          () => leadingLines(cluster.replicas).find((l) => l.line.time > first.line.time),
+          20_000,
+          10,
+        );
+        assert.ok(second.line.epoch! > first.line.epoch!);
+        await cluster.waitUntilSettled();
+        assertSafe(cluster);
+      },
+    );
 
-    test('in process: one of three candidates leads; on resign another leads with a higher epoch; stop() is safe before start() and twice, and waits for onTerm before giving the lease back', async (t) => {
-      const cluster = await start();
-      t.after(() => cluster.stop());
-      const name = `${cluster.baseEnv.ELECTION_NAME}-in-process`;
-      const make = (id: string) =>
-        makeElector(cluster.pool, {
-          databaseUrl: cluster.db.url,
-          electionBackend: backend,
-          etcdEndpoints: cluster.etcd.endpoints,
-          redisUrl: cluster.baseEnv.REDIS_URL,
-          electionName: name,
-          leaseTtlSeconds: TTL_S,
-          replicaId: id,
+    test(
+      'in process: one of three candidates leads; on resign another leads with a higher epoch' +
+        '; stop() is safe before start() and twice, and waits for onTerm before giving the lease back',
+      async (t) => {
+        const cluster = await start();
+        t.after(() => cluster.stop());
+        const name = `${cluster.baseEnv.ELECTION_NAME}-in-process`;
+        const make = (id: string) =>
+          makeElector(cluster.pool, {
+            databaseUrl: cluster.db.url,
+            electionBackend: backend,
+            etcdEndpoints: cluster.etcd.endpoints,
+            redisUrl: cluster.baseEnv.REDIS_URL,
+            electionName: name,
+            leaseTtlSeconds: TTL_S,
+            replicaId: id,
+          });
+        const idle = await make('idle');
+        await idle.stop();
+        await idle.stop();
+        idle.start(async () => assert.fail('started after stop'));
+
+        const cs = await Promise.all(['a', 'b', 'c'].map(async (id) => candidate(id, await make(id))));
+        try {
+          const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
+          await new Promise((r) => setTimeout(r, 1_000)); // more than one renewal interval
+          assert.equal(cs.filter((c) => c.leading()).length, 1, 'exactly one leads');
+          assert.equal(first.terms.length, 1, 'the leader kept its term across renewals');
+          const firstTerm = first.terms[0]!;
+          const resignedAt = Date.now();
+          await first.elector.stop();
+          await first.elector.stop();
+          assert.equal(firstTerm.endReason, 'resigned');
+          assert.equal(firstTerm.isSafe(), false);
+          const second = await waitFor('a new leader', () => cs.find((c) => c !== first && c.leading()));
+          const handoverMs = Date.now() - resignedAt;
+          assert.ok(
+            handoverMs < 1_500,
+            `the lease was given back: the handover took ${handoverMs} ms (TTL ${TTL_S} s)`,
+          );
+          assert.ok(second.terms[0]!.epoch > firstTerm.epoch, 'epochs grow');
+          assert.notEqual(second.terms[0]!.token, firstTerm.token, 'each term has a token of its own');
+        } finally {
+          await Promise.all(cs.map((c) => c.elector.stop()));
+        }
+
+        // stop() waits for onTerm to settle before the lease goes to anyone else.
+        const slow = await make('slow');
+        const other = await make('other');
+        let settled = false;
+        let leading!: () => void;
+        const led = new Promise<void>((r) => (leading = r));
+        slow.start(async (term) => {
+          leading();
+          await untilEnded(term);
+          await new Promise((r) => setTimeout(r, 300));
+          settled = true;
         });
-      const idle = await make('idle');
-      await idle.stop();
-      await idle.stop();
-      idle.start(async () => assert.fail('started after stop'));
-
-      const cs = await Promise.all(['a', 'b', 'c'].map(async (id) => candidate(id, await make(id))));
-      try {
-        const first = await waitFor('a leader', () => cs.find((c) => c.leading()));
-        await new Promise((r) => setTimeout(r, 1_000)); // more than one renewal interval
-        assert.equal(cs.filter((c) => c.leading()).length, 1, 'exactly one leads');
-        assert.equal(first.terms.length, 1, 'the leader kept its term across renewals');
-        const firstTerm = first.terms[0]!;
-        const resignedAt = Date.now();
-        await first.elector.stop();
-        await first.elector.stop();
-        assert.equal(firstTerm.endReason, 'resigned');
-        assert.equal(firstTerm.isSafe(), false);
-        const second = await waitFor('a new leader', () => cs.find((c) => c !== first && c.leading()));
-        const handoverMs = Date.now() - resignedAt;
-        assert.ok(handoverMs < 1_500, `the lease was given back: the handover took ${handoverMs} ms (TTL ${TTL_S} s)`);
-        assert.ok(second.terms[0]!.epoch > firstTerm.epoch, 'epochs grow');
-        assert.notEqual(second.terms[0]!.token, firstTerm.token, 'each term has a token of its own');
-      } finally {
-        await Promise.all(cs.map((c) => c.elector.stop()));
-      }
-
-      // stop() waits for onTerm to settle before the lease goes to anyone else.
-      const slow = await make('slow');
-      const other = await make('other');
-      let settled = false;
-      let leading!: () => void;
-      const led = new Promise<void>((r) => (leading = r));
-      slow.start(async (term) => {
-        leading();
-        await untilEnded(term);
-        await new Promise((r) => setTimeout(r, 300));
-        settled = true;
-      });
-      await led;
-      const watcher = candidate('other', other);
-      await slow.stop();
-      assert.equal(settled, true, 'stop() returned only after onTerm settled');
-      await waitFor('the other to lead', () => watcher.leading() || undefined);
-      await other.stop();
-    });
+        await led;
+        const watcher = candidate('other', other);
+        await slow.stop();
+        assert.equal(settled, true, 'stop() returned only after onTerm settled');
+        await waitFor('the other to lead', () => watcher.leading() || undefined);
+        await other.stop();
+      },
+    );
   });
 }
 

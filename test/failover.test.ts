@@ -14,36 +14,39 @@ const assertSafe = (cluster: TestCluster) => {
 };
 
 describe('stopping the leader', { concurrency: false }, () => {
-  test('SIGTERM: the leader finishes in-flight executions, exits 0 and hands over; nothing is lost or run twice', async (t) => {
-    const cluster = await TestCluster.start({
-      etcdMembers: 3,
-      env: { LEASE_TTL_SECONDS: '5', BATCH_SIZE: '10', CONCURRENCY: '5' },
-    });
-    t.after(() => cluster.stop());
-    for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
-    const { replica: first } = await waitForLeader(cluster.replicas);
-    const ids = await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 60 });
-    await waitFor('the leader to be mid-work', () => (cluster.sink.executions.length >= 20 ? true : undefined));
+  test(
+    'SIGTERM: the leader finishes in-flight executions, exits 0 and hands over' + '; nothing is lost or run twice',
+    async (t) => {
+      const cluster = await TestCluster.start({
+        etcdMembers: 3,
+        env: { LEASE_TTL_SECONDS: '5', BATCH_SIZE: '10', CONCURRENCY: '5' },
+      });
+      t.after(() => cluster.stop());
+      for (const id of ['a', 'b', 'c']) cluster.startReplica(id);
+      const { replica: first } = await waitForLeader(cluster.replicas);
+      const ids = await cluster.insertSinkRecords(150, { mode: 'ok', delayMs: 60 });
+      await waitFor('the leader to be mid-work', () => (cluster.sink.executions.length >= 20 ? true : undefined));
 
-    first.signal('SIGTERM');
-    const exit = await first.exited;
-    assert.deepEqual(exit, { code: 0, signal: null });
-    const resigned = first.logs.find((l) => l.msg === 'leadership ended');
-    assert.equal(resigned?.reason, 'resigned');
-    const { replica: second } = await waitForLeader(cluster.replicas);
-    assert.notEqual(second, first);
-    await cluster.waitUntilSettled();
+      first.signal('SIGTERM');
+      const exit = await first.exited;
+      assert.deepEqual(exit, { code: 0, signal: null });
+      const resigned = first.logs.find((l) => l.msg === 'leadership ended');
+      assert.equal(resigned?.reason, 'resigned');
+      const { replica: second } = await waitForLeader(cluster.replicas);
+      assert.notEqual(second, first);
+      await cluster.waitUntilSettled();
 
-    const { rows } = await cluster.pool.query<{ status: string; attempts: number; n: number }>(
-      `SELECT status, attempts, count(*)::int AS n FROM failed_records GROUP BY 1, 2`,
-    );
-    assert.deepEqual(rows, [{ status: 'succeeded', attempts: 1, n: ids.length }]);
-    assert.equal(cluster.sink.executions.length, ids.length, 'every record executed exactly once');
-    assertSafe(cluster);
-    // The new leader's first execution came within the lease TTL of the old leader's resignation.
-    const firstNew = second.logs.find(isExecution)!.startedAt as number;
-    assert.ok(firstNew - resigned!.time < 5_000, `handover took ${firstNew - resigned!.time} ms`);
-  });
+      const { rows } = await cluster.pool.query<{ status: string; attempts: number; n: number }>(
+        `SELECT status, attempts, count(*)::int AS n FROM failed_records GROUP BY 1, 2`,
+      );
+      assert.deepEqual(rows, [{ status: 'succeeded', attempts: 1, n: ids.length }]);
+      assert.equal(cluster.sink.executions.length, ids.length, 'every record executed exactly once');
+      assertSafe(cluster);
+      // The new leader's first execution came within the lease TTL of the old leader's resignation.
+      const firstNew = second.logs.find(isExecution)!.startedAt as number;
+      assert.ok(firstNew - resigned!.time < 5_000, `handover took ${firstNew - resigned!.time} ms`);
+    },
+  );
 
   test('kill -9 mid-batch: the rows in flight run again on the new leader, never two at once', async (t) => {
     const cluster = await TestCluster.start({ env: { LEASE_TTL_SECONDS: '2', BATCH_SIZE: '10', CONCURRENCY: '10' } });

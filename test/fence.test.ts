@@ -52,63 +52,76 @@ test('the same term fencing again (an earlier try committed but its answer was l
   assert.deepEqual(await fence(20), { outcome: 'holding' });
 });
 
-test('two terms handed the same epoch (a backend that lost a write): the second is refused, and cannot claim', async () => {
-  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
-  const first = randomUUID();
-  const second = randomUUID();
-  assert.deepEqual(await fence(30, { token: first }), { outcome: 'holding' });
-  assert.deepEqual(await fence(30, { token: second }), { outcome: 'superseded', storedEpoch: 30 });
-  const client = await db.pool.connect();
-  try {
-    await assert.rejects(
-      claim(client, 30, second),
-      (err: unknown) => err instanceof FencedError && err.storedEpoch === 30,
+test(
+  'two terms handed the same epoch (a backend that lost a write)' + ': the second is refused, and cannot claim',
+  async () => {
+    await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+    const first = randomUUID();
+    const second = randomUUID();
+    assert.deepEqual(await fence(30, { token: first }), { outcome: 'holding' });
+    assert.deepEqual(await fence(30, { token: second }), { outcome: 'superseded', storedEpoch: 30 });
+    const client = await db.pool.connect();
+    try {
+      await assert.rejects(
+        claim(client, 30, second),
+        (err: unknown) => err instanceof FencedError && err.storedEpoch === 30,
+      );
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  },
+);
+
+test(
+  "a paused leader's open claim is ended by Postgres" +
+    ' after idle_in_transaction_session_timeout, freeing the barrier',
+  async () => {
+    await fence(40);
+    await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+    const pausedPool = createPool({
+      databaseUrl: db.url,
+      max: 1,
+      applicationName: 'paused',
+      session: { idle_in_transaction_session_timeout: 500 },
+      onError: () => undefined,
+    });
+    try {
+      const paused = await pausedPool.connect();
+      assert.ok((await claim(paused, 40)).length > 0);
+      assert.deepEqual(await fence(41), { outcome: 'busy' });
+      await new Promise((r) => setTimeout(r, 800)); // the leader sends nothing: it is "paused"
+      assert.deepEqual(await fence(41), { outcome: 'holding' });
+      paused.release(true);
+    } finally {
+      await pausedPool.end();
+    }
+  },
+);
+
+test(
+  'fencing records the term with its token, closes the open one it supersedes' +
+    ', and a refused epoch records nothing',
+  async () => {
+    assert.deepEqual(await fence(50), { outcome: 'holding' });
+    assert.deepEqual(await fence(51), { outcome: 'holding' });
+    assert.deepEqual(await fence(49), { outcome: 'superseded', storedEpoch: 51 });
+    const { rows } = await db.pool.query<{ epoch: number; token: string; reason: string | null; ended: boolean }>(
+      `SELECT epoch, token, end_reason AS reason, ended_at IS NOT NULL AS ended` +
+        ` FROM retry_worker_terms WHERE name = $1 AND epoch BETWEEN 49 AND 51 ORDER BY epoch`,
+      [name],
     );
-  } finally {
-    await client.query('ROLLBACK');
-    client.release();
-  }
-});
-
-test("a paused leader's open claim is ended by Postgres after idle_in_transaction_session_timeout, freeing the barrier", async () => {
-  await fence(40);
-  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
-  const pausedPool = createPool({
-    databaseUrl: db.url,
-    max: 1,
-    applicationName: 'paused',
-    session: { idle_in_transaction_session_timeout: 500 },
-    onError: () => undefined,
-  });
-  try {
-    const paused = await pausedPool.connect();
-    assert.ok((await claim(paused, 40)).length > 0);
-    assert.deepEqual(await fence(41), { outcome: 'busy' });
-    await new Promise((r) => setTimeout(r, 800)); // the leader sends nothing: it is "paused"
-    assert.deepEqual(await fence(41), { outcome: 'holding' });
-    paused.release(true);
-  } finally {
-    await pausedPool.end();
-  }
-});
-
-test('fencing records the term with its token, closes the open one it supersedes, and a refused epoch records nothing', async () => {
-  assert.deepEqual(await fence(50), { outcome: 'holding' });
-  assert.deepEqual(await fence(51), { outcome: 'holding' });
-  assert.deepEqual(await fence(49), { outcome: 'superseded', storedEpoch: 51 });
-  const { rows } = await db.pool.query<{ epoch: number; token: string; reason: string | null; ended: boolean }>(
-    `SELECT epoch, token, end_reason AS reason, ended_at IS NOT NULL AS ended FROM retry_worker_terms WHERE name = $1 AND epoch BETWEEN 49 AND 51 ORDER BY epoch`,
-    [name],
-  );
-  assert.deepEqual(rows, [
-    { epoch: 50, token: tokenOf(50), reason: 'superseded', ended: true },
-    { epoch: 51, token: tokenOf(51), reason: null, ended: false },
-  ]);
-  const { rows: leader } = await db.pool.query('SELECT epoch, token, holder FROM retry_worker_leader WHERE name = $1', [
-    name,
-  ]);
-  assert.deepEqual(leader, [{ epoch: 51, token: tokenOf(51), holder: 'leader-51' }]);
-});
+    assert.deepEqual(rows, [
+      { epoch: 50, token: tokenOf(50), reason: 'superseded', ended: true },
+      { epoch: 51, token: tokenOf(51), reason: null, ended: false },
+    ]);
+    const { rows: leader } = await db.pool.query(
+      'SELECT epoch, token, holder FROM retry_worker_leader WHERE name = $1',
+      [name],
+    );
+    assert.deepEqual(leader, [{ epoch: 51, token: tokenOf(51), holder: 'leader-51' }]);
+  },
+);
 
 test('a superseded leader cannot claim, even with due rows', async () => {
   await fence(60);
@@ -129,31 +142,34 @@ test('a superseded leader cannot claim, even with due rows', async () => {
   }
 });
 
-test("a new leader cannot start until the old term's open claim ends, and the old leader's next claim is refused", async () => {
-  await fence(70);
-  await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
-  const old = await db.pool.connect();
-  const oldNext = await db.pool.connect();
-  try {
-    assert.ok((await claim(old, 70)).length > 0); // the old leader's batch, still executing
-    assert.deepEqual(await fence(71), { outcome: 'busy' }, 'the new leader waits while the old claim is open');
-    // The new leader queues for the barrier; the old leader's next claim queues behind it (fair queue).
-    const newLeader = fence(71, { lockTimeoutMs: 5_000 });
-    await new Promise((r) => setTimeout(r, 100));
-    const oldNextClaim = claim(oldNext, 70).then(
-      () => 'claimed',
-      (err: unknown) => (err instanceof FencedError ? 'fenced' : `error: ${String(err)}`),
-    );
-    await new Promise((r) => setTimeout(r, 100));
-    await old.query('COMMIT'); // the old batch ends
-    assert.deepEqual(await newLeader, { outcome: 'holding' });
-    assert.equal(await oldNextClaim, 'fenced');
-  } finally {
-    await oldNext.query('ROLLBACK').catch(() => undefined);
-    old.release();
-    oldNext.release();
-  }
-});
+test(
+  "a new leader cannot start until the old term's open claim ends" + ", and the old leader's next claim is refused",
+  async () => {
+    await fence(70);
+    await db.pool.query(`INSERT INTO failed_records (kind) VALUES ('noop')`);
+    const old = await db.pool.connect();
+    const oldNext = await db.pool.connect();
+    try {
+      assert.ok((await claim(old, 70)).length > 0); // the old leader's batch, still executing
+      assert.deepEqual(await fence(71), { outcome: 'busy' }, 'the new leader waits while the old claim is open');
+      // The new leader queues for the barrier; the old leader's next claim queues behind it (fair queue).
+      const newLeader = fence(71, { lockTimeoutMs: 5_000 });
+      await new Promise((r) => setTimeout(r, 100));
+      const oldNextClaim = claim(oldNext, 70).then(
+        () => 'claimed',
+        (err: unknown) => (err instanceof FencedError ? 'fenced' : `error: ${String(err)}`),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      await old.query('COMMIT'); // the old batch ends
+      assert.deepEqual(await newLeader, { outcome: 'holding' });
+      assert.equal(await oldNextClaim, 'fenced');
+    } finally {
+      await oldNext.query('ROLLBACK').catch(() => undefined);
+      old.release();
+      oldNext.release();
+    }
+  },
+);
 
 test("a term's recorded start is when it got the barrier, after the old term's open claim ended", async () => {
   await fence(75);
@@ -179,69 +195,76 @@ test("a term's recorded start is when it got the barrier, after the old term's o
   }
 });
 
-test('claims that keep arriving while the old term holds the barrier cannot starve a new leader that stays queued', async () => {
-  await fence(80);
-  await db.pool.query(`INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, 20)`);
-  // The old leader keeps overlapping claims open: each holds the barrier 600 ms, a new one every 300 ms.
-  const clients = await Promise.all(Array.from({ length: 8 }, () => claimers.connect()));
-  let stop = false;
-  const fenced: string[] = [];
-  const claimer = (async () => {
-    for (const client of clients) {
-      if (stop) break;
-      void claim(client, 80)
-        .then(
-          () => new Promise((r) => setTimeout(r, 600)),
-          (err: unknown) => fenced.push(err instanceof FencedError ? 'fenced' : String(err)),
-        )
-        .finally(() => client.query('ROLLBACK').catch(() => undefined));
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  })();
-  await new Promise((r) => setTimeout(r, 150));
-  const startedAt = performance.now();
-  // Queued once, for as long as its term is safe: it gets the barrier when the claims open before it end.
-  const result = await fence(81, { lockTimeoutMs: 4_000 });
-  const waitedMs = performance.now() - startedAt;
-  stop = true;
-  await claimer;
-  await new Promise((r) => setTimeout(r, 700));
-  for (const client of clients) client.release();
-  assert.deepEqual(result, { outcome: 'holding' });
-  assert.ok(waitedMs < 1_500, `the new leader waited ${Math.round(waitedMs)} ms behind claims that kept arriving`);
-  assert.ok(
-    fenced.length > 0 && fenced.every((f) => f === 'fenced'),
-    `the old term's later claims were refused: ${fenced.join(', ')}`,
-  );
-});
+test(
+  'claims that keep arriving while the old term holds the barrier' + ' cannot starve a new leader that stays queued',
+  async () => {
+    await fence(80);
+    await db.pool.query(`INSERT INTO failed_records (kind) SELECT 'noop' FROM generate_series(1, 20)`);
+    // The old leader keeps overlapping claims open: each holds the barrier 600 ms, a new one every 300 ms.
+    const clients = await Promise.all(Array.from({ length: 8 }, () => claimers.connect()));
+    let stop = false;
+    const fenced: string[] = [];
+    const claimer = (async () => {
+      for (const client of clients) {
+        if (stop) break;
+        void claim(client, 80)
+          .then(
+            () => new Promise((r) => setTimeout(r, 600)),
+            (err: unknown) => fenced.push(err instanceof FencedError ? 'fenced' : String(err)),
+          )
+          .finally(() => client.query('ROLLBACK').catch(() => undefined));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    const startedAt = performance.now();
+    // Queued once, for as long as its term is safe: it gets the barrier when the claims open before it end.
+    const result = await fence(81, { lockTimeoutMs: 4_000 });
+    const waitedMs = performance.now() - startedAt;
+    stop = true;
+    await claimer;
+    await new Promise((r) => setTimeout(r, 700));
+    for (const client of clients) client.release();
+    assert.deepEqual(result, { outcome: 'holding' });
+    assert.ok(waitedMs < 1_500, `the new leader waited ${Math.round(waitedMs)} ms behind claims that kept arriving`);
+    assert.ok(
+      fenced.length > 0 && fenced.every((f) => f === 'fenced'),
+      `the old term's later claims were refused: ${fenced.join(', ')}`,
+    );
+  },
+);
 
-test('with a short lock timeout, retrying leaves the queue and claims arriving meanwhile get through (why the fence waits long)', async () => {
-  // The behaviour the fence avoids by staying queued: shown here so that the test above means something.
-  await fence(90);
-  const clients = await Promise.all(Array.from({ length: 8 }, () => claimers.connect()));
-  let stop = false;
-  const claimer = (async () => {
-    for (const client of clients) {
-      if (stop) break;
-      void claim(client, 90)
-        .then(
-          () => new Promise((r) => setTimeout(r, 600)),
-          () => undefined,
-        )
-        .finally(() => client.query('ROLLBACK').catch(() => undefined));
-      await new Promise((r) => setTimeout(r, 300));
+test(
+  'with a short lock timeout, retrying leaves the queue' +
+    ' and claims arriving meanwhile get through (why the fence waits long)',
+  async () => {
+    // The behaviour the fence avoids by staying queued: shown here so that the test above means something.
+    await fence(90);
+    const clients = await Promise.all(Array.from({ length: 8 }, () => claimers.connect()));
+    let stop = false;
+    const claimer = (async () => {
+      for (const client of clients) {
+        if (stop) break;
+        void claim(client, 90)
+          .then(
+            () => new Promise((r) => setTimeout(r, 600)),
+            () => undefined,
+          )
+          .finally(() => client.query('ROLLBACK').catch(() => undefined));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    let outcome: string | undefined;
+    const startedAt = performance.now();
+    while (performance.now() - startedAt < 2_000) {
+      outcome = (await fence(91, { lockTimeoutMs: 250 })).outcome;
+      if (outcome === 'holding') break;
     }
-  })();
-  await new Promise((r) => setTimeout(r, 150));
-  let outcome: string | undefined;
-  const startedAt = performance.now();
-  while (performance.now() - startedAt < 2_000) {
-    outcome = (await fence(91, { lockTimeoutMs: 250 })).outcome;
-    if (outcome === 'holding') break;
-  }
-  stop = true;
-  await claimer;
-  await new Promise((r) => setTimeout(r, 700));
-  for (const client of clients) client.release();
-  assert.equal(outcome, 'busy', 'short waits kept losing their place to the old term’s claims');
-});
+    stop = true;
+    await claimer;
+    await new Promise((r) => setTimeout(r, 700));
+    for (const client of clients) client.release();
+    assert.equal(outcome, 'busy', 'short waits kept losing their place to the old term’s claims');
+  },
+);

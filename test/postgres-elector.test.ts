@@ -106,7 +106,8 @@ test('a crashed leader (no release, no renewals) is replaced once its lease expi
   const name = `p${names++}`;
   // Stand in for a leader that died holding the lease: a live row of a replica that never renews it.
   await db.pool.query(
-    `INSERT INTO retry_worker_lease (name, holder, epoch, expires_at) VALUES ($1, 'dead', 7, clock_timestamp() + interval '1500 milliseconds')`,
+    `INSERT INTO retry_worker_lease (name, holder, epoch, expires_at)` +
+      ` VALUES ($1, 'dead', 7, clock_timestamp() + interval '1500 milliseconds')`,
     [name],
   );
   const b = await candidate(name, 'b');

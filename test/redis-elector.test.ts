@@ -56,23 +56,26 @@ test('the leader keeps its key past the TTL by renewing it', async () => {
   }
 });
 
-test('deleting the leader key (as after a failover) ends the term at the next renewal; a new term has a higher epoch', async () => {
-  const name = nextName();
-  const a = await candidate(name, 'a');
-  try {
-    await waitFor('a leads', () => a.leading() || undefined);
-    const epoch = a.terms[0]!.epoch;
-    await admin.del(redisElectionKeys(name).leader);
-    // Renewals run every TTL/3 (667 ms here), well before the deadline (TTL - 1000 ms margin after the last one).
-    await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 2_000);
-    assert.equal(a.terms[0]!.endReason, 'lease-expired');
-    assert.equal(a.terms[0]!.isSafe(), false);
-    await waitFor('leads again', () => (a.terms.length === 2 && a.leading()) || undefined);
-    assert.ok(a.terms[1]!.epoch > epoch, `${a.terms[1]!.epoch} > ${epoch}`);
-  } finally {
-    await a.elector.stop();
-  }
-});
+test(
+  'deleting the leader key (as after a failover) ends the term at the next renewal' + '; a new term has a higher epoch',
+  async () => {
+    const name = nextName();
+    const a = await candidate(name, 'a');
+    try {
+      await waitFor('a leads', () => a.leading() || undefined);
+      const epoch = a.terms[0]!.epoch;
+      await admin.del(redisElectionKeys(name).leader);
+      // Renewals run every TTL/3 (667 ms here), well before the deadline (TTL - 1000 ms margin after the last one).
+      await waitFor('term ended', () => a.terms[0]!.signal.aborted || undefined, 2_000);
+      assert.equal(a.terms[0]!.endReason, 'lease-expired');
+      assert.equal(a.terms[0]!.isSafe(), false);
+      await waitFor('leads again', () => (a.terms.length === 2 && a.leading()) || undefined);
+      assert.ok(a.terms[1]!.epoch > epoch, `${a.terms[1]!.epoch} > ${epoch}`);
+    } finally {
+      await a.elector.stop();
+    }
+  },
+);
 
 test('a key taken over by someone else ends the term, and the elector follows instead', async () => {
   const name = nextName();

@@ -15,7 +15,8 @@ after(() => db.drop());
 
 async function insert(kinds: string[], maxAttempts: number | null = null): Promise<number[]> {
   const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO failed_records (kind, max_attempts) SELECT k, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n RETURNING id`,
+    `INSERT INTO failed_records (kind, max_attempts)` +
+      ` SELECT k, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n RETURNING id`,
     [kinds, maxAttempts],
   );
   return rows.map((r) => r.id);
@@ -83,64 +84,71 @@ test('every attempt is written to the ledger with its outcome, and each record e
   assert.deepEqual(await ledger(doomed!), [[1, 'dead', 'never']]);
 });
 
-test('a record of an unknown kind, or with a payload over PAYLOAD_MAX_BYTES, is dead without running, saying why', async () => {
-  const [unknown] = await insert(['nobody-handles-this']);
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO failed_records (kind, payload) VALUES ('big', jsonb_build_object('blob', repeat('x', 2000))) RETURNING id`,
-  );
-  const big = rows[0]!.id;
-  let ran = false;
-  await withWorker(
-    db,
-    'not-run',
-    {
-      big: async () => {
-        ran = true;
+test(
+  'a record of an unknown kind, or with a payload over PAYLOAD_MAX_BYTES' + ', is dead without running, saying why',
+  async () => {
+    const [unknown] = await insert(['nobody-handles-this']);
+    const { rows } = await db.pool.query<{ id: number }>(
+      `INSERT INTO failed_records (kind, payload)` +
+        ` VALUES ('big', jsonb_build_object('blob', repeat('x', 2000))) RETURNING id`,
+    );
+    const big = rows[0]!.id;
+    let ran = false;
+    await withWorker(
+      db,
+      'not-run',
+      {
+        big: async () => {
+          ran = true;
+        },
       },
-    },
-    async () => waitFor('both to settle', settled([unknown!, big]), 10_000),
-    { settings: { payloadMaxBytes: 1024 } },
-  );
-  assert.equal(ran, false);
-  const u = await record(unknown!);
-  assert.equal(u.status, 'dead');
-  assert.match(
-    u.lastError ?? '',
-    /unknown kind "nobody-handles-this": no handler is registered for it \(known kinds: big, http\)/,
-  );
-  const b = await record(big);
-  assert.equal(b.status, 'dead');
-  assert.match(b.lastError ?? '', /payload is \d+ bytes, over PAYLOAD_MAX_BYTES \(1024\); it was not loaded/);
-  assert.deepEqual(await ledger(big), [], 'nothing ran, so no attempt was recorded');
-});
+      async () => waitFor('both to settle', settled([unknown!, big]), 10_000),
+      { settings: { payloadMaxBytes: 1024 } },
+    );
+    assert.equal(ran, false);
+    const u = await record(unknown!);
+    assert.equal(u.status, 'dead');
+    assert.match(
+      u.lastError ?? '',
+      /unknown kind "nobody-handles-this": no handler is registered for it \(known kinds: big, http\)/,
+    );
+    const b = await record(big);
+    assert.equal(b.status, 'dead');
+    assert.match(b.lastError ?? '', /payload is \d+ bytes, over PAYLOAD_MAX_BYTES \(1024\); it was not loaded/);
+    assert.deepEqual(await ledger(big), [], 'nothing ran, so no attempt was recorded');
+  },
+);
 
-test('an error text with NUL bytes, or very long, neither fails its batch nor loses the other records’ outcomes', async () => {
-  const ids = await insert(['nul', 'long', 'ok', 'ok', 'ok']);
-  let okRuns = 0;
-  await withWorker(
-    db,
-    'bad-text',
-    {
-      nul: async () => {
-        throw new PermanentFailure('upstream said \u0000\u0000 nothing useful');
+test(
+  'an error text with NUL bytes, or very long, neither fails its batch' + ' nor loses the other records’ outcomes',
+  async () => {
+    const ids = await insert(['nul', 'long', 'ok', 'ok', 'ok']);
+    let okRuns = 0;
+    await withWorker(
+      db,
+      'bad-text',
+      {
+        nul: async () => {
+          throw new PermanentFailure('upstream said \u0000\u0000 nothing useful');
+        },
+        long: async () => {
+          throw new PermanentFailure('x'.repeat(100_000));
+        },
+        ok: async () => {
+          okRuns++;
+        },
       },
-      long: async () => {
-        throw new PermanentFailure('x'.repeat(100_000));
-      },
-      ok: async () => {
-        okRuns++;
-      },
-    },
-    async () => waitFor('every record to settle', settled(ids), 10_000),
-  );
-  assert.equal(okRuns, 3, 'the ok records ran once each: their batch was not rolled back');
-  const nul = await record(ids[0]!);
-  assert.deepEqual(nul, { status: 'dead', attempts: 1, lastError: 'upstream said \\0\\0 nothing useful' });
-  const long = await record(ids[1]!);
-  assert.equal(long.status, 'dead');
-  assert.equal(long.lastError!.length, 2_000);
-  for (const id of ids.slice(2)) assert.equal((await record(id)).status, 'succeeded');
-});
+      async () => waitFor('every record to settle', settled(ids), 10_000),
+    );
+    assert.equal(okRuns, 3, 'the ok records ran once each: their batch was not rolled back');
+    const nul = await record(ids[0]!);
+    assert.deepEqual(nul, { status: 'dead', attempts: 1, lastError: 'upstream said \\0\\0 nothing useful' });
+    const long = await record(ids[1]!);
+    assert.equal(long.status, 'dead');
+    assert.equal(long.lastError!.length, 2_000);
+    for (const id of ids.slice(2)) assert.equal((await record(id)).status, 'succeeded');
+  },
+);
 
 test('a record inserted with a reused id never inherits the ledger rows of the record that had it before', async () => {
   // An attempt of an earlier record 900001 whose executor died: outcome NULL, attempt 1 of 1.
@@ -190,8 +198,11 @@ test('lowering max_attempts below the attempts made marks the record dead with a
   });
 });
 
-test('when the completion fails, the outcomes stay in the ledger and the next claim reconciles them without running the records again', async () => {
-  await db.pool.query(`
+test(
+  'when the completion fails, the outcomes stay in the ledger' +
+    ' and the next claim reconciles them without running the records again',
+  async () => {
+    await db.pool.query(`
     CREATE SEQUENCE completion_refusals;
     CREATE FUNCTION refuse_first_completion() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -200,34 +211,36 @@ test('when the completion fails, the outcomes stay in the ledger and the next cl
       END IF;
       RETURN NEW;
     END $$;
-    CREATE TRIGGER refuse_first_completion BEFORE UPDATE ON failed_records FOR EACH ROW EXECUTE FUNCTION refuse_first_completion()`);
-  try {
-    const runs = new Map<number, number>();
-    const ids = await insert(['fragile', 'fragile', 'fragile-dead']);
-    const count = (id: number) => runs.set(id, (runs.get(id) ?? 0) + 1);
-    const run = await withWorker(
-      db,
-      'completion-fails',
-      {
-        fragile: async (r) => void count(r.id),
-        'fragile-dead': async (r) => {
-          count(r.id);
-          throw new PermanentFailure('no');
+    CREATE TRIGGER refuse_first_completion BEFORE UPDATE ON failed_records
+      FOR EACH ROW EXECUTE FUNCTION refuse_first_completion()`);
+    try {
+      const runs = new Map<number, number>();
+      const ids = await insert(['fragile', 'fragile', 'fragile-dead']);
+      const count = (id: number) => runs.set(id, (runs.get(id) ?? 0) + 1);
+      const run = await withWorker(
+        db,
+        'completion-fails',
+        {
+          fragile: async (r) => void count(r.id),
+          'fragile-dead': async (r) => {
+            count(r.id);
+            throw new PermanentFailure('no');
+          },
         },
-      },
-      async () => waitFor('every record to settle', settled(ids), 10_000),
-    );
-    const { rows } = await db.pool.query<{ n: number }>('SELECT last_value::int AS n FROM completion_refusals');
-    assert.ok(rows[0]!.n >= 1, 'the completion was refused once');
-    assert.deepEqual([...runs.values()], [1, 1, 1], `each record ran once; the log:\n${run.text()}`);
-    assert.deepEqual(await record(ids[0]!), { status: 'succeeded', attempts: 1, lastError: null });
-    assert.deepEqual(await record(ids[2]!), { status: 'dead', attempts: 1, lastError: 'no' });
-  } finally {
-    await db.pool.query(
-      'DROP TRIGGER refuse_first_completion ON failed_records; DROP FUNCTION refuse_first_completion()',
-    );
-  }
-});
+        async () => waitFor('every record to settle', settled(ids), 10_000),
+      );
+      const { rows } = await db.pool.query<{ n: number }>('SELECT last_value::int AS n FROM completion_refusals');
+      assert.ok(rows[0]!.n >= 1, 'the completion was refused once');
+      assert.deepEqual([...runs.values()], [1, 1, 1], `each record ran once; the log:\n${run.text()}`);
+      assert.deepEqual(await record(ids[0]!), { status: 'succeeded', attempts: 1, lastError: null });
+      assert.deepEqual(await record(ids[2]!), { status: 'dead', attempts: 1, lastError: 'no' });
+    } finally {
+      await db.pool.query(
+        'DROP TRIGGER refuse_first_completion ON failed_records; DROP FUNCTION refuse_first_completion()',
+      );
+    }
+  },
+);
 
 test('a record freed by its batch losing the connection is not run again while its handler still runs', async () => {
   let release!: () => void;
@@ -284,42 +297,46 @@ test('a record freed by its batch losing the connection is not run again while i
   assert.equal((await record(id!)).attempts, 1);
 });
 
-test('records claimed but not started when the term ends keep their rows as they were and leave no ledger row', async () => {
-  const ids = await insert(Array.from({ length: 40 }, () => 'slow'));
-  let started = 0;
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  await withWorker(
-    db,
-    'term-ends',
-    {
-      slow: async () => {
-        started++;
-        await released;
+test(
+  'records claimed but not started when the term ends keep their rows as they were' + ' and leave no ledger row',
+  async () => {
+    const ids = await insert(Array.from({ length: 40 }, () => 'slow'));
+    let started = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await withWorker(
+      db,
+      'term-ends',
+      {
+        slow: async () => {
+          started++;
+          await released;
+        },
       },
-    },
-    async (run) => {
-      await waitFor('the first two to start', () => started === 2 || undefined);
-      // stop() drains: nothing new starts; the two running finish once released.
-      const stopping = run.worker.stop();
-      await new Promise((r) => setTimeout(r, 100));
-      release();
-      await stopping;
-    },
-    { settings: { concurrency: 2, batchSize: 40 } },
-  );
-  assert.equal(started, 2);
-  const { rows } = await db.pool.query<{ status: string; attempts: number; n: number }>(
-    `SELECT status, attempts, count(*)::int AS n FROM failed_records WHERE id = ANY($1) GROUP BY 1, 2 ORDER BY 1`,
-    [ids],
-  );
-  assert.deepEqual(rows, [
-    { status: 'pending', attempts: 0, n: 38 },
-    { status: 'succeeded', attempts: 1, n: 2 },
-  ]);
-  const { rows: attempts } = await db.pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid WHERE f.id = ANY($1)`,
-    [ids],
-  );
-  assert.equal(attempts[0]!.n, 2, 'only the two attempts that started are in the ledger');
-});
+      async (run) => {
+        await waitFor('the first two to start', () => started === 2 || undefined);
+        // stop() drains: nothing new starts; the two running finish once released.
+        const stopping = run.worker.stop();
+        await new Promise((r) => setTimeout(r, 100));
+        release();
+        await stopping;
+      },
+      { settings: { concurrency: 2, batchSize: 40 } },
+    );
+    assert.equal(started, 2);
+    const { rows } = await db.pool.query<{ status: string; attempts: number; n: number }>(
+      `SELECT status, attempts, count(*)::int AS n FROM failed_records WHERE id = ANY($1) GROUP BY 1, 2 ORDER BY 1`,
+      [ids],
+    );
+    assert.deepEqual(rows, [
+      { status: 'pending', attempts: 0, n: 38 },
+      { status: 'succeeded', attempts: 1, n: 2 },
+    ]);
+    const { rows: attempts } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM retry_worker_attempts a` +
+        ` JOIN failed_records f ON f.uid = a.record_uid WHERE f.id = ANY($1)`,
+      [ids],
+    );
+    assert.equal(attempts[0]!.n, 2, 'only the two attempts that started are in the ledger');
+  },
+);

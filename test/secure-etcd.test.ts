@@ -59,14 +59,17 @@ test('a server certificate the CA does not vouch for stops start-up with one lin
   assert.match(line, /ETCD_CA_FILE: the etcd server at 127\.0\.0\.1:\d+ has a certificate this CA does not vouch for/);
 });
 
-test('no client certificate, where the server requires one, stops start-up with one line naming ETCD_CERT_FILE', async () => {
-  const { ETCD_CERT_FILE: _cert, ETCD_KEY_FILE: _key, ...withoutCertificate } = secured();
-  const line = await refused('secure-d', withoutCertificate);
-  assert.match(
-    line,
-    /ETCD_CERT_FILE: the etcd server at 127\.0\.0\.1:\d+ refused a connection without a client certificate/,
-  );
-});
+test(
+  'no client certificate, where the server requires one,' + ' stops start-up with one line naming ETCD_CERT_FILE',
+  async () => {
+    const { ETCD_CERT_FILE: _cert, ETCD_KEY_FILE: _key, ...withoutCertificate } = secured();
+    const line = await refused('secure-d', withoutCertificate);
+    assert.match(
+      line,
+      /ETCD_CERT_FILE: the etcd server at 127\.0\.0\.1:\d+ refused a connection without a client certificate/,
+    );
+  },
+);
 
 test('a certificate file that cannot be read stops start-up naming the setting', async () => {
   const line = await refused('secure-e', { ...secured(), ETCD_KEY_FILE: '/nonexistent/key.pem' });

@@ -29,7 +29,8 @@ export async function backlog(
       await system.prepare(largeDb, [{ kind: 'noop', count: large }], 10);
       await settle(largeDb);
       ctx.log(
-        `backlog ${system.peer} ${system.config}: ${large} records enqueued in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+        `backlog ${system.peer} ${system.config}: ${large}` +
+          ` records enqueued in ${((Date.now() - t) / 1000).toFixed(1)} s`,
       );
       let claimSmall: number[] = [];
       let claimLarge: number[] = [];
@@ -50,7 +51,9 @@ export async function backlog(
         }
         rates.large.push(await firstExecutionsRate(ctx, system, largeDb, measure));
         ctx.log(
-          `backlog ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(rates.small.at(-1)!)} records/s with ${small} pending, ${Math.round(rates.large.at(-1)!)} with ${large}`,
+          `backlog ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(rates.small.at(-1)!)}` +
+            ` records/s with ${small} pending` +
+            `, ${Math.round(rates.large.at(-1)!)} with ${large}`,
         );
       }
       const base = {
@@ -62,7 +65,9 @@ export async function backlog(
       };
       out.push({
         ...base,
-        metric: `rate with ${small / 1000}k ÷ rate with ${large >= 1e6 ? `${large / 1e6}M` : `${large / 1000}k`} pending`,
+        metric:
+          `rate with ${small / 1000}k ÷ rate with ` +
+          `${large >= 1e6 ? `${large / 1e6}M` : `${large / 1000}k`} pending`,
         runs: rates.small.map((s, i) => s / rates.large[i]!),
         extra: { rateSmall: rates.small, rateLarge: rates.large },
       });
@@ -74,7 +79,8 @@ export async function backlog(
           extra: { claimSmallMs: claimSmall, claimLargeMs: claimLarge },
         });
         ctx.log(
-          `backlog ours claim statement: median ${median(claimSmall).toFixed(2)} ms with ${small} pending, ${median(claimLarge).toFixed(2)} ms with ${large}`,
+          `backlog ours claim statement: median ${median(claimSmall).toFixed(2)} ms with ${small} pending` +
+            `, ${median(claimLarge).toFixed(2)} ms with ${large}`,
         );
       }
     } finally {
@@ -125,7 +131,8 @@ async function timeOurClaim(db: BenchDatabase, times = 100): Promise<number[]> {
   const name = 'bench-claim';
   const token = randomUUID();
   await db.pool.query(
-    `INSERT INTO retry_worker_leader (name, epoch, token, holder) VALUES ($1, 1, $2, 'bench') ON CONFLICT (name) DO UPDATE SET epoch = 1, token = $2`,
+    `INSERT INTO retry_worker_leader (name, epoch, token, holder) VALUES ($1, 1, $2, 'bench')` +
+      ` ON CONFLICT (name) DO UPDATE SET epoch = 1, token = $2`,
     [name, token],
   );
   const client = new pg.Client({ connectionString: db.url });

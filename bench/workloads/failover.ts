@@ -62,7 +62,8 @@ async function failoverSeries(
       }
       await leader.run.exited;
       ctx.log(
-        `failover ${mode} TTL ${ttlSeconds} s try ${i + 1}: ${(first - t).toFixed(0)} ms from the signal${mode === 'graceful' ? `, ${fromResign.at(-1)?.toFixed(0)} ms from the resignation` : ''}`,
+        `failover ${mode} TTL ${ttlSeconds} s try ${i + 1}: ${(first - t).toFixed(0)} ms from the signal` +
+          `${mode === 'graceful' ? `, ${fromResign.at(-1)?.toFixed(0)} ms from the resignation` : ''}`,
       );
     }
   } finally {

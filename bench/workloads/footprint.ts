@@ -48,7 +48,10 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
       leaderRss.push(await rssMiB(leader.pid));
     }
     ctx.log(
-      `footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`,
+      `footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB` +
+        `, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB` +
+        `, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s` +
+        ` (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`,
     );
     await Promise.all([leader.stop(), standby.stop()]);
   } finally {

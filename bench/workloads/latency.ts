@@ -84,7 +84,8 @@ export async function latency(
     for (const system of systems) {
       const r = await latencyOnce(ctx, system, count, intervalMs, rep);
       ctx.log(
-        `latency ${system.peer} ${system.config} rep ${rep + 1}: p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} max ${r.max.toFixed(1)} ms`,
+        `latency ${system.peer} ${system.config} rep ${rep + 1}: p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)}` +
+          ` p99 ${r.p99.toFixed(1)} max ${r.max.toFixed(1)} ms`,
       );
       results.set(system, [...(results.get(system) ?? []), r]);
     }

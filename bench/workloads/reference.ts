@@ -11,15 +11,22 @@ const run = promisify(execFile);
 // The table of research/peer-bench.md: history rows first (so the planner prefers the partial index), then pending.
 const SCHEMA = `
   CREATE TABLE failed_records (
-    id bigserial PRIMARY KEY, status text NOT NULL, attempts int NOT NULL DEFAULT 0, payload jsonb NOT NULL DEFAULT '{}',
-    last_error text, locked_by text, locked_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+    id bigserial PRIMARY KEY, status text NOT NULL, attempts int NOT NULL DEFAULT 0,
+    payload jsonb NOT NULL DEFAULT '{}', last_error text, locked_by text, locked_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
   CREATE INDEX failed_records_pending ON failed_records (id) WHERE status = 'pending';
   INSERT INTO failed_records (status) SELECT 'done' FROM generate_series(1, $HISTORY);
   INSERT INTO failed_records (status) SELECT 'pending' FROM generate_series(1, $PENDING);`;
 
 const SCRIPTS = {
-  claim1: `UPDATE failed_records SET status = 'done', attempts = attempts + 1, updated_at = now() WHERE id = (SELECT id FROM failed_records WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);\n`,
-  claim100: `UPDATE failed_records SET status = 'done', attempts = attempts + 1, updated_at = now() WHERE id IN (SELECT id FROM failed_records WHERE status = 'pending' ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED);\n`,
+  claim1:
+    `UPDATE failed_records SET status = 'done', attempts = attempts + 1, updated_at = now()` +
+    ` WHERE id = (SELECT id FROM failed_records WHERE status = 'pending'` +
+    ` ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED);\n`,
+  claim100:
+    `UPDATE failed_records SET status = 'done', attempts = attempts + 1, updated_at = now()` +
+    ` WHERE id IN (SELECT id FROM failed_records WHERE status = 'pending'` +
+    ` ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED);\n`,
 };
 
 /** pgbench claim-and-complete of 1 and of 100 rows per statement, 10 clients, 2 threads, prepared, `seconds` each. */

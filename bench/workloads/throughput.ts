@@ -27,6 +27,16 @@ export interface DrainRun {
   steadyCpuS: number;
   /** Share of the machine's CPU time that was busy during the run (everything on it, the bench included). */
   machineBusy: number;
+  /** What the workload's `DrainExtras.atDone` read when the database showed every record done. */
+  extra: Record<string, number>;
+}
+
+/** What a workload adds to a drain (retention: old finished rows to prune, and how many went during it). */
+export interface DrainExtras {
+  /** Before the system's own prepare (so these rows get the lower ids): more rows in the database. */
+  seed?(db: BenchDatabase, count: number): Promise<void>;
+  /** Read when the database shows every record done (or at the cap), before the worker stops. */
+  atDone?(db: BenchDatabase): Promise<Record<string, number>>;
 }
 
 /** The PID of the server's postmaster: the parent of this connection's backend. */
@@ -57,9 +67,11 @@ async function drainOnce(
   count: number,
   concurrency: number,
   capSeconds: number,
+  extras: DrainExtras = {},
 ): Promise<DrainRun> {
   const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_${kind}`, system.migratedByBench);
   try {
+    await extras.seed?.(db, count);
     await system.prepare(db, [{ kind, count }], concurrency);
     await settle(db);
     const commitsBefore = await commits(db);
@@ -95,8 +107,9 @@ async function drainOnce(
       await sleep(5);
     }
     const end = doneAt ?? wallNow();
+    const extra = (await extras.atDone?.(db)) ?? {};
     const serverCpuS = serverCpuBetween((await serverAtFirst) ?? new Map(), await serverCpuSeconds(postmaster));
-    const finished = doneAt ? count : await system.finished(db, count);
+    const finished = doneAt ? count : await system.finished(db, count, kind);
     peakRssMiB = Math.max(peakRssMiB, await rssMiB(run.pid));
     const workerCpuS = await cpuSeconds(run.pid);
     const steadyCpuS = workerCpuS - ((await cpuAtFirst) ?? NaN);
@@ -105,7 +118,7 @@ async function drainOnce(
     await sleep(1_100); // sessions report their statistics at most once a second
     const commitsDuring = (await commits(db)) - commitsBefore;
     if (report.maxRssKiB) peakRssMiB = Math.max(peakRssMiB, report.maxRssKiB / 1024);
-    if (system.peer === 'ours') await checkOurs(db, count, !doneAt);
+    if (system.peer === 'ours') await checkOurs(db, kind, count, !doneAt);
     else if (doneAt && report.handled !== undefined && report.handled !== count)
       throw new Error(`${system.peer} ${system.config}: ran ${report.handled} handlers for ${count} jobs`);
     const first = run.messages.find((m) => m.type === 'first')?.t ?? NaN;
@@ -122,18 +135,32 @@ async function drainOnce(
       serverCpuS,
       records: finished,
       machineBusy: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
+      extra,
     };
   } finally {
     await db.drop();
   }
 }
 
-/** Every record succeeded, with exactly one attempt in the ledger: nothing ran twice. */
-async function checkOurs(db: { pool: import('pg').Pool }, count: number, partial: boolean): Promise<void> {
+/**
+ * Every record of `kind` succeeded, with exactly one attempt in the ledger: nothing ran twice. Rows of other
+ * kinds (the retention workload's old finished records and their ledger rows) are left out.
+ */
+async function checkOurs(
+  db: { pool: import('pg').Pool },
+  kind: string,
+  count: number,
+  partial: boolean,
+): Promise<void> {
   const { rows } = await db.pool.query<{ succeeded: number; attempts: number; twice: number }>(
-    `SELECT (SELECT count(*)::int FROM failed_records WHERE status = 'succeeded') AS succeeded,
-            (SELECT count(*)::int FROM failed_record_attempts WHERE outcome IS DISTINCT FROM 'skipped') AS attempts,
-            (SELECT count(*)::int FROM (SELECT record_id FROM failed_record_attempts WHERE outcome IS DISTINCT FROM 'skipped' GROUP BY record_id HAVING count(*) > 1) t) AS twice`,
+    `WITH ours AS (SELECT a.record_uid FROM failed_record_attempts a
+                   WHERE a.outcome IS DISTINCT FROM 'skipped'
+                     AND a.record_uid IN (SELECT uid FROM failed_records WHERE kind = $1))
+     SELECT (SELECT count(*)::int FROM failed_records WHERE status = 'succeeded' AND kind = $1) AS succeeded,
+            (SELECT count(*)::int FROM ours) AS attempts,
+            (SELECT count(*)::int
+             FROM (SELECT record_uid FROM ours GROUP BY record_uid HAVING count(*) > 1) t) AS twice`,
+    [kind],
   );
   const r = rows[0]!;
   if (r.twice > 0 || (!partial && (r.succeeded !== count || r.attempts !== count))) {
@@ -154,7 +181,10 @@ const capFor = (system: System): number =>
       ? 20
       : 300;
 
-/** drain / io: `reps` runs per system, interleaved system by system within each repetition. */
+/**
+ * drain / io (and retention, with its `extras`): `reps` runs per system, interleaved system by system within
+ * each repetition, each logged as it ends. What `extras.atDone` read is kept in the steady rate's `extra`.
+ */
 export async function throughput(
   ctx: BenchContext,
   workload: string,
@@ -162,13 +192,25 @@ export async function throughput(
   kind: string,
   count: number,
   concurrency: number,
+  extras: DrainExtras = {},
 ): Promise<Measurement[]> {
   const byKey = new Map<System, DrainRun[]>();
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const system of systems) {
-      const run = await drainOnce(ctx, system, kind, count, concurrency, capFor(system));
+      const run = await drainOnce(ctx, system, kind, count, concurrency, capFor(system), extras);
+      const figures = [
+        `${Math.round(run.spawnRate)} spawn-timed`,
+        `ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms`,
+        `peak RSS ${run.peakRssMiB.toFixed(0)} MiB`,
+        `${run.commitsPerRecord.toFixed(2)} commits/record`,
+        `worker CPU ${run.workerCpuS.toFixed(2)} s, ${run.steadyCpuS.toFixed(2)} s steady`,
+        `Postgres CPU ${run.serverCpuS.toFixed(2)} s steady`,
+        `machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''}`,
+        ...Object.entries(run.extra).map(([k, v]) => `${k} ${v}`),
+      ];
       ctx.log(
-        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ${Math.round(run.rate)} records/s steady (${Math.round(run.spawnRate)} spawn-timed; ready ${Math.round(run.readyMs)} ms, first execution ${Math.round(run.firstMs)} ms; peak RSS ${run.peakRssMiB.toFixed(0)} MiB; ${run.commitsPerRecord.toFixed(2)} commits/record; worker CPU ${run.workerCpuS.toFixed(2)} s, ${run.steadyCpuS.toFixed(2)} s steady; Postgres CPU ${run.serverCpuS.toFixed(2)} s steady; machine ${Math.round(run.machineBusy * 100)} % busy${run.capped ? '; capped' : ''})`,
+        `${workload} c=${concurrency} ${system.peer} ${system.config} rep ${rep + 1}: ` +
+          `${Math.round(run.rate)} records/s steady (${figures.join('; ')})`,
       );
       byKey.set(system, [...(byKey.get(system) ?? []), run]);
     }
@@ -197,6 +239,7 @@ export async function throughput(
         commitsPerRecord: runs.map((r) => r.commitsPerRecord),
         workerCpuS: runs.map((r) => r.workerCpuS),
         machineBusy: runs.map((r) => r.machineBusy),
+        ...Object.fromEntries(Object.keys(runs[0]!.extra).map((k) => [k, runs.map((r) => r.extra[k]!)])),
       },
     };
     return [

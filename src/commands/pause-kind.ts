@@ -1,7 +1,7 @@
-import { hostname, userInfo } from 'node:os';
 import type { Config } from '../config.js';
 import { pauseKind, resumeKind } from '../db/pause-kind.js';
 import { createPool } from '../db/pool.js';
+import { defaultActor } from '../operations/actor.js';
 import { configuredKinds } from '../status/run-status.js';
 
 export interface PauseOptions {
@@ -30,7 +30,8 @@ export async function runPause(config: Config, options: PauseOptions): Promise<n
     const by = options.by ?? defaultActor();
     const paused = await pauseKind(pool, options.kind, by, options.reason ?? null);
     options.out(
-      `paused kind ${JSON.stringify(paused.kind)} (by ${paused.pausedBy}${paused.reason ? `: ${paused.reason}` : ''}); executions already started finish\n`,
+      `paused kind ${JSON.stringify(paused.kind)} (by ${paused.pausedBy}${paused.reason ? `: ${paused.reason}` : ''})` +
+        `; executions already started finish\n`,
     );
     await noteUnknown(config, options);
     return 0;
@@ -65,17 +66,8 @@ async function noteUnknown(config: Config, options: PauseOptions): Promise<void>
   const known = await configuredKinds(config, options.warn);
   if (known && !known.get(options.kind)) {
     options.warn(
-      `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)} (known: ${known.names.join(', ')})\n`,
+      `note: no handler in this configuration knows kind ${JSON.stringify(options.kind)}` +
+        ` (known: ${known.names.join(', ')})\n`,
     );
   }
-}
-
-function defaultActor(): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no user entry (a container with an arbitrary uid)
-  }
-  return `${user}@${hostname()}`;
 }

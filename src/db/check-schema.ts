@@ -12,7 +12,8 @@ export async function checkSchema(pool: pg.Pool): Promise<void> {
   const version = rows[0]?.version ?? null;
   if (version === null || version < expected) {
     throw new Error(
-      `the database is not migrated (schema version ${version ?? 'none'}, this release needs ${expected}): run \`retry-worker migrate\` first`,
+      `the database is not migrated (schema version ${version ?? 'none'}, this release needs ${expected})` +
+        `: run \`retry-worker migrate\` first`,
     );
   }
 }

@@ -15,6 +15,8 @@ export interface ClaimedRow {
   attempts: number;
   /** The row's own max_attempts; null: its kind's (or DEFAULT_MAX_ATTEMPTS). */
   maxAttempts: number | null;
+  /** Attempts made before the last requeue: the budget (max attempts) counts from here. */
+  attemptBase: number;
   lastError: string | null;
   /** An attempt above `attempts` in the ledger: started, but its outcome never reached the row. */
   ledgerAttempt: number | null;
@@ -83,9 +85,10 @@ export async function fencedStatements<Row>(
 
 /** The columns of a ClaimedRow, from `r` (a locked row of failed_records with payload_bytes) and `l` (LEDGER_JOIN). */
 export function claimedColumns(payloadMaxBytes: number): string {
-  return `r.id, r.uid, r.kind,
-           CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END AS payload,
-           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts", r.last_error AS "lastError",
+  const payload = `CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END`;
+  return `r.id, r.uid, r.kind, ${payload} AS payload,
+           r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
+           r.attempt_base AS "attemptBase", r.last_error AS "lastError",
            l.attempt AS "ledgerAttempt", l.outcome AS "ledgerOutcome", l.error AS "ledgerError"`;
 }
 
@@ -131,8 +134,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
     SELECT ${claimedColumns(args.payloadMaxBytes)}${args.dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : ''}
     FROM shares s
     CROSS JOIN LATERAL (
-      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, last_error,
-             priority, next_run_at, dispatched_at
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
+             attempt_base, last_error, priority, next_run_at, dispatched_at
       FROM failed_records f
       WHERE kind = s.kind AND status = 'pending' AND next_run_at <= now() ${free('f')}
         AND EXISTS (SELECT 1 FROM retry_worker_leader

@@ -1,8 +1,11 @@
 import type pg from 'pg';
 import { storableText } from './sql-text.js';
 
-/** A record's status. pending: the leader moves it on; succeeded, dead: final (only an operator moves them). */
-export type RecordStatus = 'pending' | 'succeeded' | 'dead';
+/**
+ * A record's status. pending: the leader moves it on (an operator may discard or cancel it while no claim holds
+ * it); succeeded, dead, discarded, cancelled: final (only an operator moves them: requeue, discard).
+ */
+export type RecordStatus = 'pending' | 'succeeded' | 'dead' | 'discarded' | 'cancelled';
 
 /** How a claimed record's row ends its batch. */
 export interface Completion {

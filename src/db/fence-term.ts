@@ -69,7 +69,8 @@ async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<Fenc
       WITH raised AS (
         INSERT INTO retry_worker_leader AS l (name, epoch, token, holder, since)
         VALUES (${name}, ${epoch}, ${token}, ${holder}, now())
-        ON CONFLICT (name) DO UPDATE SET epoch = EXCLUDED.epoch, token = EXCLUDED.token, holder = EXCLUDED.holder, since = now()
+        ON CONFLICT (name) DO UPDATE
+          SET epoch = EXCLUDED.epoch, token = EXCLUDED.token, holder = EXCLUDED.holder, since = now()
           WHERE l.epoch < EXCLUDED.epoch
         RETURNING epoch
       ), superseded AS (
@@ -99,7 +100,8 @@ async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<Fenc
 /** Records why a term ended (best effort: the audit trail, not the fence). */
 export async function endTerm(db: pg.Pool, name: string, epoch: number, token: string, reason: string): Promise<void> {
   await db.query(
-    'UPDATE retry_worker_terms SET ended_at = now(), end_reason = $4 WHERE name = $1 AND epoch = $2 AND token = $3 AND ended_at IS NULL',
+    'UPDATE retry_worker_terms SET ended_at = now(), end_reason = $4 ' +
+      'WHERE name = $1 AND epoch = $2 AND token = $3 AND ended_at IS NULL',
     [name, epoch, token, reason],
   );
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { storableText } from './sql-text.js';
 
 /** How an attempt ended. */
-export type AttemptOutcome = 'succeeded' | 'failed' | 'dead';
+export type AttemptOutcome = 'succeeded' | 'failed' | 'dead' | 'cancelled';
 
 export interface FinishedAttempt {
   ledgerId: number;

@@ -13,7 +13,8 @@ export async function insertRecords(db: pg.Pool | pg.ClientBase, records: readon
     name: 'retry-worker.insert-records',
     text: `
       INSERT INTO failed_records (kind, payload, max_attempts)
-      SELECT kind, payload, max_attempts FROM unnest($1::text[], $2::jsonb[], $3::int[]) WITH ORDINALITY AS r(kind, payload, max_attempts, n)
+      SELECT kind, payload, max_attempts
+      FROM unnest($1::text[], $2::jsonb[], $3::int[]) WITH ORDINALITY AS r(kind, payload, max_attempts, n)
       ORDER BY n
       RETURNING id`,
     values: [

@@ -3,6 +3,8 @@ import type { Logger } from '../observability/logger.js';
 import { createClient } from './pool.js';
 
 const DUE_CHANNEL = 'retry_worker_due';
+/** `retry-worker cancel` of an executing record: the payload is the record's id. */
+export const CANCEL_CHANNEL = 'retry_worker_cancel';
 
 export interface DueListener {
   /** Ends the connection, bounded by `timeoutMs` (a silent link must not hold a term's end). */
@@ -10,7 +12,8 @@ export interface DueListener {
 }
 
 /**
- * LISTENs for the insert trigger's notifications on a connection of its own. If the connection fails,
+ * LISTENs for the insert trigger's notifications, and for cancels of executing records (`onCancel` with the
+ * record's id), on a connection of its own. If the connection fails,
  * `onError` is told and polling carries on alone. The server is asked to find a dead client quickly
  * (TCP keepalives and a user timeout), so that a listener that vanished does not hold the notification queue.
  */
@@ -19,6 +22,7 @@ export async function listenForDue(
   applicationName: string,
   onDue: () => void,
   onError: (err: Error) => void,
+  onCancel: (recordId: number) => void = () => undefined,
 ): Promise<DueListener> {
   const client = createClient({
     databaseUrl,
@@ -28,6 +32,7 @@ export async function listenForDue(
   client.on('error', onError);
   client.on('notification', (msg) => {
     if (msg.channel === DUE_CHANNEL) onDue();
+    else if (msg.channel === CANCEL_CHANNEL && /^\d{1,15}$/.test(msg.payload ?? '')) onCancel(Number(msg.payload));
   });
   const close = async (timeoutMs: number) => {
     // On a silent link the server's goodbye never comes: stop waiting (TCP keepalive ends the socket later).
@@ -35,7 +40,7 @@ export async function listenForDue(
   };
   try {
     await client.connect();
-    await client.query(`LISTEN ${DUE_CHANNEL}`);
+    await client.query(`LISTEN ${DUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
   } catch (err) {
     await close(1_000);
     throw err;
@@ -52,10 +57,15 @@ export async function listenOrPoll(
   applicationName: string,
   wake: () => void,
   log: Logger,
+  onCancel?: (recordId: number) => void,
 ): Promise<DueListener | undefined> {
   try {
-    const listener = await listenForDue(databaseUrl, applicationName, wake, (err) =>
-      log.warn({ err }, 'LISTEN connection failed; polling only'),
+    const listener = await listenForDue(
+      databaseUrl,
+      applicationName,
+      wake,
+      (err) => log.warn({ err }, 'LISTEN connection failed; polling only'),
+      onCancel,
     );
     wake();
     return listener;

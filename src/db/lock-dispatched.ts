@@ -32,7 +32,8 @@ export async function lockDispatched(client: pg.ClientBase, args: LockDispatchAr
     SELECT ${claimedColumns(args.payloadMaxBytes)},
            coalesce((SELECT epoch FROM retry_worker_leader WHERE name = ${textLiteral(client, args.name)}), 0) AS epoch
     FROM (
-      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts, last_error
+      SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
+             attempt_base, last_error
       FROM failed_records f
       WHERE id = ${intLiteral(args.id)} AND dispatch_token = ${textLiteral(client, args.token)}::uuid
         AND status = 'pending' AND next_run_at <= now()

@@ -8,7 +8,9 @@ export async function pruneReplicas(
 ): Promise<number> {
   const result = await db.query({
     name: 'retry-worker.prune-replicas',
-    text: `DELETE FROM retry_worker_replicas WHERE election_name = $1 AND last_seen_at < now() - $2 * interval '1 second'`,
+    text:
+      `DELETE FROM retry_worker_replicas WHERE election_name = $1 ` +
+      `AND last_seen_at < now() - $2 * interval '1 second'`,
     values: [electionName, olderThanSeconds],
   });
   return result.rowCount ?? 0;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RecordStatus } from './complete-records.js';
 
-export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'succeeded', 'dead'];
+export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'succeeded', 'dead', 'discarded', 'cancelled'];
 
 export interface QueueStats {
   /** Rows of failed_records by status (every status present, 0 when none). */
@@ -21,7 +21,8 @@ const QUEUE_STATS = `
   SELECT status,
          count(*)::int8 AS records,
          count(*) FILTER (WHERE next_run_at <= now())::int8 AS due,
-         coalesce(extract(epoch FROM now() - min(next_run_at) FILTER (WHERE next_run_at <= now())), 0)::float8 AS oldest_due_age_seconds
+         coalesce(extract(epoch FROM now() - min(next_run_at) FILTER (WHERE next_run_at <= now())), 0)::float8
+           AS oldest_due_age_seconds
   FROM failed_records
   WHERE status = ANY($1::text[])
   GROUP BY status`;

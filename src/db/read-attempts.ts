@@ -7,11 +7,14 @@ export interface AttemptRow {
   replicaId: string;
   startedAt: Date;
   finishedAt: Date | null;
-  outcome: 'succeeded' | 'failed' | 'dead' | null;
+  outcome: 'succeeded' | 'failed' | 'dead' | 'cancelled' | null;
   error: string | null;
 }
 
-/** The latest `limit` ledger rows of one record (of its identity: not those of an earlier record with its id), newest first. */
+/**
+ * The latest `limit` ledger rows of one record (of its identity: not those of an earlier record with its id), newest
+ * first.
+ */
 export async function readAttempts(
   db: pg.Pool | pg.ClientBase,
   recordId: number,
@@ -20,7 +23,8 @@ export async function readAttempts(
   const { rows } = await db.query<AttemptRow>({
     name: 'retry-worker.read-attempts',
     text: `
-      SELECT attempt, epoch, replica_id AS "replicaId", started_at AS "startedAt", finished_at AS "finishedAt", outcome, error
+      SELECT attempt, epoch, replica_id AS "replicaId", started_at AS "startedAt", finished_at AS "finishedAt",
+             outcome, error
       FROM failed_record_attempts
       WHERE record_uid = (SELECT uid FROM failed_records WHERE id = $1)
       ORDER BY id DESC

@@ -9,6 +9,8 @@ export interface RecordRow {
   attempts: number;
   /** The row's own max_attempts; null means DEFAULT_MAX_ATTEMPTS. */
   maxAttempts: number | null;
+  /** Attempts made before the last requeue: the budget counts from here. */
+  attemptBase: number;
   nextRunAt: Date;
   lastError: string | null;
   createdAt: Date;
@@ -23,11 +25,13 @@ export async function readRecord(db: pg.Pool | pg.ClientBase, id: number): Promi
   const { rows } = await db.query<RecordRow>({
     name: 'retry-worker.read-record',
     text: `
-      SELECT r.id, r.kind, r.status, r.attempts, r.max_attempts AS "maxAttempts", r.next_run_at AS "nextRunAt",
+      SELECT r.id, r.kind, r.status, r.attempts, r.max_attempts AS "maxAttempts", r.attempt_base AS "attemptBase",
+             r.next_run_at AS "nextRunAt",
              r.last_error AS "lastError", r.created_at AS "createdAt", r.updated_at AS "updatedAt",
              r.finished_at AS "finishedAt",
              (SELECT count(*) FROM failed_records q
-               WHERE q.status = 'pending' AND q.next_run_at <= now() AND (q.next_run_at, q.id) < (r.next_run_at, r.id))::int8 AS "dueAhead",
+               WHERE q.status = 'pending' AND q.next_run_at <= now()
+                 AND (q.next_run_at, q.id) < (r.next_run_at, r.id))::int8 AS "dueAhead",
              now() AS now
       FROM failed_records r
       WHERE r.id = $1`,

@@ -1,10 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { DemoError } from './demo-error.js';
-import { freePort } from './free-port.js';
+import { startEtcdCluster } from './start-etcd.js';
 
 export interface DemoElection {
   backend: 'etcd' | 'postgres';
@@ -64,69 +60,15 @@ export async function chooseElection(env: NodeJS.ProcessEnv = process.env): Prom
 }
 
 async function startEtcd(binary: string): Promise<DemoElection> {
-  const dir = await mkdtemp(join(tmpdir(), 'retry-worker-demo-etcd-'));
-  const [client, peer] = [await freePort(), await freePort()];
-  const clientUrl = `http://127.0.0.1:${client}`;
-  const output: string[] = [];
-  const child: ChildProcess = spawn(
-    binary,
-    [
-      '--name',
-      'demo',
-      '--data-dir',
-      join(dir, 'data'),
-      '--listen-client-urls',
-      clientUrl,
-      '--advertise-client-urls',
-      clientUrl,
-      '--listen-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls',
-      `http://127.0.0.1:${peer}`,
-      '--initial-cluster',
-      `demo=http://127.0.0.1:${peer}`,
-      '--log-level',
-      'error',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-  child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGTERM');
-      const timer = setTimeout(
-        () => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
-        3_000,
-      );
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const healthy = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) })
-      .then(async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true')
-      .catch(() => false);
-    if (healthy) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new DemoError(`etcd (${binary}) did not become healthy: ${output.join('').slice(-1000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const etcd = await startEtcdCluster({ binary, healthTimeoutMs: 20_000 });
+  const [member] = etcd.members;
+  const pid = member?.pid();
   return {
     backend: 'etcd',
-    env: { ELECTION_BACKEND: 'etcd', ETCD_ENDPOINTS: clientUrl },
-    description: `etcd: a 1-member cluster from ${binary} on ${clientUrl} (pid ${child.pid})`,
-    pids: child.pid !== undefined ? [child.pid] : [],
-    stop,
-    killNow: () => {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
-        process.kill(child.pid, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
+    env: { ELECTION_BACKEND: 'etcd', ETCD_ENDPOINTS: etcd.endpoints.join(',') },
+    description: `etcd: a 1-member cluster from ${binary} on ${etcd.endpoints.join(',')} (pid ${pid})`,
+    pids: pid !== undefined ? [pid] : [],
+    stop: () => etcd.stop(3_000),
+    killNow: etcd.killNow,
   };
 }

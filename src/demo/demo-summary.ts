@@ -136,7 +136,8 @@ export function renderSummary(input: SummaryInput): string {
   );
   out.push('');
   out.push(
-    `overlaps found: ${overlaps.records.length} (one record executed twice at once), ${overlaps.terms.length} (two epochs executing at once)`,
+    `overlaps found: ${overlaps.records.length} (one record executed twice at once)` +
+      `, ${overlaps.terms.length} (two epochs executing at once)`,
   );
   for (const o of overlaps.records.slice(0, 5))
     out.push(`  record ${o.key}: ${o.a.replicaId}/epoch ${o.a.epoch} and ${o.b.replicaId}/epoch ${o.b.epoch}`);
@@ -146,7 +147,8 @@ export function renderSummary(input: SummaryInput): string {
   if (!f) out.push('failover: the leader was not killed (the records settled first)');
   else if (!f.next)
     out.push(
-      `failover: ${f.killed} (epoch ${f.killedEpoch}) was killed with SIGKILL; no replica took over before the demo ended`,
+      `failover: ${f.killed} (epoch ${f.killedEpoch}) was killed with SIGKILL` +
+        `; no replica took over before the demo ended`,
     );
   else {
     const led = ((f.next.ledAt - f.killedAt) / 1000).toFixed(2);
@@ -155,7 +157,9 @@ export function renderSummary(input: SummaryInput): string {
         ? `, first execution after ${((f.next.firstExecutionAt - f.killedAt) / 1000).toFixed(2)} s`
         : '';
     out.push(
-      `failover time: ${led} s from kill -9 of ${f.killed} (epoch ${f.killedEpoch}) until ${f.next.replicaId} led epoch ${f.next.epoch}${first} (lease TTL ${input.leaseTtlSeconds} s, backend ${input.backend})`,
+      `failover time: ${led} s from kill -9 of ${f.killed} (epoch ${f.killedEpoch})` +
+        ` until ${f.next.replicaId} led epoch ${f.next.epoch}${first}` +
+        ` (lease TTL ${input.leaseTtlSeconds} s, backend ${input.backend})`,
     );
   }
   out.push(`total: ${(input.elapsedMs / 1000).toFixed(1)} s`);

@@ -124,7 +124,9 @@ class DemoRun {
     con.line(`  postgres: embedded PostgreSQL on 127.0.0.1:${postgres.port} (temporary data directory)`);
     const election = await chooseElection();
     this.cleanups.push({
-      what: `election backend ${election.backend}${election.pids.length ? ` (etcd pid ${election.pids.join(', ')}) stopped` : ''}`,
+      what:
+        `election backend ${election.backend}` +
+        `${election.pids.length ? ` (etcd pid ${election.pids.join(', ')}) stopped` : ''}`,
       run: election.stop,
       now: election.killNow,
     });
@@ -174,7 +176,8 @@ class DemoRun {
 
     const ids = await insertRecords(pool, demoRecords(this.count, sink.url, SINK_DELAY_MS));
     con.line(
-      `inserted ${ids.length} failed records (kind http, calling the sink): half succeed at once, some on a later retry, some end dead`,
+      `inserted ${ids.length} failed records (kind http, calling the sink)` +
+        `: half succeed at once, some on a later retry, some end dead`,
     );
     con.line(
       this.dispatch
@@ -235,7 +238,8 @@ class DemoRun {
       if (this.failover && !this.failover.next && replica.id !== this.failover.killed) {
         this.failover.next = { replicaId: replica.id, epoch: l.epoch!, ledAt: l.time };
         this.con.line(
-          `>>> takeover: ${replica.id} leads epoch ${l.epoch} ${((l.time - this.failover.killedAt) / 1000).toFixed(2)} s after the kill`,
+          `>>> takeover: ${replica.id} leads epoch ${l.epoch} ` +
+            `${((l.time - this.failover.killedAt) / 1000).toFixed(2)} s after the kill`,
         );
       } else
         this.con.line(
@@ -250,7 +254,9 @@ class DemoRun {
       const outcome =
         l.msg === 'execution succeeded' ? 'succeeded' : l.msg.includes('dead') ? 'failed: dead' : 'failed: will retry';
       this.con.line(
-        `${tag} record ${l.recordId} attempt ${l.attempt}: ${outcome} (${Math.round(Number(l.durationMs ?? 0))} ms)${err ? ` ${err.replace(/\s+/g, ' ').trim().slice(0, 70)}` : ''}`,
+        `${tag} record ${l.recordId} attempt ${l.attempt}: ${outcome}` +
+          ` (${Math.round(Number(l.durationMs ?? 0))} ms)` +
+          `${err ? ` ${err.replace(/\s+/g, ' ').trim().slice(0, 70)}` : ''}`,
       );
     } else if (l.msg === 'following the leader') {
       if (this.followed.get(replica.id) !== l.leader) this.con.line(`${tag} follows ${String(l.leader)}`);
@@ -269,7 +275,11 @@ class DemoRun {
   private progressLine(s: QueueStats): string {
     const settled = s.records.succeeded + s.records.dead;
     const leader = this.leader ? `${this.leader.replica.id} epoch ${this.leader.epoch}` : 'none (election in progress)';
-    return `progress: ${settled}/${this.count} settled (succeeded ${s.records.succeeded}, dead ${s.records.dead}, pending ${s.records.pending}), ${this.executions} executions, leader ${leader}`;
+    return (
+      `progress: ${settled}/${this.count} settled` +
+      ` (succeeded ${s.records.succeeded}, dead ${s.records.dead}, pending ${s.records.pending})` +
+      `, ${this.executions} executions, leader ${leader}`
+    );
   }
 
   private async until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {

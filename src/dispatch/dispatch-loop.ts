@@ -7,6 +7,7 @@ import { FencedError } from '../errors.js';
 import type { TermLoop } from '../leadership-gate.js';
 import { DatabaseContact } from '../loop/database-contact.js';
 import { KindLimits } from '../loop/kind-limits.js';
+import { Retention } from '../loop/retention.js';
 import type { RetryLoopDeps } from '../loop/retry-loop.js';
 import type { Logger } from '../observability/logger.js';
 import { Waker } from '../waker.js';
@@ -83,6 +84,8 @@ export class DispatchLoop implements TermLoop {
       () => this.waker.wake(),
       this.log,
     );
+    // Retention runs while this term dispatches, as in leader mode.
+    const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stop);
     let waitingForBroker = false;
     try {
       while (!stop.aborted && this.term.isSafe()) {
@@ -113,6 +116,7 @@ export class DispatchLoop implements TermLoop {
       return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
     } finally {
       this.contact.stop();
+      await retention.stop();
       metrics.dispatch.inFlight(undefined);
       await (await listening)?.close(timings.databaseTimeoutMs);
     }

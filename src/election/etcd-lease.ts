@@ -81,7 +81,8 @@ export class EtcdLease implements LeaseBackend {
         client.close();
         throw new ConfigError(
           'ETCD_PASSWORD',
-          `etcd refused ETCD_USERNAME and ETCD_PASSWORD (authentication failed); expected the credentials of an etcd user`,
+          `etcd refused ETCD_USERNAME and ETCD_PASSWORD (authentication failed)` +
+            `; expected the credentials of an etcd user`,
           { cause: err },
         );
       }
@@ -225,7 +226,8 @@ async function readPem(variable: string, path: string | undefined): Promise<Buff
   } catch (err) {
     throw new ConfigError(
       variable,
-      `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'}); expected a readable PEM file`,
+      `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})` +
+        `; expected a readable PEM file`,
       { cause: err },
     );
   }

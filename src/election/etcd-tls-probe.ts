@@ -73,21 +73,26 @@ function probe(
         finish(
           new ConfigError(
             'ETCD_CA_FILE',
-            `the etcd server at ${where} has a certificate this CA does not vouch for (${code}); expected the CA that signed the etcd servers' certificates`,
+            `the etcd server at ${where} has a certificate this CA does not vouch for (${code})` +
+              `; expected the CA that signed the etcd servers' certificates`,
           ),
         );
       else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
         finish(
           new ConfigError(
             'ETCD_ENDPOINTS',
-            `the certificate of the etcd server at ${where} is not issued for that name (${code}); expected a host name the certificate names`,
+            `the certificate of the etcd server at ${where} is not issued for that name (${code})` +
+              `; expected a host name the certificate names`,
           ),
         );
       else if (CLIENT_CERT_REFUSED.test(code))
         finish(
           new ConfigError(
             'ETCD_CERT_FILE',
-            `the etcd server at ${where} refused ${pem.cert ? 'our client certificate' : 'a connection without a client certificate'} (${code}); expected a client certificate signed by a CA the server trusts`,
+            `the etcd server at ${where} refused ` +
+              `${pem.cert ? 'our client certificate' : 'a connection without a client certificate'}` +
+              ` (${code}); ` +
+              `expected a client certificate signed by a CA the server trusts`,
           ),
         );
       else finish(undefined);

@@ -6,7 +6,10 @@ import { Waker } from '../waker.js';
 import type { LeaseBackend, Lost, Won } from './campaign.js';
 import type { HeldLease } from './hold-term.js';
 
-/** The keys of one election. `{name}` is a Redis Cluster hash tag, so they share a slot (the win script touches two). */
+/**
+ * The keys of one election. `{name}` is a Redis Cluster hash tag, so they share a slot (the win script touches
+ * two).
+ */
 export function redisElectionKeys(electionName: string): { leader: string; epoch: string; released: string } {
   return {
     leader: `retry-worker:{${electionName}}:leader`,

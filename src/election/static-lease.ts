@@ -43,7 +43,8 @@ export class StaticLease implements LeaseBackend {
     if (this.refusedBy !== stored.holder) {
       this.log.error(
         { storedEpoch: stored.epoch, holder: stored.holder, staticEpoch },
-        'static election: Postgres holds an epoch of another replica at or above STATIC_EPOCH; raise STATIC_EPOCH above it for this replica to lead',
+        'static election: Postgres holds an epoch of another replica at or above STATIC_EPOCH' +
+          '; raise STATIC_EPOCH above it for this replica to lead',
       );
     }
     this.refusedBy = stored.holder;

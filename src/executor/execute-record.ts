@@ -23,7 +23,8 @@ export interface ExecutionSettings {
  *      │    ──threw PermanentFailure──▶ dead;  threw RetryLater(ms)──▶ failed (retry no sooner than ms)
  *      │    ──threw anything else──▶ failed
  *      └──abort(reason) or timeout──▶ aborting ──handler ends──▶ failed, for the abort's reason
- *                                        └──abandonAfterMs──▶ failed (the handler is given up on)
+ *                                        │                    (cancelled, for an operator's cancel)
+ *                                        └──abandonAfterMs──▶ failed or cancelled (the handler is given up on)
  */
 export class Execution {
   /**
@@ -87,7 +88,9 @@ export class Execution {
         { recordId: this.record.id, attempt: this.record.attempt, abandonedAfterMs: this.settings.abandonAfterMs },
         'handler ignored its abort signal; giving up on it',
       );
-      this.settle?.({ kind: 'failed', error: reason });
+      this.settle?.(
+        reason.reason === 'cancelled' ? { kind: 'cancelled', error: reason } : { kind: 'failed', error: reason },
+      );
     }, this.settings.abandonAfterMs);
   }
 
@@ -98,6 +101,10 @@ export class Execution {
       return;
     }
     const reason = this.abortReason;
+    if (reason?.reason === 'cancelled') {
+      this.settle?.({ kind: 'cancelled', error: withCause(reason, error) });
+      return;
+    }
     // A handler that stopped because its signal aborted failed for the abort's reason (timeout, shutdown…).
     const reported = reason ? withCause(reason, error) : error;
     this.settle?.(

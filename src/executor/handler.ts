@@ -60,7 +60,10 @@ export interface KindPolicy {
   concurrency?: number;
   /** Starts of this kind per second, across the cluster. */
   ratePerSecond?: number;
-  /** Whether an error is worth retrying; false makes the record dead at once. Default: every error but PermanentFailure. */
+  /**
+   * Whether an error is worth retrying; false makes the record dead at once. Default: every error but
+   * PermanentFailure.
+   */
   retryOn?: (error: Error) => boolean;
 }
 

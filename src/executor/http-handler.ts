@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { ConfigError, ExecutionAborted, PermanentFailure, RetryLater } from '../errors.js';
+import { outgoingTraceparent } from '../observability/attempt-span.js';
 import { SETTINGS } from '../settings.js';
 import { MAX_RETRY_AFTER_MS } from './backoff.js';
 import { escapeControlCharacters, shownUrl } from './error-text.js';
@@ -35,7 +36,8 @@ const FOLLOWED_REDIRECTS = [301, 302, 303, 307, 308];
 
 /**
  * The built-in `http` handler: sends the request described by the payload with Idempotency-Key (stable per
- * record), X-Retry-Attempt, X-Fencing-Token and X-Replica-Id. Only to targets its allow-list lets through (checked
+ * record), X-Retry-Attempt, X-Fencing-Token and X-Replica-Id, and `traceparent` (the attempt's span, else the
+ * payload's own `traceparent`). Only to targets its allow-list lets through (checked
  * after DNS, on the addresses it then connects to); redirects only within the same origin. 2xx succeeds; network
  * errors, 408, 429 and 5xx retry (honouring Retry-After); any other status is a permanent failure. Reads at most
  * `maxResponseBytes` of a body; errors show URLs as origin and path only, and never a header's value.
@@ -102,6 +104,12 @@ function firstRequest(payload: HttpPayload, record: FailedRecord, ctx: HandlerCo
   headers['x-retry-attempt'] = String(ctx.attempt);
   headers['x-fencing-token'] = String(ctx.fencingToken);
   headers['x-replica-id'] = ctx.replicaId;
+  // The attempt's trace (with an SDK registered), else the failure's own, from payload.traceparent.
+  const traceparent = outgoingTraceparent(record.payload);
+  if (traceparent !== undefined) {
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === 'traceparent') delete headers[name];
+    headers.traceparent = traceparent;
+  }
   let body: Buffer | undefined;
   if (payload.body !== undefined) {
     const json = typeof payload.body !== 'string';

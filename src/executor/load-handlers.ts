@@ -44,7 +44,8 @@ export async function loadHandlersModule(path: string, timeoutMs: number): Promi
   if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
     throw new ConfigError(
       'HANDLERS_MODULE',
-      `${JSON.stringify(path)} has no default export object; expected \`export default { kind: async (record, ctx) => {} }\``,
+      `${JSON.stringify(path)} has no default export object` +
+        `; expected \`export default { kind: async (record, ctx) => {} }\``,
     );
   }
   return handlers as Handlers;

@@ -22,7 +22,8 @@ export type Plan =
 export type ExecutionOutcome =
   | { kind: 'succeeded' }
   | { kind: 'failed'; error: Error; retryAfterMs?: number }
-  | { kind: 'dead'; error: Error };
+  | { kind: 'dead'; error: Error }
+  | { kind: 'cancelled'; error: Error };
 
 export interface PlanRules {
   kinds: KindRegistry;
@@ -33,7 +34,8 @@ export interface PlanRules {
 
 export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
   const kind = rules.kinds.get(row.kind);
-  const maxAttempts = row.maxAttempts ?? kind?.maxAttempts ?? rules.defaultMaxAttempts;
+  // A requeue gives a fresh budget above the attempts made before it.
+  const maxAttempts = row.attemptBase + (row.maxAttempts ?? kind?.maxAttempts ?? rules.defaultMaxAttempts);
   const settle = (status: Completion['status'], attempts: number, lastError: string | null, delayMs = 0): Plan => ({
     action: 'settle',
     completion: { id: row.id, status, attempts, delayMs, lastError },
@@ -45,6 +47,8 @@ export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
         return settle('succeeded', n, null);
       case 'dead':
         return settle('dead', n, row.ledgerError);
+      case 'cancelled':
+        return settle('cancelled', n, row.ledgerError);
       case 'failed':
         if (n >= maxAttempts) return settle('dead', n, `attempt ${n} of ${maxAttempts} failed: ${row.ledgerError}`);
         return settle('pending', n, row.ledgerError, kind ? nextRunDelayMs(n, kind.backoff) : 0);
@@ -117,6 +121,13 @@ export function classify(
         ledgerOutcome: 'dead',
         error: outcome.error,
         completion: completion('dead', outcome.error.message),
+      };
+    case 'cancelled':
+      return {
+        label: 'cancelled',
+        ledgerOutcome: 'cancelled',
+        error: outcome.error,
+        completion: completion('cancelled', outcome.error.message),
       };
     case 'failed':
       if (kind.retryOn && !retryable(kind.retryOn, outcome.error)) {

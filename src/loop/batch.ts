@@ -1,9 +1,11 @@
+import type { Span } from '@opentelemetry/api';
 import type { ClaimedRow } from '../db/claim-records.js';
 import type { Completion } from '../db/complete-records.js';
 import type { Term } from '../election/term.js';
-import type { ExecutionAborted } from '../errors.js';
+import { ExecutionAborted } from '../errors.js';
 import { Execution } from '../executor/execute-record.js';
 import type { Kind } from '../executor/kinds.js';
+import { endAttemptSpan, startAttemptSpan, withSpan } from '../observability/attempt-span.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
@@ -60,6 +62,8 @@ export class Batch {
   private readonly discards: number[] = [];
   private readonly executions = new Set<Execution>();
   private readonly skipped = new Map<string, number>();
+  /** Records an operator cancelled while this batch holds them (`retry-worker cancel`). */
+  private readonly cancelled = new Set<number>();
   private outstanding = 0;
   private isSealed = false;
   private wasCommitted = false;
@@ -107,8 +111,36 @@ export class Batch {
     for (const execution of this.executions) execution.abort(reason);
   }
 
+  /**
+   * An operator cancelled this record: its running handler's signal aborts (reason `cancelled`) and the attempt
+   * ends cancelled; a record of the batch not started yet ends cancelled without running. Returns whether the
+   * batch holds the record.
+   */
+  cancel(recordId: number): boolean {
+    if (!this.rows.some((r) => r.id === recordId)) return false;
+    this.cancelled.add(recordId);
+    for (const execution of this.executions)
+      if (execution.record.id === recordId)
+        execution.abort(new ExecutionAborted('cancelled', 'cancelled by an operator (retry-worker cancel)'));
+    return true;
+  }
+
   /** Starts the entry's handler and returns true, unless it must not start now (then it is skipped). */
   start(entry: Entry): boolean {
+    if (this.cancelled.has(entry.row.id)) {
+      if (entry.ledgerId !== undefined) this.discards.push(entry.ledgerId);
+      const { row } = entry;
+      this.completions.push({
+        id: row.id,
+        status: 'cancelled',
+        attempts: row.attempts,
+        delayMs: 0,
+        lastError: 'cancelled by an operator before its attempt started',
+      });
+      this.deps.log.info({ recordId: row.id }, 'record cancelled before its attempt started');
+      this.settled();
+      return false;
+    }
     const reason = !this.deps.term.isSafe()
       ? 'term-ended'
       : !this.session.rowsSafe()
@@ -136,11 +168,20 @@ export class Batch {
     );
     this.executions.add(execution);
     log.debug({ recordId: row.id, attempt, kind: row.kind }, 'execution started');
+    const span = startAttemptSpan({
+      recordId: row.id,
+      recordUid: row.uid,
+      kind: row.kind,
+      attempt,
+      payload: row.payload,
+      epoch: term.epoch,
+      replicaId: this.deps.replicaId,
+    });
     const startedAt = Date.now();
     const started = performance.now();
-    void execution
-      .run()
-      .then((outcome) => this.finished(entry, execution, outcome, startedAt, performance.now() - started));
+    void withSpan(span, () => execution.run()).then((outcome) =>
+      this.finished(entry, execution, outcome, startedAt, performance.now() - started, span),
+    );
     return true;
   }
 
@@ -158,11 +199,13 @@ export class Batch {
     outcome: ExecutionOutcome,
     startedAt: number,
     durationMs: number,
+    span: Span,
   ): void {
     this.executions.delete(execution);
     const { row, attempt } = entry;
     const { term, log } = this.deps;
     const result = classify(outcome, { id: row.id, maxAttempts: entry.maxAttempts }, attempt, entry.kind);
+    endAttemptSpan(span, result.label, result.error);
     const finishedAt = Date.now();
     const error = result.error?.message ?? null;
     this.deps.ledger.finish({ ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt });
@@ -180,6 +223,8 @@ export class Batch {
     });
     const line = { recordId: row.id, attempt, kind: row.kind, outcome: result.label, startedAt, durationMs: ms };
     if (result.label === 'succeeded') this.deps.successLog.info(line, 'execution succeeded');
+    else if (result.label === 'cancelled')
+      log.info({ ...line, err: result.error }, 'execution cancelled; record is cancelled');
     else
       log.warn(
         { ...line, err: result.error },

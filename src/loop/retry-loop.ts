@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { sleep } from '../async.js';
 import type { Clock } from '../clock.js';
-import type { ClaimConfig, ExecutionConfig } from '../config.js';
+import type { ClaimConfig, ExecutionConfig, RetentionConfig } from '../config.js';
 import type { ClaimArgs } from '../db/claim-records.js';
 import { listenOrPoll } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
@@ -18,6 +18,7 @@ import { Batch, type BatchDeps, type Entry } from './batch.js';
 import { ClaimSession } from './claim-session.js';
 import { DatabaseContact } from './database-contact.js';
 import { KindLimits } from './kind-limits.js';
+import { Retention } from './retention.js';
 import { StallWatch } from './stall-watch.js';
 import { StartQueue } from './start-queue.js';
 
@@ -33,6 +34,8 @@ export interface RetryLoopDeps {
   kinds: KindRegistry;
   metrics: Metrics;
   clock: Clock;
+  /** Finished records the leader deletes (unset: none). */
+  retention?: RetentionConfig;
 }
 
 export type LoopStop = 'term-ended' | 'fenced' | 'drained' | 'database-unreachable' | 'stalled';
@@ -187,7 +190,10 @@ export class RetryLoop {
       `retry-worker listen ${this.deps.replicaId}`,
       () => this.waker.wake(),
       this.log,
+      (recordId) => this.cancel(recordId),
     );
+    // Retention runs while the term claims: it stops when the term ends or the loop drains.
+    const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stopClaiming);
     const { timings, claim } = this.deps;
     let retryMs = timings.retryMinMs;
     try {
@@ -223,10 +229,21 @@ export class RetryLoop {
       return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
     } finally {
       this.contact.stop();
+      await retention.stop();
       this.term.signal.removeEventListener('abort', onTermEnd);
       this.stallWatch.stop();
       await (await listening)?.close(timings.databaseTimeoutMs);
     }
+  }
+
+  /** An operator cancelled a record (NOTIFY): the batch that holds it aborts its handler, or never starts it. */
+  cancel(recordId: number): void {
+    let held = false;
+    for (const batch of this.batches) held = batch.cancel(recordId) || held;
+    this.log.info(
+      { recordId, held },
+      held ? 'cancel requested: aborting the record' : 'cancel requested for a record this leader does not hold',
+    );
   }
 
   private batchEnded(batch: Batch): void {

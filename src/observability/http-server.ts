@@ -15,8 +15,9 @@ import { ClusterReads } from './cluster-reads.js';
 import { authorized } from './http-auth.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { bearerAuthorized, runPageAction } from './page-actions.js';
 import { SharedRead } from './shared-read.js';
-import { type KindRow, renderStatusPage, STATUS_PAGE_CSP, type StatusSnapshot } from './status-page.js';
+import { type KindRow, renderStatusPage, type StatusSnapshot, statusPageCsp } from './status-page.js';
 
 export interface HttpServerOptions {
   config: Config;
@@ -203,20 +204,23 @@ export class HttpServer {
       kinds: kinds ? kindRows(kinds, this.options.executingByKind(), this.options.kinds) : null,
       recentExecutions: this.options.metrics.recent.list(),
       recentTerms: recentTerms ?? null,
+      actions: config.http.token !== undefined,
       dispatch: this.options.metrics.dispatch.snapshot(),
     };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (req.method === 'POST' && path.startsWith('/actions/')) return await this.action(req, res, path);
       if (req.method !== 'GET' && req.method !== 'HEAD')
         return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (!OPEN_PATHS.has(path) && !authorized(req, this.options.config.http.token)) {
         return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer <HTTP_TOKEN>\n', {
           'www-authenticate': 'Basic realm="retry-worker", charset="UTF-8"',
         });
       }
+      const token = this.options.config.http.token;
       switch (path) {
         case '/healthz':
           return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
@@ -232,7 +236,7 @@ export class HttpServer {
           return send(res, 200, 'application/json', `${JSON.stringify(await this.snapshot())}\n`);
         case '/':
           return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(await this.snapshot()), {
-            'content-security-policy': STATUS_PAGE_CSP,
+            'content-security-policy': statusPageCsp(token !== undefined),
           });
         default:
           return send(
@@ -247,6 +251,17 @@ export class HttpServer {
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     }
+  }
+
+  /** POST /actions/...: only with HTTP_TOKEN set, and only with the token as a Bearer header (page-actions.ts). */
+  private async action(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const token = this.options.config.http.token;
+    const json = (status: number, body: unknown) => send(res, status, 'application/json', `${JSON.stringify(body)}\n`);
+    if (token === undefined) return json(404, { error: 'page actions are available only when HTTP_TOKEN is set' });
+    if (!bearerAuthorized(req, token))
+      return json(401, { error: 'unauthorized: actions need Authorization: Bearer <HTTP_TOKEN>' });
+    const answer = await runPageAction(this.pool!, path.slice('/actions/'.length), req, this.log);
+    return json(answer.status, answer.body);
   }
 }
 

@@ -22,6 +22,8 @@ export interface StatusSnapshot {
   recentExecutions: readonly RecentExecution[];
   /** Newest first; null when the database did not answer. */
   recentTerms: readonly TermRow[] | null;
+  /** Whether the page offers actions (HTTP_TOKEN is set). */
+  actions: boolean;
   /** EXECUTION_MODE and this replica's dispatch counts. */
   dispatch: DispatchCounts;
 }
@@ -41,7 +43,7 @@ export interface KindRow {
 }
 
 /** Seconds between the page's refreshes of itself. */
-export const REFRESH_SECONDS = 2;
+const REFRESH_SECONDS = 2;
 
 /**
  * The HTML status page: who leads, queue depths, recent executions and recent terms. Every value is
@@ -73,10 +75,26 @@ ${kindsSection(s.kinds, now)}
 ${executionsSection(s.recentExecutions, now)}
 ${termsSection(s.recentTerms, now)}
 </main>
+${s.actions ? actionsSection() : ''}
 <script>${raw(REFRESH_SCRIPT)}</script>
+${s.actions ? html`<script>${raw(ACTION_SCRIPT)}</script>` : ''}
 </body>
 </html>
 `.value;
+}
+
+/**
+ * The actions form (only with HTTP_TOKEN set), outside <main> so that the refresh keeps what is typed. Each
+ * action asks for confirmation and sends the token as a Bearer header, never a cookie.
+ */
+function actionsSection(): SafeHtml {
+  return html`<section id="actions"><h2>Actions</h2>
+<form id="action-form" autocomplete="off">
+  <select name="action">${PAGE_ACTIONS.map((a) => html`<option>${a}</option>`)}</select>
+  <input name="target" required placeholder="record id (requeue, discard, cancel) or kind (pause, resume)" size="40">
+  <input name="reason" placeholder="why" size="24"> <input name="actor" placeholder="your name" size="14">
+  <input name="token" type="password" required placeholder="HTTP_TOKEN" size="14"> <button>Run…</button>
+</form><pre id="action-result" class="muted"></pre></section>`;
 }
 
 function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
@@ -119,6 +137,8 @@ function queueSection(q: QueueStats | null): SafeHtml {
     ${cell('queue-oldest-due', 'oldest due waits', `${formatSeconds(q.oldestDueAgeSeconds)}`)}
     ${cell('queue-succeeded', 'succeeded', q.records.succeeded, 'ok')}
     ${cell('queue-dead', 'dead', q.records.dead, q.records.dead > 0 ? 'bad' : '')}
+    ${cell('queue-discarded', 'discarded', q.records.discarded)}
+    ${cell('queue-cancelled', 'cancelled', q.records.cancelled)}
   </div></section>`;
 }
 
@@ -175,7 +195,7 @@ function raw(value: string): SafeHtml {
   return new SafeHtml(value);
 }
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -193,6 +213,32 @@ function toHtml(value: unknown): string {
   if (value === null || value === undefined) return '';
   return escapeHtml(String(value));
 }
+
+/** What the page can do with HTTP_TOKEN set (POST /actions/NAME). */
+export const PAGE_ACTIONS = ['requeue', 'discard', 'cancel', 'pause', 'resume'] as const;
+
+const ACTION_SCRIPT = `
+document.getElementById('action-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const f = new FormData(event.target);
+  const action = f.get('action');
+  const target = String(f.get('target')).trim();
+  const byKind = action === 'pause' || action === 'resume';
+  if (!confirm(action + ' ' + (byKind ? 'kind ' : 'record ') + target + '?')) return;
+  const body = { reason: f.get('reason') || undefined, actor: f.get('actor') || undefined };
+  if (byKind) body.kind = target; else body.id = Number(target);
+  const out = document.getElementById('action-result');
+  try {
+    const res = await fetch(new URL('actions/' + action, location.href), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + f.get('token') },
+      body: JSON.stringify(body),
+    });
+    out.textContent = res.status + ' ' + (await res.text());
+  } catch (err) {
+    out.textContent = String(err);
+  }
+});`;
 
 const REFRESH_SCRIPT = `
 setInterval(async () => {
@@ -221,14 +267,21 @@ td.wrap, td.err { white-space: normal; overflow-wrap: anywhere; max-width: 360px
 .pill { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; background: #eaeef2; }
 .pill.succeeded { background: #dafbe1; color: var(--ok); } .pill.failed { background: #fff8c5; color: var(--warn); }
 .pill.dead { background: #ffebe9; color: var(--bad); } .pill.skipped { background: #eaeef2; color: var(--muted); }
-code { font-size: 13px; }`;
+code { font-size: 13px; }
+#actions { max-width: 1052px; margin: 14px auto; } #actions input, #actions select { margin: 2px 4px 2px 0; }`;
 
 function sha256(text: string): string {
   return `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 }
 
 /**
- * The page's Content-Security-Policy: nothing but its own inline script and style (by their hashes) and
- * fetches of itself; it may not be framed.
+ * The page's Content-Security-Policy: nothing but its own inline scripts and style (by their hashes) and
+ * fetches of itself (the actions' POSTs too); it may not be framed. The actions' script only when they are on.
  */
-export const STATUS_PAGE_CSP = `default-src 'none'; script-src ${sha256(REFRESH_SCRIPT)}; style-src ${sha256(STYLE)}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+export function statusPageCsp(actions: boolean): string {
+  const scripts = actions ? `${sha256(REFRESH_SCRIPT)} ${sha256(ACTION_SCRIPT)}` : sha256(REFRESH_SCRIPT);
+  return (
+    `default-src 'none'; script-src ${scripts}; style-src ${sha256(STYLE)}; connect-src 'self'; ` +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+  );
+}

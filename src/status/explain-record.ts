@@ -1,5 +1,6 @@
 import type { AttemptRow } from '../db/read-attempts.js';
 import type { RecordRow } from '../db/read-record.js';
+import type { RecordActionRow } from '../db/read-record-actions.js';
 import type { LeaderView } from './judge-leader.js';
 
 /** Everything `status --record` knows about one record; explainRecord() turns it into an answer. */
@@ -8,6 +9,8 @@ export interface RecordFacts {
   record: RecordRow | null;
   /** The record's latest ledger rows, newest first. */
   attempts: readonly AttemptRow[];
+  /** Operator actions on the record (requeue, discard, cancel), newest first. */
+  actions?: readonly RecordActionRow[];
   /** A claim transaction holds the row now. */
   locked: boolean;
   leader: LeaderView;
@@ -18,7 +21,7 @@ export interface RecordFacts {
 
 /**
  * Why a record is where it is, checked in this order:
- *   not-found; succeeded; dead (attempts exhausted or a permanent failure);
+ *   not-found; succeeded; dead (attempts exhausted or a permanent failure); discarded; cancelled;
  *   executing (an open ledger row and the row locked); claimed (locked, no open attempt yet);
  *   unknown-kind; exhausted (pending, every attempt used: the next claim marks it dead);
  *   backoff (not due until next_run_at); no-leader; leader-silent; due (waiting for the leader's next claim).
@@ -27,6 +30,8 @@ export type RecordState =
   | 'not-found'
   | 'succeeded'
   | 'dead'
+  | 'discarded'
+  | 'cancelled'
   | 'executing'
   | 'claimed'
   | 'unknown-kind'
@@ -76,7 +81,7 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
       details: [],
     };
   const now = r.now;
-  const maxAttempts = r.maxAttempts ?? facts.defaultMaxAttempts;
+  const maxAttempts = r.attemptBase + (r.maxAttempts ?? facts.defaultMaxAttempts);
   const details: string[] = [];
   const say = (state: RecordState, summary: string, extra: Partial<RecordExplanation> = {}): RecordExplanation => ({
     recordId,
@@ -86,11 +91,21 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     ...extra,
   });
   const kindKnown = facts.knownKinds === null || facts.knownKinds.includes(r.kind);
-  const kindNote = `kind ${JSON.stringify(r.kind)} has no handler in this configuration (known: ${(facts.knownKinds ?? []).join(', ') || 'none'})`;
+  const kindNote =
+    `kind ${JSON.stringify(r.kind)} has no handler in this configuration` +
+    ` (known: ${(facts.knownKinds ?? []).join(', ') || 'none'})`;
   details.push(
-    `kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}, created ${iso(r.createdAt)}`,
+    `kind ${JSON.stringify(r.kind)}, ${r.attempts} of ${maxAttempts} attempts recorded` +
+      `${r.maxAttempts === null ? ' (DEFAULT_MAX_ATTEMPTS)' : ''}` +
+      `, created ${iso(r.createdAt)}`,
   );
+  if (r.attemptBase > 0)
+    details.push(`requeued with a fresh budget after ${r.attemptBase} attempt${r.attemptBase === 1 ? '' : 's'}`);
   if (r.lastError !== null) details.push(`last error: ${r.lastError}`);
+  for (const a of facts.actions ?? [])
+    details.push(
+      `${a.action} by ${a.actor} at ${iso(a.at)} (${relative(a.at, now)})${a.reason ? `: ${a.reason}` : ''}`,
+    );
 
   if (r.status === 'succeeded') {
     const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
@@ -106,6 +121,22 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     return say('dead', `dead${when}: ${why}${r.lastError !== null ? `; last error: ${r.lastError}` : ''}`);
   }
 
+  if (r.status === 'discarded' || r.status === 'cancelled') {
+    const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
+    const actions = facts.actions ?? [];
+    const by = actions.find((a) => a.action === (r.status === 'discarded' ? 'discard' : 'cancel'));
+    const requested = actions.find((a) => a.action === 'cancel-requested');
+    const aborted = attempts.find((a) => a.outcome === 'cancelled');
+    const who = (a: RecordActionRow) => `${a.actor}${a.reason ? `: ${a.reason}` : ''}`;
+    const how = by
+      ? ` by ${who(by)}`
+      : aborted
+        ? ` while executing${requested ? ` (by ${who(requested)})` : ''}: ` +
+          `attempt ${aborted.attempt} was aborted by replica ${aborted.replicaId}`
+        : '';
+    return say(r.status, `${r.status}${when}${how}; final (requeue runs it again)`);
+  }
+
   // Pending. The ledger's latest attempt above the row's own count started but never committed.
   const counted = attempts;
   const open = counted.find((a) => a.outcome === null && a.attempt > r.attempts);
@@ -113,7 +144,8 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     if (open) {
       return say(
         'executing',
-        `being executed now by replica ${open.replicaId} in epoch ${open.epoch} (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`,
+        `being executed now by replica ${open.replicaId} in epoch ${open.epoch}` +
+          ` (attempt ${open.attempt} of ${maxAttempts}, started ${relative(open.startedAt, now)})`,
         {
           executing: {
             replicaId: open.replicaId,
@@ -126,12 +158,16 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     }
     return say(
       'claimed',
-      `claimed by the leader's current batch (its row is locked); its attempt starts or is being recorded now${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`,
+      `claimed by the leader's current batch (its row is locked)` +
+        `; its attempt starts or is being recorded now` +
+        `${leader.holder ? ` (leader ${leader.holder}, epoch ${leader.epoch})` : ''}`,
     );
   }
   if (open) {
     details.push(
-      `attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)} and never finished: its executor died or its transaction was rolled back; it counts as an attempt`,
+      `attempt ${open.attempt} by ${open.replicaId} in epoch ${open.epoch} started ${relative(open.startedAt, now)}` +
+        ` and never finished: its executor died` +
+        ` or its transaction was rolled back; it counts as an attempt`,
     );
   }
   if (!kindKnown) return say('unknown-kind', `${kindNote}; the leader will mark it dead when it claims it`);

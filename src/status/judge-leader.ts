@@ -50,7 +50,9 @@ export function judgeLeader(row: LeaderRow | null, staleAfterSeconds: number): L
     return {
       ...base,
       state: 'none',
-      note: `the last term (epoch ${row.epoch}, ${row.holder}) ended at ${row.endedAt.toISOString()}: ${row.endReason ?? 'no reason recorded'}`,
+      note:
+        `the last term (epoch ${row.epoch}, ${row.holder}) ended at ${row.endedAt.toISOString()}` +
+        `: ${row.endReason ?? 'no reason recorded'}`,
     };
   }
   if (row.holderStoppedAt !== null && row.holderStoppedAt >= row.since) {
@@ -71,7 +73,10 @@ export function judgeLeader(row: LeaderRow | null, staleAfterSeconds: number): L
     return {
       ...base,
       state: 'unconfirmed',
-      note: `${row.holder} holds epoch ${row.epoch} but was last seen ${row.holderAgeSeconds.toFixed(1)} s ago; it may have crashed (a new leader is elected within the lease TTL)`,
+      note:
+        `${row.holder} holds epoch ${row.epoch} but was last seen ${row.holderAgeSeconds.toFixed(1)}` +
+        ` s ago; it may have crashed` +
+        ` (a new leader is elected within the lease TTL)`,
     };
   }
   return { ...base, state: 'leading', note: `${row.holder} leads epoch ${row.epoch} since ${row.since.toISOString()}` };

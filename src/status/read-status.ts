@@ -7,6 +7,7 @@ import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
 import { type AttemptRow, readAttempts } from '../db/read-attempts.js';
 import { readLeader } from '../db/read-leader.js';
 import { readRecord } from '../db/read-record.js';
+import { type RecordActionRow, readRecordActions } from '../db/read-record-actions.js';
 import { type ReplicaRow, readReplicas } from '../db/read-replicas.js';
 import { readRecentTerms, type TermRow } from '../db/recent-terms.js';
 import { HEARTBEAT_INTERVAL_MS } from '../replica-heartbeat.js';
@@ -68,6 +69,8 @@ export interface RecordStatusReport {
   explanation: RecordExplanation;
   record: Awaited<ReturnType<typeof readRecord>>;
   attempts: AttemptRow[];
+  /** Operator actions on the record, newest first. */
+  actions: RecordActionRow[];
   locked: boolean;
   leader: LeaderView;
 }
@@ -85,9 +88,10 @@ export async function readRecordStatus(
   // The lock first, then the ledger. An open attempt on an unlocked row means its executor died, unless
   // the claim happened between the two reads: a second look at the lock tells them apart.
   let locked = await isRecordLocked(pool, args.recordId);
-  const [record, attempts, leaderRow] = await Promise.all([
+  const [record, attempts, actions, leaderRow] = await Promise.all([
     readRecord(pool, args.recordId),
     readAttempts(pool, args.recordId, RECORD_ATTEMPTS),
+    readRecordActions(pool, args.recordId, RECORD_ATTEMPTS),
     readLeader(pool, args.electionName),
   ]);
   const hasOpenAttempt = record !== null && attempts.some((a) => a.outcome === null && a.attempt > record.attempts);
@@ -97,10 +101,11 @@ export async function readRecordStatus(
     recordId: args.recordId,
     record,
     attempts,
+    actions,
     locked,
     leader,
     knownKinds: args.knownKinds,
     defaultMaxAttempts: record ? args.maxAttemptsOf(record.kind) : 0,
   });
-  return { explanation, record, attempts, locked, leader };
+  return { explanation, record, attempts, actions, locked, leader };
 }

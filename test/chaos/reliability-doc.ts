@@ -3,17 +3,14 @@ import { isViolation, type RunResult } from './analyse.js';
 import { failoverTable, findings, reportTable } from './report.js';
 
 const STALE_STARTS = `
-### Why a paused or blocked leader still sends stale requests
+### Why a paused or blocked leader can still send a stale request
 
-A leader whose process is frozen (SIGSTOP, a VM pause) or whose event loop is blocked (a handler that
-busy-waits) past the lease ends its term as soon as it runs again: the stall watch and the claim sessions'
-deadlines read the clock, see the jump, abort every handler's signal and start nothing new. But they are
-timers, and after a freeze Node runs the I/O callbacks and promise continuations that were ready first: a
-handler that started before the freeze (its term was safe then) and had not yet written its request writes it
-then, a millisecond before the abort. Its request reaches the downstream after the next term's fence, with the
-old fencing token: the sink refuses it, as a downstream that checks the token does, and the suite counts it as
-a violation all the same (a downstream that does not check the token would execute it). The quick test marks
-this check TODO for these two faults until the product closes it.
+A leader whose process is frozen (SIGSTOP, a VM pause) or whose event loop is blocked past the lease ends its
+term as soon as it runs again, but by timers: after a freeze Node first runs the I/O callbacks and promise
+continuations that were ready. The built-in http handler checks \`ctx.isSafe()\` synchronously after its socket
+connects and before it writes the request, so its requests do not leave then; a handler of the user's that
+writes without that check can, and its request reaches the downstream with the old fencing token, which a
+downstream that checks the token refuses. The runs above that count stale-term starts had such a request.
 `;
 
 export interface DocInput {

@@ -31,7 +31,8 @@ test('completeRecords changes only pending rows, and says how many it changed', 
   ]).finally(() => client.release());
   assert.equal(changed, 2);
   const { rows } = await db.pool.query<{ id: number; status: string; last_error: string | null; later: boolean }>(
-    `SELECT id, status, last_error, next_run_at > now() + interval '50 seconds' AS later FROM failed_records WHERE id = ANY($1) ORDER BY id`,
+    `SELECT id, status, last_error, next_run_at > now() + interval '50 seconds' AS later` +
+      ` FROM failed_records WHERE id = ANY($1) ORDER BY id`,
     [[a, b, c]],
   );
   assert.deepEqual(
@@ -44,14 +45,18 @@ test('completeRecords changes only pending rows, and says how many it changed', 
   );
 });
 
-test('completing a batch of 500 on an analyzed table of 30,000 pending records finds them by key, not by scanning the table', async () => {
-  const ids = await insert(30_000);
-  await db.pool.query('ANALYZE failed_records');
-  const batch = ids.slice(10_000, 10_500);
-  const { nodes, described, prepared } = await planOf(db.pool, (recorder) =>
-    completeRecords(recorder, batch.map(done)),
-  );
-  assert.equal(prepared, false, 'a named statement is run with a generic plan, which cannot see the id range');
-  const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'failed_records');
-  assert.deepEqual(scanned, [], `the whole table was scanned: ${described}`);
-});
+test(
+  'completing a batch of 500 on an analyzed table of 30,000 pending records' +
+    ' finds them by key, not by scanning the table',
+  async () => {
+    const ids = await insert(30_000);
+    await db.pool.query('ANALYZE failed_records');
+    const batch = ids.slice(10_000, 10_500);
+    const { nodes, described, prepared } = await planOf(db.pool, (recorder) =>
+      completeRecords(recorder, batch.map(done)),
+    );
+    assert.equal(prepared, false, 'a named statement is run with a generic plan, which cannot see the id range');
+    const scanned = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'failed_records');
+    assert.deepEqual(scanned, [], `the whole table was scanned: ${described}`);
+  },
+);

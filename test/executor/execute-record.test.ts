@@ -78,19 +78,22 @@ test('the execution timeout aborts the signal with reason timeout and counts as 
   assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /execution timed out after 30 ms: stopped/);
 });
 
-test('abort() from outside reaches the signal; a handler that ignores it is given up on after abandonAfterMs', async () => {
-  const execution = run(() => new Promise(() => undefined), { abandonAfterMs: 40 });
-  const outcome = execution.run();
-  const abortedAt = performance.now();
-  execution.abort(new ExecutionAborted('rows-uncertain', 'the row lock is no longer certain'));
-  assert.ok(execution.signal.aborted);
-  const result = await outcome;
-  assert.ok(performance.now() - abortedAt >= 39, 'given up on only once abandonAfterMs had passed');
-  assert.equal(result.kind, 'failed');
-  assert.ok(
-    result.kind === 'failed' && result.error instanceof ExecutionAborted && result.error.reason === 'rows-uncertain',
-  );
-});
+test(
+  'abort() from outside reaches the signal' + '; a handler that ignores it is given up on after abandonAfterMs',
+  async () => {
+    const execution = run(() => new Promise(() => undefined), { abandonAfterMs: 40 });
+    const outcome = execution.run();
+    const abortedAt = performance.now();
+    execution.abort(new ExecutionAborted('rows-uncertain', 'the row lock is no longer certain'));
+    assert.ok(execution.signal.aborted);
+    const result = await outcome;
+    assert.ok(performance.now() - abortedAt >= 39, 'given up on only once abandonAfterMs had passed');
+    assert.equal(result.kind, 'failed');
+    assert.ok(
+      result.kind === 'failed' && result.error instanceof ExecutionAborted && result.error.reason === 'rows-uncertain',
+    );
+  },
+);
 
 test('ctx.log is a child logger bound to the record, made only when read', async () => {
   const lines: Record<string, unknown>[] = [];

@@ -190,28 +190,31 @@ test('a 3xx that is not followed is a permanent failure saying so', async () => 
   assert.match(err.message, /answered 302, a redirect without a Location; not followed$/);
 });
 
-test('a request is written only if ctx.isSafe() holds once its connection is ready: a pause meanwhile sends nothing', async () => {
-  const handler = createHttpHandler();
-  one.reset((_req, res) => res.end('ok'));
-  const url = `http://127.0.0.1:${one.port}/exec`;
-  // A fresh connection: the process "pauses" (the event loop blocks) while it connects, past the safe time.
-  const safeUntil = performance.now() + 20;
-  const paused = Promise.resolve(
-    handler(httpRecord({ url }), { ...handlerContext(), isSafe: () => performance.now() < safeUntil }),
-  );
-  const until = performance.now() + 60;
-  while (performance.now() < until) {
-    // blocked: the connect completes meanwhile, but its callback runs only after this
-  }
-  const err = await rejection(paused);
-  assert.equal((err as ExecutionAborted).reason, 'rows-uncertain');
-  // A kept-alive connection is ready at once: the check comes before the write all the same.
-  await handler(httpRecord({ url }), handlerContext());
-  assert.equal(one.requests.length, 1);
-  const unsafe = await rejection(
-    Promise.resolve(handler(httpRecord({ url }), { ...handlerContext(), isSafe: () => false })),
-  );
-  assert.ok(unsafe instanceof ExecutionAborted);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(one.requests.length, 1, 'only the safe request reached the downstream');
-});
+test(
+  'a request is written only if ctx.isSafe() holds once its connection is ready' + ': a pause meanwhile sends nothing',
+  async () => {
+    const handler = createHttpHandler();
+    one.reset((_req, res) => res.end('ok'));
+    const url = `http://127.0.0.1:${one.port}/exec`;
+    // A fresh connection: the process "pauses" (the event loop blocks) while it connects, past the safe time.
+    const safeUntil = performance.now() + 20;
+    const paused = Promise.resolve(
+      handler(httpRecord({ url }), { ...handlerContext(), isSafe: () => performance.now() < safeUntil }),
+    );
+    const until = performance.now() + 60;
+    while (performance.now() < until) {
+      // blocked: the connect completes meanwhile, but its callback runs only after this
+    }
+    const err = await rejection(paused);
+    assert.equal((err as ExecutionAborted).reason, 'rows-uncertain');
+    // A kept-alive connection is ready at once: the check comes before the write all the same.
+    await handler(httpRecord({ url }), handlerContext());
+    assert.equal(one.requests.length, 1);
+    const unsafe = await rejection(
+      Promise.resolve(handler(httpRecord({ url }), { ...handlerContext(), isSafe: () => false })),
+    );
+    assert.ok(unsafe instanceof ExecutionAborted);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(one.requests.length, 1, 'only the safe request reached the downstream');
+  },
+);

@@ -100,9 +100,10 @@ test('after records ran, /metrics counts them by outcome and shows the term and 
   await db.pool.query(
     `INSERT INTO failed_records (kind, payload, max_attempts, next_run_at)
      SELECT kind, '{}', max_attempts, now() + delay
-     FROM (VALUES ('ok', NULL::int, interval '0'), ('ok', NULL, '0'), ('ok', NULL, '0'), ('ok', NULL, '0'), ('ok', NULL, '0'),
-                  ('reject', NULL, '0'), ('reject', NULL, '0'), ('flaky', 2, '0'), ($1, NULL, '0'),
-                  ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour')) AS r(kind, max_attempts, delay)`,
+     FROM (VALUES ('ok', NULL::int, interval '0'), ('ok', NULL, '0'), ('ok', NULL, '0'), ('ok', NULL, '0'),
+                  ('ok', NULL, '0'), ('reject', NULL, '0'), ('reject', NULL, '0'), ('flaky', 2, '0'), ($1, NULL, '0'),
+                  ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour'), ('ok', NULL, '1 hour'))
+          AS r(kind, max_attempts, delay)`,
     [EVIL_KIND],
   );
   // 5 ok succeed; 2 reject and the evil kind die at once; flaky fails once, then dies; 3 wait an hour.
@@ -203,7 +204,8 @@ test('in a real browser, the status page shows the leader and the queue and refr
 
   // Two more waiting records: the open page shows them by itself, without a reload.
   await db.pool.query(
-    `INSERT INTO failed_records (kind, next_run_at) VALUES ('ok', now() + interval '1 hour'), ('ok', now() + interval '1 hour')`,
+    `INSERT INTO failed_records (kind, next_run_at)` +
+      ` VALUES ('ok', now() + interval '1 hour'), ('ok', now() + interval '1 hour')`,
   );
   await waitFor(
     'the page to refresh itself',
@@ -246,60 +248,66 @@ function directServer(
   });
 }
 
-test('HttpServer: stop() before start() and twice; /readyz is 503 for a leader whose term is no longer safe', async () => {
-  let executing: Term | undefined;
-  const server = directServer({}, { executing: () => executing });
-  await directServer({}).stop();
-  await server.start();
-  await server.start();
-  const url = `http://127.0.0.1:${server.port}/readyz`;
-  const readyz = async () => {
-    await new Promise((r) => setTimeout(r, 1_050)); // past the shared check's age
-    return fetch(url);
-  };
-  try {
-    assert.equal((await fetch(url)).status, 200, 'a follower with reachable backends is ready');
-    let now = 0;
-    executing = new Term(7, 'token', 1_000, () => now);
-    assert.equal((await readyz()).status, 200, 'a leader with a safe term is ready');
-    now = 2_000; // past safeUntil: its lease may have expired
-    const res = await readyz();
-    assert.equal(res.status, 503);
-    assert.match(
-      ((await res.json()) as { checks: { leadership: string } }).checks.leadership,
-      /^failed: leading, but the term is no longer safe/,
-    );
-    executing = undefined;
-    assert.equal((await readyz()).status, 200, 'once it stops leading it is ready again');
-  } finally {
-    await server.stop();
-    await server.stop();
-  }
-  await assert.rejects(fetch(url), 'the port is closed after stop()');
-});
+test(
+  'HttpServer: stop() before start() and twice' + '; /readyz is 503 for a leader whose term is no longer safe',
+  async () => {
+    let executing: Term | undefined;
+    const server = directServer({}, { executing: () => executing });
+    await directServer({}).stop();
+    await server.start();
+    await server.start();
+    const url = `http://127.0.0.1:${server.port}/readyz`;
+    const readyz = async () => {
+      await new Promise((r) => setTimeout(r, 1_050)); // past the shared check's age
+      return fetch(url);
+    };
+    try {
+      assert.equal((await fetch(url)).status, 200, 'a follower with reachable backends is ready');
+      let now = 0;
+      executing = new Term(7, 'token', 1_000, () => now);
+      assert.equal((await readyz()).status, 200, 'a leader with a safe term is ready');
+      now = 2_000; // past safeUntil: its lease may have expired
+      const res = await readyz();
+      assert.equal(res.status, 503);
+      assert.match(
+        ((await res.json()) as { checks: { leadership: string } }).checks.leadership,
+        /^failed: leading, but the term is no longer safe/,
+      );
+      executing = undefined;
+      assert.equal((await readyz()).status, 200, 'once it stops leading it is ready again');
+    } finally {
+      await server.stop();
+      await server.stop();
+    }
+    await assert.rejects(fetch(url), 'the port is closed after stop()');
+  },
+);
 
-test('a flood of /readyz probes shares one check of the backends instead of competing with lease renewals', async () => {
-  let pings = 0;
-  const server = directServer(
-    {},
-    {
-      ping: async () => {
-        pings++;
-        await new Promise((r) => setTimeout(r, 50));
+test(
+  'a flood of /readyz probes shares one check of the backends' + ' instead of competing with lease renewals',
+  async () => {
+    let pings = 0;
+    const server = directServer(
+      {},
+      {
+        ping: async () => {
+          pings++;
+          await new Promise((r) => setTimeout(r, 50));
+        },
       },
-    },
-  );
-  await server.start();
-  try {
-    const answers = await Promise.all(
-      Array.from({ length: 50 }, () => fetch(`http://127.0.0.1:${server.port}/readyz`).then((r) => r.status)),
     );
-    assert.ok(answers.every((s) => s === 200));
-    assert.equal(pings, 1, `${pings} pings for 50 probes`);
-  } finally {
-    await server.stop();
-  }
-});
+    await server.start();
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => fetch(`http://127.0.0.1:${server.port}/readyz`).then((r) => r.status)),
+      );
+      assert.ok(answers.every((s) => s === 200));
+      assert.equal(pings, 1, `${pings} pings for 50 probes`);
+    } finally {
+      await server.stop();
+    }
+  },
+);
 
 test('with HTTP_TOKEN set, every path but /healthz and /readyz needs the token, by Bearer or Basic', async () => {
   const token = 'tok-3f9a';

@@ -31,52 +31,59 @@ function samples(text: string): Map<string, number> {
   return out;
 }
 
-test("a replica's metrics follow its events, with a kind label on executions, and read leadership from the gate", async () => {
-  const metrics = new Metrics({ defaultMetrics: false });
-  let term: Term | undefined = {
-    epoch: 7,
-    signal: new AbortController().signal,
-    remainingMs: () => 1500.4,
-  } as unknown as Term;
-  const executing = new Map([['email', 2]]);
-  metrics.observeState({ leadership: () => term, executingByKind: () => executing });
-  metrics.termStarted();
-  metrics.claimed(3);
-  metrics.claimed(2);
-  metrics.executionFinished(execution('email', 'succeeded', 3));
-  metrics.executionFinished(execution('email', 'succeeded', 40));
-  metrics.executionFinished(execution('http', 'failed', 400_000));
-  metrics.recordsSkipped('term-ended', 4);
-  metrics.fencedRejection('claim');
-  let s = samples((await metrics.render()).body);
-  assert.equal(s.get('retry_worker_leader'), 1);
-  assert.equal(s.get('retry_worker_epoch'), 7);
-  assert.equal(s.get('retry_worker_safe_until_remaining_ms'), 1500);
-  assert.equal(s.get('retry_worker_claimed_batches_total'), 2);
-  assert.equal(s.get('retry_worker_claimed_records_total'), 5);
-  assert.equal(s.get('retry_worker_executions_total{kind="email",outcome="succeeded"}'), 2);
-  assert.equal(s.get('retry_worker_executions_total{kind="http",outcome="failed"}'), 1);
-  assert.equal(s.get('retry_worker_execution_seconds_bucket{le="0.005",kind="email",outcome="succeeded"}'), 1);
-  assert.equal(s.get('retry_worker_execution_seconds_bucket{le="0.05",kind="email",outcome="succeeded"}'), 2);
-  assert.equal(s.get('retry_worker_execution_seconds_bucket{le="300",kind="http",outcome="failed"}'), 0);
-  assert.equal(s.get('retry_worker_execution_seconds_bucket{le="+Inf",kind="http",outcome="failed"}'), 1);
-  assert.equal(s.get('retry_worker_execution_seconds_sum{kind="http",outcome="failed"}'), 400);
-  assert.equal(s.get('retry_worker_skipped_total{reason="term-ended"}'), 4);
-  assert.equal(s.get('retry_worker_fenced_rejections_total{stage="claim"}'), 1);
-  assert.equal(s.get('retry_worker_kind_executing{kind="email"}'), 2);
+test(
+  "a replica's metrics follow its events, with a kind label on executions" + ', and read leadership from the gate',
+  async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let term: Term | undefined = {
+      epoch: 7,
+      signal: new AbortController().signal,
+      remainingMs: () => 1500.4,
+    } as unknown as Term;
+    const executing = new Map([['email', 2]]);
+    metrics.observeState({ leadership: () => term, executingByKind: () => executing });
+    metrics.termStarted();
+    metrics.claimed(3);
+    metrics.claimed(2);
+    metrics.executionFinished(execution('email', 'succeeded', 3));
+    metrics.executionFinished(execution('email', 'succeeded', 40));
+    metrics.executionFinished(execution('http', 'failed', 400_000));
+    metrics.recordsSkipped('term-ended', 4);
+    metrics.fencedRejection('claim');
+    let s = samples((await metrics.render()).body);
+    assert.equal(s.get('retry_worker_leader'), 1);
+    assert.equal(s.get('retry_worker_epoch'), 7);
+    assert.equal(s.get('retry_worker_safe_until_remaining_ms'), 1500);
+    assert.equal(s.get('retry_worker_claimed_batches_total'), 2);
+    assert.equal(s.get('retry_worker_claimed_records_total'), 5);
+    assert.equal(s.get('retry_worker_executions_total{kind="email",outcome="succeeded"}'), 2);
+    assert.equal(s.get('retry_worker_executions_total{kind="http",outcome="failed"}'), 1);
+    assert.equal(s.get('retry_worker_execution_seconds_bucket{le="0.005",kind="email",outcome="succeeded"}'), 1);
+    assert.equal(s.get('retry_worker_execution_seconds_bucket{le="0.05",kind="email",outcome="succeeded"}'), 2);
+    assert.equal(s.get('retry_worker_execution_seconds_bucket{le="300",kind="http",outcome="failed"}'), 0);
+    assert.equal(s.get('retry_worker_execution_seconds_bucket{le="+Inf",kind="http",outcome="failed"}'), 1);
+    assert.equal(s.get('retry_worker_execution_seconds_sum{kind="http",outcome="failed"}'), 400);
+    assert.equal(s.get('retry_worker_skipped_total{reason="term-ended"}'), 4);
+    assert.equal(s.get('retry_worker_fenced_rejections_total{stage="claim"}'), 1);
+    assert.equal(s.get('retry_worker_kind_executing{kind="email"}'), 2);
 
-  term = undefined;
-  metrics.termEnded('lease-expired');
-  metrics.observeState({
-    cluster: reads(async () => ({ records: { pending: 4, succeeded: 5, dead: 6 }, due: 2, oldestDueAgeSeconds: 1.5 })),
-  });
-  s = samples((await metrics.render()).body);
-  assert.equal(s.get('retry_worker_leader'), 0);
-  assert.equal(s.get('retry_worker_epoch'), 0);
-  assert.equal(s.get('retry_worker_terms_ended_total{reason="lease-expired"}'), 1);
-  assert.equal(s.get('retry_worker_queue_records{status="dead"}'), 6);
-  assert.equal(s.get('retry_worker_queue_oldest_due_age_seconds'), 1.5);
-});
+    term = undefined;
+    metrics.termEnded('lease-expired');
+    metrics.observeState({
+      cluster: reads(async () => ({
+        records: { pending: 4, succeeded: 5, dead: 6, discarded: 0, cancelled: 0 },
+        due: 2,
+        oldestDueAgeSeconds: 1.5,
+      })),
+    });
+    s = samples((await metrics.render()).body);
+    assert.equal(s.get('retry_worker_leader'), 0);
+    assert.equal(s.get('retry_worker_epoch'), 0);
+    assert.equal(s.get('retry_worker_terms_ended_total{reason="lease-expired"}'), 1);
+    assert.equal(s.get('retry_worker_queue_records{status="dead"}'), 6);
+    assert.equal(s.get('retry_worker_queue_oldest_due_age_seconds'), 1.5);
+  },
+);
 
 test('a failed queue read keeps the last values and is counted; a scrape reads once', async () => {
   const metrics = new Metrics({ defaultMetrics: false });
@@ -86,7 +93,11 @@ test('a failed queue read keeps the last values and is counted; a scrape reads o
     async () => {
       queueReads++;
       if (fail) throw new Error('database down');
-      return { records: { pending: 1, succeeded: 0, dead: 0 }, due: 1, oldestDueAgeSeconds: 0 };
+      return {
+        records: { pending: 1, succeeded: 0, dead: 0, discarded: 0, cancelled: 0 },
+        due: 1,
+        oldestDueAgeSeconds: 0,
+      };
     },
     () => metrics.clusterReadFailed(),
     0,
@@ -105,7 +116,11 @@ test('a failed queue read keeps the last values and is counted; a scrape reads o
 test('per-kind gauges: due, in backoff, paused', async () => {
   const metrics = new Metrics({ defaultMetrics: false });
   const cluster = reads(
-    async () => ({ records: { pending: 0, succeeded: 0, dead: 0 }, due: 0, oldestDueAgeSeconds: 0 }),
+    async () => ({
+      records: { pending: 0, succeeded: 0, dead: 0, discarded: 0, cancelled: 0 },
+      due: 0,
+      oldestDueAgeSeconds: 0,
+    }),
     () => undefined,
     1_000,
     async () => [

@@ -30,6 +30,7 @@ const record = (over: Partial<RecordRow> = {}): RecordRow => ({
   status: 'pending',
   attempts: 0,
   maxAttempts: null,
+  attemptBase: 0,
   nextRunAt: at(-5),
   lastError: null,
   createdAt: at(-100),
@@ -62,19 +63,22 @@ const facts = (over: Partial<RecordFacts> = {}): RecordFacts => ({
   ...over,
 });
 
-test('judgeLeader: an open term whose holder beats is leading; a silent holder is unconfirmed; an ended term is none', () => {
-  assert.equal(judgeLeader(null, 15).state, 'none');
-  assert.equal(LEADING.state, 'leading');
-  assert.equal(LEADING.holder, 'r2');
-  const silent = judgeLeader(leaderRow({ holderAgeSeconds: 40 }), 15);
-  assert.equal(silent.state, 'unconfirmed');
-  assert.match(silent.note, /last seen 40\.0 s ago/);
-  assert.equal(judgeLeader(leaderRow({ holderAgeSeconds: null }), 15).state, 'unconfirmed');
-  const ended = judgeLeader(leaderRow({ endedAt: at(-3), endReason: 'resigned' }), 15);
-  assert.equal(ended.state, 'none');
-  assert.match(ended.note, /resigned/);
-  assert.equal(judgeLeader(leaderRow({ holderStoppedAt: at(-1) }), 15).state, 'none');
-});
+test(
+  'judgeLeader: an open term whose holder beats is leading' + '; a silent holder is unconfirmed; an ended term is none',
+  () => {
+    assert.equal(judgeLeader(null, 15).state, 'none');
+    assert.equal(LEADING.state, 'leading');
+    assert.equal(LEADING.holder, 'r2');
+    const silent = judgeLeader(leaderRow({ holderAgeSeconds: 40 }), 15);
+    assert.equal(silent.state, 'unconfirmed');
+    assert.match(silent.note, /last seen 40\.0 s ago/);
+    assert.equal(judgeLeader(leaderRow({ holderAgeSeconds: null }), 15).state, 'unconfirmed');
+    const ended = judgeLeader(leaderRow({ endedAt: at(-3), endReason: 'resigned' }), 15);
+    assert.equal(ended.state, 'none');
+    assert.match(ended.note, /resigned/);
+    assert.equal(judgeLeader(leaderRow({ holderStoppedAt: at(-1) }), 15).state, 'none');
+  },
+);
 
 test('a missing record is not-found', () => {
   assert.equal(explainRecord(facts({ record: null })).state, 'not-found');

@@ -61,77 +61,81 @@ test('the heartbeat lists a replica while it runs and marks it stopped; start an
   assert.equal(stopped?.leadingEpoch, null);
 });
 
-test('status --record explains records against real Postgres: due, executing now, died, unknown kind, backoff, dead, no leader', async () => {
-  await fenceTerm(db.pool, {
-    name: NAME,
-    epoch: 5,
-    token: TOKEN5,
-    holder: 'r1',
-    backend: 'etcd',
-    lockKey: termLockKey(NAME),
-    lockTimeoutMs: 500,
-    timeoutMs: 10_000,
-  });
-  await recordHeartbeat(db.pool, {
-    electionName: NAME,
-    replicaId: 'r1',
-    backend: 'etcd',
-    host: 'h',
-    pid: 1,
-    leadingEpoch: 5,
-    stopped: false,
-  });
-  const [a, b] = await insertRecords(db.pool, [
-    { kind: 'http', payload: {}, maxAttempts: null },
-    { kind: 'fax', payload: {}, maxAttempts: null },
-  ]);
-  const { rows } = await db.pool.query<{ id: number }>(
-    `INSERT INTO failed_records (kind, status, attempts, next_run_at, last_error, finished_at)
+test(
+  'status --record explains records against real Postgres' +
+    ': due, executing now, died, unknown kind, backoff, dead, no leader',
+  async () => {
+    await fenceTerm(db.pool, {
+      name: NAME,
+      epoch: 5,
+      token: TOKEN5,
+      holder: 'r1',
+      backend: 'etcd',
+      lockKey: termLockKey(NAME),
+      lockTimeoutMs: 500,
+      timeoutMs: 10_000,
+    });
+    await recordHeartbeat(db.pool, {
+      electionName: NAME,
+      replicaId: 'r1',
+      backend: 'etcd',
+      host: 'h',
+      pid: 1,
+      leadingEpoch: 5,
+      stopped: false,
+    });
+    const [a, b] = await insertRecords(db.pool, [
+      { kind: 'http', payload: {}, maxAttempts: null },
+      { kind: 'fax', payload: {}, maxAttempts: null },
+    ]);
+    const { rows } = await db.pool.query<{ id: number }>(
+      `INSERT INTO failed_records (kind, status, attempts, next_run_at, last_error, finished_at)
      VALUES ('http', 'pending', 1, now() + interval '1 hour', 'answered 503', NULL),
             ('http', 'dead', 5, now(), 'answered 503', now())
      RETURNING id`,
-  );
-  const [c, d] = rows.map((r) => r.id);
-
-  assert.equal((await explain(a!)).explanation.state, 'due');
-  assert.equal((await explain(b!)).explanation.state, 'unknown-kind');
-  assert.equal((await explain(b!, null)).explanation.state, 'due');
-  const backoff = (await explain(c!)).explanation;
-  assert.equal(backoff.state, 'backoff');
-  assert.ok(backoff.notDueUntil);
-  const dead = (await explain(d!)).explanation;
-  assert.equal(dead.state, 'dead');
-  assert.match(dead.summary, /attempts exhausted \(5 of 5\); last error: answered 503/);
-  assert.equal((await explain(999_999)).explanation.state, 'not-found');
-
-  // Claim the row as a leader does: FOR UPDATE in an open transaction, and a ledger row on another connection.
-  const claim = await db.pool.connect();
-  try {
-    await claim.query('BEGIN');
-    await claim.query('SELECT id FROM failed_records WHERE id = $1 FOR UPDATE', [a]);
-    assert.equal((await explain(a!)).explanation.state, 'claimed');
-    const { rows: uid } = await db.pool.query<{ uid: string }>('SELECT uid FROM failed_records WHERE id = $1', [a]);
-    await startAttempts(db.pool, [{ recordId: a!, recordUid: uid[0]!.uid, attempt: 1 }], 5, 'r1');
-    const executing = (await explain(a!)).explanation;
-    assert.equal(executing.state, 'executing');
-    assert.deepEqual(
-      { ...executing.executing, startedAt: undefined },
-      { replicaId: 'r1', epoch: 5, attempt: 1, startedAt: undefined },
     );
-  } finally {
-    await claim.query('ROLLBACK');
-    claim.release();
-  }
-  // The transaction ended without an outcome: its executor "died"; the attempt counts.
-  const died = (await explain(a!)).explanation;
-  assert.equal(died.state, 'due');
-  assert.ok(died.details.some((x) => /attempt 1 by r1 in epoch 5 .* never finished/.test(x)));
+    const [c, d] = rows.map((r) => r.id);
 
-  await endTerm(db.pool, NAME, 5, TOKEN5, 'resigned');
-  const none = (await explain(a!)).explanation;
-  assert.equal(none.state, 'no-leader');
-  assert.match(none.summary, /no replica leads right now/);
-});
+    assert.equal((await explain(a!)).explanation.state, 'due');
+    assert.equal((await explain(b!)).explanation.state, 'unknown-kind');
+    assert.equal((await explain(b!, null)).explanation.state, 'due');
+    const backoff = (await explain(c!)).explanation;
+    assert.equal(backoff.state, 'backoff');
+    assert.ok(backoff.notDueUntil);
+    const dead = (await explain(d!)).explanation;
+    assert.equal(dead.state, 'dead');
+    assert.match(dead.summary, /attempts exhausted \(5 of 5\); last error: answered 503/);
+    assert.equal((await explain(999_999)).explanation.state, 'not-found');
+
+    // Claim the row as a leader does: FOR UPDATE in an open transaction, and a ledger row on another connection.
+    const claim = await db.pool.connect();
+    try {
+      await claim.query('BEGIN');
+      await claim.query('SELECT id FROM failed_records WHERE id = $1 FOR UPDATE', [a]);
+      assert.equal((await explain(a!)).explanation.state, 'claimed');
+      const { rows: uid } = await db.pool.query<{ uid: string }>('SELECT uid FROM failed_records WHERE id = $1', [a]);
+      await startAttempts(db.pool, [{ recordId: a!, recordUid: uid[0]!.uid, attempt: 1 }], 5, 'r1');
+      const executing = (await explain(a!)).explanation;
+      assert.equal(executing.state, 'executing');
+      assert.deepEqual(
+        { ...executing.executing, startedAt: undefined },
+        { replicaId: 'r1', epoch: 5, attempt: 1, startedAt: undefined },
+      );
+    } finally {
+      await claim.query('ROLLBACK');
+      claim.release();
+    }
+    // The transaction ended without an outcome: its executor "died"; the attempt counts.
+    const died = (await explain(a!)).explanation;
+    assert.equal(died.state, 'due');
+    assert.ok(died.details.some((x) => /attempt 1 by r1 in epoch 5 .* never finished/.test(x)));
+
+    await endTerm(db.pool, NAME, 5, TOKEN5, 'resigned');
+    const none = (await explain(a!)).explanation;
+    assert.equal(none.state, 'no-leader');
+    assert.match(none.summary, /no replica leads right now/);
+  },
+);
 
 test('the status command prints the overview and explanations, as text and JSON, with its exit codes', async () => {
   const run = async (...args: string[]) => {

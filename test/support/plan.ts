@@ -13,8 +13,8 @@ export interface PlanNode {
 }
 
 /**
- * Runs `statementOf` against a stand-in that records the statement it sends (and answers with no rows), then EXPLAIN ANALYZEs that
- * statement on the real database in a transaction it rolls back. Returns every node of the plan, and a
+ * Runs `statementOf` against a stand-in that records the statement it sends (and answers with no rows), then EXPLAIN
+ * ANALYZEs that statement on the real database in a transaction it rolls back. Returns every node of the plan, and a
  * one-line description of them for assertion messages.
  */
 export async function planOf(

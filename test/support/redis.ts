@@ -75,7 +75,9 @@ export async function startRedis(
       await closed;
       await rm(dir, { recursive: true, force: true });
     };
-    const url = `redis://${options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`;
+    const url =
+      `redis://${options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : ''}` +
+      `127.0.0.1:${port}`;
     try {
       await ping(url, 15_000, () => child.exitCode !== null || child.signalCode !== null);
       server = { child, url, kill };

@@ -69,7 +69,8 @@ export class Replica {
         cleanup();
         reject(
           new Error(
-            `replica ${this.id}: no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.join('').slice(-2000)}`,
+            `replica ${this.id}: no matching log line within ${timeoutMs} ms` +
+              `; stderr: ${this.stderr.join('').slice(-2000)}`,
           ),
         );
       }, timeoutMs);
