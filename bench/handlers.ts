@@ -1,6 +1,7 @@
 /**
  * The bench's HANDLERS_MODULE for our CLI (and the same handlers the peers run). `noop` does nothing, `io5`
- * awaits a 5 ms timer (`io20`, dispatch mode's workload, 20 ms), `probe` reports its start time to the bench over the IPC channel the bench opened.
+ * awaits a 5 ms timer (`io20`, dispatch mode's workload, 20 ms),
+ * `probe` reports its start time to the bench over the IPC channel the bench opened.
  * Every handler counts its executions and reports the first one and every BENCH_REPORT_EVERY-th.
  */
 import type { FailedRecord, HandlerContext } from '../src/executor/handler.js';

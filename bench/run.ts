@@ -18,6 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startEtcd } from '../test/support/etcd.js';
+import { createVhost } from '../test/support/rabbitmq.js';
 import { benchServer, serverInfo } from './bench-postgres.js';
 import { PEER_NODE, PEERS_DIR, ROOT } from './paths.js';
 import { markdownTable } from './report.js';
@@ -182,8 +183,19 @@ async function main(): Promise<void> {
       const withRetention = ours(ctx.etcdEndpoints, { env: retain });
       measurements.push(...(await retention(ctx, us, withRetention, quick ? 300 : records, 10)));
     }
-    // Dispatch mode (RabbitMQ on 127.0.0.1:5672) on 1, 2 and 3 replicas beside leader mode.
-    if (only.has('dispatch')) measurements.push(...(await dispatchThroughput(ctx, us, quick ? 300 : 6_000, 10)));
+    // Dispatch mode (RabbitMQ on 127.0.0.1:5672, a vhost of the run's own) on 1, 2 and 3 replicas beside leader
+    // mode, and its insert-to-start latency beside leader mode's.
+    if (only.has('dispatch')) {
+      const vhost = await createVhost('rw-bench');
+      try {
+        measurements.push(...(await dispatchThroughput(ctx, us, vhost.url, quick ? 300 : 6_000, 10)));
+        const env = { ...oursEnv, EXECUTION_MODE: 'dispatch', AMQP_URL: vhost.url };
+        const viaRabbit: System = { ...ours(ctx.etcdEndpoints, { env }), config: 'EXECUTION_MODE=dispatch' };
+        measurements.push(...(await latency(ctx, [us, viaRabbit], quick ? 20 : 200, 20)));
+      } finally {
+        await vhost.drop();
+      }
+    }
   } finally {
     await etcd.stop();
     await server.stop();

@@ -1,3 +1,9 @@
+import type { Setting } from './setting.js';
+import { DISPATCH_SETTINGS } from './settings-dispatch.js';
+
+export type { Group, Kind, Setting } from './setting.js';
+export { EXECUTION_MODES, type ExecutionMode } from './settings-dispatch.js';
+
 /**
  * Every setting of a replica: its environment variable, its group in Config, its default and its meaning
  * (`--help` prints this table). Parsing is in parse-setting.ts, the validated Config in config.ts.
@@ -6,40 +12,6 @@ export const ELECTION_BACKENDS = ['etcd', 'redis', 'postgres', 'static'] as cons
 export type ElectionBackend = (typeof ELECTION_BACKENDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const EXECUTION_MODES = ['leader', 'dispatch'] as const;
-export type ExecutionMode = (typeof EXECUTION_MODES)[number];
-
-export type Kind =
-  | { type: 'string' }
-  | { type: 'int'; min: number; max: number }
-  | { type: 'enum'; values: readonly string[] }
-  | { type: 'urls'; protocols: readonly string[] }
-  | { type: 'url'; protocols: readonly string[] }
-  | { type: 'hosts' };
-
-export type Group =
-  | 'top'
-  | 'database'
-  | 'election'
-  | 'etcd'
-  | 'claim'
-  | 'execution'
-  | 'retention'
-  | 'dispatch'
-  | 'httpHandler'
-  | 'http';
-
-export interface Setting {
-  readonly env: string;
-  readonly group: Group;
-  readonly kind: Kind;
-  /** `undefined`: required, unless `optional`. */
-  readonly default: unknown;
-  readonly optional?: boolean;
-  /** Never echoed in an error message. */
-  readonly secret?: boolean;
-  readonly help: string;
-}
 
 /** Every setting: its environment variable, group, default and meaning. `--help` is printed from this. */
 
@@ -144,33 +116,7 @@ export const SETTINGS = {
     default: 1,
     help: 'ELECTION_BACKEND=static: the lowest epoch of the configured leader; raise it whenever LEADER_ID changes',
   },
-  executionMode: {
-    env: 'EXECUTION_MODE',
-    group: 'dispatch',
-    kind: { type: 'enum', values: EXECUTION_MODES },
-    default: 'leader',
-    help:
-      'leader: only the leader executes (scenario 1); dispatch: the leader publishes due records to RabbitMQ ' +
-      '(AMQP_URL) and every replica executes them (scenario 2)',
-  },
-  amqpUrl: {
-    env: 'AMQP_URL',
-    group: 'dispatch',
-    kind: { type: 'url', protocols: ['amqp:', 'amqps:'] },
-    default: undefined,
-    optional: true,
-    secret: true,
-    help: 'EXECUTION_MODE=dispatch: the RabbitMQ URL (required there), e.g. amqp://user:pass@rabbit:5672/vhost',
-  },
-  dispatchRedeliverAfterMs: {
-    env: 'DISPATCH_REDELIVER_AFTER_MS',
-    group: 'dispatch',
-    kind: { type: 'int', min: 1_000, max: 86_400_000 },
-    default: 120_000,
-    help:
-      'EXECUTION_MODE=dispatch: a due record whose message was published this long ago and is not executing ' +
-      '(the message was lost) is published again; keep it above queue wait + execution time',
-  },
+  ...DISPATCH_SETTINGS,
   replicaId: {
     env: 'REPLICA_ID',
     group: 'top',

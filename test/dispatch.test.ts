@@ -181,7 +181,7 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
   });
 
-  test('a new leader publishes at once the records an earlier term marked (it may have died before publishing)', async (t) => {
+  test('a new leader publishes at once what an earlier term marked (it may have died before publishing)', async (t) => {
     const cluster = await start(); // the default DISPATCH_REDELIVER_AFTER_MS: 2 minutes
     t.after(() => cluster.stop());
     await cluster.pool.query(
@@ -214,7 +214,7 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     await assertLedgerConsistent(cluster);
   });
 
-  test('a consumer cut off from Postgres aborts its handlers and starts nothing; its records finish elsewhere', async (t) => {
+  test('a consumer cut off from Postgres aborts its handlers, starts nothing; others finish its records', async (t) => {
     // Its handlers are aborted within 1.5 s (the lease TTL less its margin); the sink serves each call 2 s; the
     // records' next attempts wait their backoff (1-2 s) after Postgres freed the rows (2 s).
     const cluster = await start({ BACKOFF_BASE_MS: '2000', BACKOFF_MAX_MS: '4000' });

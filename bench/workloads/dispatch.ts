@@ -1,4 +1,3 @@
-import { createVhost } from '../../test/support/rabbitmq.js';
 import { freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, wallNow } from '../stats.js';
 import type { Running, System } from '../systems.js';
@@ -28,30 +27,26 @@ const LAYOUTS: Layout[] = [
 export async function dispatchThroughput(
   ctx: BenchContext,
   us: System,
+  amqpUrl: string,
   count: number,
   concurrency: number,
 ): Promise<Measurement[]> {
-  const vhost = await createVhost('rw-bench');
   const measurements: Measurement[] = [];
-  try {
-    for (const layout of LAYOUTS) {
-      const runs: number[] = [];
-      for (let rep = 0; rep < ctx.reps; rep++) runs.push(await drain(ctx, us, layout, vhost.url, count, concurrency));
-      const config = `${layout.mode}, ${layout.replicas} replica${layout.replicas > 1 ? 's' : ''}`;
-      ctx.log(`dispatch: ${config}: ${runs.map((r) => r.toFixed(0)).join(', ')} records/s`);
-      measurements.push({
-        workload: 'dispatch',
-        metric: `records/s (${KIND})`,
-        peer: 'ours',
-        config,
-        concurrency: `${concurrency} per replica`,
-        runs,
-        higherIsBetter: true,
-        key: `dispatch ${config}`,
-      });
-    }
-  } finally {
-    await vhost.drop();
+  for (const layout of LAYOUTS) {
+    const runs: number[] = [];
+    for (let rep = 0; rep < ctx.reps; rep++) runs.push(await drain(ctx, us, layout, amqpUrl, count, concurrency));
+    const config = `${layout.mode}, ${layout.replicas} replica${layout.replicas > 1 ? 's' : ''}`;
+    ctx.log(`dispatch: ${config}: ${runs.map((r) => r.toFixed(0)).join(', ')} records/s`);
+    measurements.push({
+      workload: 'dispatch',
+      metric: `records/s (${KIND})`,
+      peer: 'ours',
+      config,
+      concurrency: `${concurrency} per replica`,
+      runs,
+      higherIsBetter: true,
+      key: `dispatch ${config}`,
+    });
   }
   return measurements;
 }

@@ -4,8 +4,6 @@ import { percentiles, sleep, wallNow } from '../stats.js';
 import type { System } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
-const leadingMsg = 'leading: this replica now executes failed records';
-
 /**
  * An idle worker (concurrency 10); `count` probe records inserted one at a time, `intervalMs` apart; latency
  * is from just before the INSERT (ours: the bench's own connection; peers: their enqueue call, in their
@@ -36,7 +34,8 @@ async function latencyOnce(
         else starts.set(m.id, m.t);
       });
       if (system.peer === 'ours') {
-        await waitUntil(() => run.logs.some((l) => l.msg === leadingMsg), 30_000, 'our replica to lead');
+        // "leading: this replica now executes (leader mode) / dispatches (dispatch mode) failed records"
+        await waitUntil(() => run.logs.some((l) => l.msg.startsWith('leading: ')), 30_000, 'our replica to lead');
         await sleep(1_000);
         const begin = wallNow();
         for (let i = 0; i < count; i++) {

@@ -107,7 +107,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
   const free = (alias: string) =>
     redeliverMs === undefined
       ? ''
-      : `AND (${alias}.dispatched_at IS NULL OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
+      : `AND (${alias}.dispatched_at IS NULL
+              OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
   const capKinds = [...args.caps.keys()].map((k) => textLiteral(client, k));
   const capValues = [...args.caps.values()].map((n) => intLiteral(Math.max(0, n)));
   return `
@@ -125,7 +126,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
       WHERE p.kind IS NOT NULL
         AND coalesce(c.cap, ${limit}) > 0
         AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = p.kind)
-        AND EXISTS (SELECT 1 FROM failed_records d WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now() ${free('d')})
+        AND EXISTS (SELECT 1 FROM failed_records d
+                    WHERE d.kind = p.kind AND d.status = 'pending' AND d.next_run_at <= now() ${free('d')})
     ), shares AS (
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )

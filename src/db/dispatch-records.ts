@@ -24,7 +24,8 @@ export async function dispatchRecords(
   args: ClaimArgs & { dispatch: { redeliverAfterMs: number } },
 ): Promise<DispatchedRow[]> {
   try {
-    const rows = await fencedStatements<DispatchedRow>(
+    // The COMMIT is the round trip's last statement: the rows are marked for good when it answers.
+    return await fencedStatements<DispatchedRow>(
       client,
       args,
       `WITH chosen AS (${claimStatement(client, args)})
@@ -33,8 +34,6 @@ export async function dispatchRecords(
        RETURNING f.id, f.uid, f.kind, f.dispatch_token AS token, c.redispatch;
        COMMIT;`,
     );
-    if (rows.length === 0) await client.query('COMMIT');
-    return rows;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

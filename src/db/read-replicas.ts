@@ -25,7 +25,8 @@ export async function readReplicas(
   const { rows } = await db.query<ReplicaRow>({
     name: 'retry-worker.read-replicas',
     text: `
-      SELECT replica_id AS "replicaId", backend, mode, host, pid, started_at AS "startedAt", last_seen_at AS "lastSeenAt",
+      SELECT replica_id AS "replicaId", backend, mode, host, pid,
+             started_at AS "startedAt", last_seen_at AS "lastSeenAt",
              extract(epoch FROM now() - last_seen_at)::float8 AS "ageSeconds",
              leading_epoch AS "leadingEpoch", stopped_at AS "stoppedAt"
       FROM retry_worker_replicas

@@ -22,7 +22,8 @@ export async function recordHeartbeat(db: pg.Pool | pg.ClientBase, beat: Heartbe
   await db.query({
     name: 'retry-worker.record-heartbeat',
     text: `
-      INSERT INTO retry_worker_replicas AS r (election_name, replica_id, backend, host, pid, leading_epoch, stopped_at, mode)
+      INSERT INTO retry_worker_replicas AS r
+        (election_name, replica_id, backend, host, pid, leading_epoch, stopped_at, mode)
       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::boolean THEN now() END, $8)
       ON CONFLICT (election_name, replica_id) DO UPDATE
         SET backend = EXCLUDED.backend,

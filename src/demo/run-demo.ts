@@ -2,7 +2,7 @@ import { insertRecords } from '../db/insert-records.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { type QueueStats, readQueueStats } from '../db/queue-stats.js';
-import { chooseBroker, type DemoBroker } from './choose-broker.js';
+import { chooseBroker } from './choose-broker.js';
 import { chooseElection } from './choose-election.js';
 import { DemoConsole } from './demo-console.js';
 import { DemoError } from './demo-error.js';
@@ -110,7 +110,8 @@ class DemoRun {
     const { con } = this;
     con.line(
       this.dispatch
-        ? 'retry-worker demo --dispatch: 3 replicas elect one dispatcher and all 3 execute; the leader is killed (kill -9) midway'
+        ? 'retry-worker demo --dispatch: 3 replicas elect one dispatcher and all 3 execute; ' +
+            'the leader is killed (kill -9) midway'
         : 'retry-worker demo: 3 replicas elect one executor; its leader is killed (kill -9) midway',
     );
     const broker = this.dispatch ? await chooseBroker() : undefined;
@@ -143,7 +144,10 @@ class DemoRun {
     this.checkInterrupted();
 
     const electionName = process.env.ETCD_ENDPOINTS || broker ? `demo-${process.pid}-${Date.now()}` : 'demo';
-    if (broker) this.useBroker(broker, electionName);
+    if (broker) {
+      con.line(`  broker: ${broker.description}, queue of election ${electionName}`);
+      this.cleanups.push({ what: "the demo's queue deleted", run: () => broker.deleteQueue(electionName) });
+    }
     const env = {
       DATABASE_URL: postgres.url,
       ...election.env,
@@ -213,12 +217,6 @@ class DemoRun {
     return stats.records.pending === 0 && overlaps.records.length === 0 && overlaps.terms.length === 0 ? 0 : 1;
   }
 
-  /** The broker's line in the header, and its queue deleted at the end. */
-  private useBroker(broker: DemoBroker, electionName: string): void {
-    this.con.line(`  broker: ${broker.description}, queue of election ${electionName}`);
-    this.cleanups.push({ what: "the demo's queue deleted", run: () => broker.deleteQueue(electionName) });
-  }
-
   private async killLeader(): Promise<void> {
     const { replica, epoch } = this.leader!;
     const killedAt = Date.now();
@@ -242,7 +240,8 @@ class DemoRun {
         );
       } else
         this.con.line(
-          `>>> ${replica.id} leads (epoch ${l.epoch}); ${this.dispatch ? 'it dispatches, all execute' : 'it alone executes'}`,
+          `>>> ${replica.id} leads (epoch ${l.epoch}); ` +
+            (this.dispatch ? 'it dispatches, all execute' : 'it alone executes'),
         );
     } else if (l.msg.startsWith('execution ') && l.msg !== 'execution started') {
       this.executions++;

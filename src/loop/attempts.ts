@@ -185,7 +185,9 @@ export function waitAfterDiedAttempt(row: ClaimedRow, plan: Plan): Plan {
       status: 'pending',
       attempts: n,
       delayMs: nextRunDelayMs(n, plan.kind.backoff),
-      lastError: `attempt ${n} of ${plan.maxAttempts} started and never finished (its executor stopped)${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
+      lastError:
+        `attempt ${n} of ${plan.maxAttempts} started and never finished (its executor stopped)` +
+        (row.lastError ? `; earlier error: ${row.lastError}` : ''),
     },
   };
 }

@@ -111,10 +111,12 @@ function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
 
 function dispatchSection(d: DispatchCounts): SafeHtml {
   if (d.mode === 'leader')
-    return html`<section><h2>Mode</h2><p id="mode">leader <span class="muted">(only the leader executes)</span></p></section>`;
+    return html`<section><h2>Mode</h2>
+      <p id="mode">leader <span class="muted">(only the leader executes)</span></p></section>`;
   const cell = (id: string, label: string, value: number | string) =>
     html`<div class="stat"><div class="num" id="${id}">${value}</div><div class="label">${label}</div></div>`;
-  return html`<section><h2>Mode: <span id="mode">dispatch</span> <span class="muted">(RabbitMQ; this replica's counts)</span></h2><div class="stats">
+  return html`<section><h2>Mode: <span id="mode">dispatch</span>
+    <span class="muted">(RabbitMQ; this replica's counts)</span></h2><div class="stats">
     ${cell('dispatch-published', 'published (as leader)', d.published)}
     ${cell('dispatch-republished', 'published again', d.republished)}
     ${cell('dispatch-in-flight', 'in flight', d.inFlight ?? '-')}

@@ -40,7 +40,7 @@ test('demo --dispatch: all three replicas execute, the leader is killed, every r
   assert.equal(executors.size, 3, `executions on ${[...executors].join(', ')}${tail}`);
 });
 
-test('demo --dispatch without a reachable RabbitMQ says how to get one, without the password, and exits 1', async () => {
+test('demo --dispatch with no RabbitMQ answering says how to get one, without the password; exit 1', async () => {
   const { code, stdout, tail } = await runDemo({ ...process.env, AMQP_URL: 'amqp://guest:s3cr3t@127.0.0.1:1/' });
   assert.equal(code, 1, tail);
   assert.match(stdout, /demo --dispatch needs RabbitMQ, and none answered at 127\.0\.0\.1:1/, tail);
