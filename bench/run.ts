@@ -215,13 +215,19 @@ async function main(): Promise<void> {
   const table = markdownTable(measurements);
   const loadAfter = loadavg()[0]!.toFixed(2);
   const header = [
-    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB; load average ${loadBefore} before the run, ${loadAfter} after.`,
+    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB; ` +
+      `load average ${loadBefore} before the run, ${loadAfter} after.`,
     `Ours on Node ${machine.node}; peers on Node ${machine.peerNode}.`,
     `Postgres (${machine.postgresSource}): ${machine.postgres}; ${Object.entries(machine.postgresSettings)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}.`,
-    `Medians of ${reps} run(s); our LOG_LEVEL: ${machine.ourLogLevel}. Command: node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-    'Our figures include what the peers do not do: the fence check and handover barrier in every claim, an attempt ledger row committed before every handler starts (and the outcome of any attempt not committed with its record), and each row held locked for its whole execution.',
+    (
+      `Medians of ${reps} run(s); our LOG_LEVEL: ${machine.ourLogLevel}. ` +
+      `Command: node dist/bench/run.js ${process.argv.slice(2).join(' ')}`
+    ).trim(),
+    'Our figures include what the peers do not do: the fence check and handover barrier in every claim, ' +
+      'an attempt ledger row committed before every handler starts (and the outcome of any attempt not committed ' +
+      'with its record), and each row held locked for its whole execution.',
   ].join('\n');
   await writeFile(`${outDir}/results.json`, JSON.stringify({ machine, reps, measurements }, null, 2));
   await writeFile(`${outDir}/report.md`, `${header}\n\n${table}\n`);

@@ -174,7 +174,8 @@ async function pauseOrResume(
   ] as const) {
     if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
       process.stderr.write(
-        `retry-worker: ${flag} needs a text, e.g. ${flag} "${flag === '--by' ? 'alice' : 'the mail provider is down'}"\n`,
+        `retry-worker: ${flag} needs a text, e.g. ` +
+          `${flag} "${flag === '--by' ? 'alice' : 'the mail provider is down'}"\n`,
       );
       return EXIT.usage;
     }

@@ -161,7 +161,8 @@ export function resolveConfig(input: ConfigInput): Config {
   if (etcdTls && n.etcdCaFile === undefined && n.electionBackend === 'etcd') {
     throw new ConfigError(
       'ETCD_CA_FILE',
-      "is required when ETCD_ENDPOINTS uses https://; expected the PEM file of the CA that signed the etcd servers' certificates",
+      'is required when ETCD_ENDPOINTS uses https://; ' +
+        "expected the PEM file of the CA that signed the etcd servers' certificates",
     );
   }
   return deepFreeze({

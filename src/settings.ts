@@ -29,7 +29,9 @@ export const SETTINGS = {
     group: 'election',
     kind: { type: 'enum', values: ELECTION_BACKENDS },
     default: 'etcd',
-    help: 'how replicas elect the one that executes: etcd (scheme II), redis (scheme I), postgres (a lease row) or static (LEADER_ID)',
+    help:
+      'how replicas elect the one that executes: etcd (scheme II), redis (scheme I), ' +
+      'postgres (a lease row) or static (LEADER_ID)',
   },
   etcdEndpoints: {
     env: 'ETCD_ENDPOINTS',

@@ -76,7 +76,8 @@ async function drainOnce(
     await settle(db);
     const commitsBefore = await commits(db);
     const machineBefore = await machineJiffies();
-    const logTo = `${ctx.logDir}/${`${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_')}-${kind}-c${concurrency}.log`;
+    const logName = `${system.peer}-${system.config}`.replace(/[^\w.-]+/g, '_');
+    const logTo = `${ctx.logDir}/${logName}-${kind}-c${concurrency}.log`;
     const run = system.start(db, { concurrency, logTo });
     const postmaster = await postmasterPid(db);
     let cpuAtFirst: Promise<number> | undefined;
@@ -165,7 +166,8 @@ async function checkOurs(
   const r = rows[0]!;
   if (r.twice > 0 || (!partial && (r.succeeded !== count || r.attempts !== count))) {
     throw new Error(
-      `ours: expected ${count} records succeeded once each; got ${r.succeeded} succeeded, ${r.attempts} attempts, ${r.twice} run twice`,
+      `ours: expected ${count} records succeeded once each; ` +
+        `got ${r.succeeded} succeeded, ${r.attempts} attempts, ${r.twice} run twice`,
     );
   }
 }

@@ -115,7 +115,8 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
     WITH RECURSIVE pending_kinds AS (
       (SELECT kind FROM failed_records WHERE status = 'pending' ORDER BY kind LIMIT 1)
       UNION ALL
-      SELECT (SELECT f.kind FROM failed_records f WHERE f.status = 'pending' AND f.kind > p.kind ORDER BY f.kind LIMIT 1)
+      SELECT (SELECT f.kind FROM failed_records f
+              WHERE f.status = 'pending' AND f.kind > p.kind ORDER BY f.kind LIMIT 1)
       FROM pending_kinds p
       WHERE p.kind IS NOT NULL
     ), due_kinds AS (

@@ -30,12 +30,15 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
      SET status = u.status,
          attempts = u.attempts,
          last_error = u.last_error,
-         next_run_at = CASE WHEN u.status = 'pending' THEN clock_timestamp() + u.delay_ms * interval '1 millisecond' ELSE f.next_run_at END,
+         next_run_at = CASE WHEN u.status = 'pending'
+                            THEN clock_timestamp() + u.delay_ms * interval '1 millisecond'
+                            ELSE f.next_run_at END,
          finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE clock_timestamp() END,
          updated_at = clock_timestamp(),
          dispatched_at = NULL,
          dispatch_token = NULL
-     FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[]) AS u(id, status, attempts, delay_ms, last_error)
+     FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[])
+          AS u(id, status, attempts, delay_ms, last_error)
      WHERE f.id = u.id AND f.status = 'pending'`,
     [
       completions.map((c) => c.id),

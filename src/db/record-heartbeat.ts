@@ -30,7 +30,8 @@ export async function recordHeartbeat(db: pg.Pool | pg.ClientBase, beat: Heartbe
             mode = EXCLUDED.mode,
             host = EXCLUDED.host,
             pid = EXCLUDED.pid,
-            started_at = CASE WHEN r.pid <> EXCLUDED.pid OR r.host <> EXCLUDED.host OR r.stopped_at IS NOT NULL THEN now() ELSE r.started_at END,
+            started_at = CASE WHEN r.pid <> EXCLUDED.pid OR r.host <> EXCLUDED.host OR r.stopped_at IS NOT NULL
+                              THEN now() ELSE r.started_at END,
             last_seen_at = now(),
             leading_epoch = EXCLUDED.leading_epoch,
             stopped_at = EXCLUDED.stopped_at`,

@@ -58,7 +58,8 @@ export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
           return settle(
             'dead',
             n,
-            `attempts exhausted: attempt ${n} of ${maxAttempts} started and never finished (its executor stopped)${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
+            `attempts exhausted: attempt ${n} of ${maxAttempts} started and never finished (its executor stopped)` +
+              `${row.lastError ? `; earlier error: ${row.lastError}` : ''}`,
           );
         }
         if (kind) return { action: 'run', attempt: n + 1, maxAttempts, kind };
@@ -68,7 +69,8 @@ export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {
     return settle(
       'dead',
       row.attempts,
-      `max_attempts is ${maxAttempts} and ${row.attempts} attempts were made${row.lastError ? `; last error: ${row.lastError}` : ''}`,
+      `max_attempts is ${maxAttempts} and ${row.attempts} attempts were made` +
+        `${row.lastError ? `; last error: ${row.lastError}` : ''}`,
     );
   }
   if (row.payload === null && row.payloadBytes > rules.payloadMaxBytes) {

@@ -3,21 +3,21 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { withTimeout } from '../async.js';
 import type { Config } from '../config.js';
-import type { KindStats } from '../db/kind-stats.js';
 import { pingDatabase } from '../db/ping-database.js';
 import { createPool } from '../db/pool.js';
 import { readRecentTerms } from '../db/recent-terms.js';
 import type { Elector } from '../election/elector.js';
 import type { Term } from '../election/term.js';
-import { describeLimits, type KindRegistry } from '../executor/kinds.js';
+import type { KindRegistry } from '../executor/kinds.js';
 import type { Timings } from '../timings.js';
 import { ClusterReads } from './cluster-reads.js';
 import { authorized } from './http-auth.js';
+import { kindRows } from './kind-rows.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { bearerAuthorized, runPageAction } from './page-actions.js';
 import { SharedRead } from './shared-read.js';
-import { type KindRow, renderStatusPage, type StatusSnapshot, statusPageCsp } from './status-page.js';
+import { renderStatusPage, type StatusSnapshot, statusPageCsp } from './status-page.js';
 
 export interface HttpServerOptions {
   config: Config;
@@ -281,24 +281,4 @@ function send(
     ...headers,
   });
   res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-/** The page's per-kind table: the database's counts, what runs here now, and each kind's limits. */
-function kindRows(stats: readonly KindStats[], executing: ReadonlyMap<string, number>, kinds: KindRegistry): KindRow[] {
-  const names = new Set([...stats.map((k) => k.kind), ...executing.keys()]);
-  const byKind = new Map(stats.map((k) => [k.kind, k]));
-  return [...names].sort().map((kind) => {
-    const k = byKind.get(kind);
-    const registered = kinds.get(kind);
-    return {
-      kind,
-      due: k?.due ?? 0,
-      backoff: k?.backoff ?? 0,
-      executing: executing.get(kind) ?? 0,
-      succeededLastHour: k?.succeededLastHour ?? 0,
-      deadLastHour: k?.deadLastHour ?? 0,
-      paused: k?.paused ? { by: k.paused.by, reason: k.paused.reason, at: k.paused.at.toISOString() } : null,
-      limits: registered ? describeLimits(registered) : 'no handler here',
-    };
-  });
 }

@@ -9,7 +9,10 @@ export type FencedStage = 'fence' | 'claim';
 const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export interface MetricsOptions {
-  /** The standard Node process metrics (CPU, memory, event-loop lag, GC, handles) in this registry too (default true). */
+  /**
+   * The standard Node process metrics (CPU, memory, event-loop lag, GC, handles) in this registry too
+   * (default true).
+   */
   defaultMetrics?: boolean;
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { QueueStats } from '../db/queue-stats.js';
 import type { TermRow } from '../db/recent-terms.js';
 import type { DispatchCounts } from './dispatch-metrics.js';
+import { html, raw, type SafeHtml, table, td, th } from './html.js';
 import type { RecentExecution } from './recent-executions.js';
 
 /** Everything the status page shows; also served as /status.json. */
@@ -53,6 +54,7 @@ const REFRESH_SECONDS = 2;
  */
 export function renderStatusPage(s: StatusSnapshot): string {
   const now = Date.parse(s.generatedAt);
+  // A backslash at the end of a line continues it: the page has no line break there.
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -66,7 +68,8 @@ export function renderStatusPage(s: StatusSnapshot): string {
 <main>
 <header>
   <h1>retry-worker <span class="muted">status</span></h1>
-  <p class="muted">replica <code id="replica-id">${s.replicaId}</code> · backend ${s.backend} · election ${s.electionName} · <span id="generated-at">${s.generatedAt}</span></p>
+  <p class="muted">replica <code id="replica-id">${s.replicaId}</code> · backend ${s.backend} · \
+election ${s.electionName} · <span id="generated-at">${s.generatedAt}</span></p>
 </header>
 ${leaderSection(s, now)}
 ${dispatchSection(s.dispatch)}
@@ -99,13 +102,17 @@ function actionsSection(): SafeHtml {
 
 function leaderSection(s: StatusSnapshot, now: number): SafeHtml {
   const me = s.thisReplica;
+  const holderEpoch = (holder: string, epoch: number | null) =>
+    html`<strong id="leader-holder">${holder}</strong>, epoch <strong id="leader-epoch">${epoch}</strong>`;
+  const since = s.leader?.since ? html` <span class="muted">since ${ago(s.leader.since, now)}</span>` : '';
+  const follows = html`<p class="muted">this replica follows</p>`;
   const who = me.leading
-    ? html`<p id="leader" class="big ok">This replica leads: <strong id="leader-holder">${s.replicaId}</strong>, epoch <strong id="leader-epoch">${me.epoch}</strong></p>
+    ? html`<p id="leader" class="big ok">This replica leads: ${holderEpoch(s.replicaId, me.epoch)}</p>
        <p class="muted">lease safe for another <span id="safe-for-ms">${me.safeForMs}</span> ms</p>`
     : s.leader
-      ? html`<p id="leader" class="big">Leader: <strong id="leader-holder">${s.leader.holder}</strong>, epoch <strong id="leader-epoch">${s.leader.epoch}</strong>${s.leader.since ? html` <span class="muted">since ${ago(s.leader.since, now)}</span>` : ''}</p>
-         <p class="muted">this replica follows</p>`
-      : html`<p id="leader" class="big warn">No leader is recorded in Postgres</p><p class="muted">this replica follows</p>`;
+      ? html`<p id="leader" class="big">Leader: ${holderEpoch(s.leader.holder, s.leader.epoch)}${since}</p>
+         ${follows}`
+      : html`<p id="leader" class="big warn">No leader is recorded in Postgres</p>${follows}`;
   return html`<section><h2>Leadership</h2>${who}</section>`;
 }
 
@@ -144,39 +151,51 @@ function queueSection(q: QueueStats | null): SafeHtml {
 
 function kindsSection(kinds: readonly KindRow[] | null, now: number): SafeHtml {
   if (!kinds) return html`<section><h2>Kinds</h2><p class="warn">The database did not answer.</p></section>`;
-  const rows = kinds.map(
-    (k) =>
-      html`<tr><td class="wrap">${k.kind}</td><td class="r">${k.due}</td><td class="r">${k.backoff}</td><td class="r">${k.executing}</td><td class="r">${k.succeededLastHour}</td><td class="r">${k.deadLastHour}</td><td>${k.paused ? html`<span class="pill dead">paused</span> ${ago(k.paused.at, now)} by ${k.paused.by}${k.paused.reason ? `: ${k.paused.reason}` : ''}` : ''}</td><td class="wrap muted">${k.limits}</td></tr>`,
-  );
+  const rows = kinds.map((k) => {
+    const counts = [k.due, k.backoff, k.executing, k.succeededLastHour, k.deadLastHour].map((n) => td(n, 'r'));
+    const p = k.paused;
+    const why = p?.reason ? `: ${p.reason}` : '';
+    const paused = p ? html`<span class="pill dead">paused</span> ${ago(p.at, now)} by ${p.by}${why}` : '';
+    return html`<tr>${td(k.kind, 'wrap')}${counts}${td(paused)}${td(k.limits, 'wrap muted')}</tr>`;
+  });
+  const counted = ['due', 'backoff', 'executing', 'succeeded 1h', 'dead 1h'].map((h) => th(h, 'r'));
+  const head = [th('kind'), ...counted, th('paused'), th('limits')];
   return html`<section><h2>Kinds <span class="muted">(executing: on this replica now)</span></h2>
-    ${kinds.length === 0 ? html`<p class="muted">No records yet.</p>` : html`<table id="kinds"><thead><tr><th>kind</th><th class="r">due</th><th class="r">backoff</th><th class="r">executing</th><th class="r">succeeded 1h</th><th class="r">dead 1h</th><th>paused</th><th>limits</th></tr></thead><tbody>${rows}</tbody></table>`}
+    ${kinds.length === 0 ? html`<p class="muted">No records yet.</p>` : table('kinds', head, rows)}
   </section>`;
 }
 
 function executionsSection(items: readonly RecentExecution[], now: number): SafeHtml {
-  const rows = items.map(
-    (e) =>
-      html`<tr><td>${ago(e.finishedAt, now)}</td><td>${e.recordId}</td><td class="wrap">${e.kind}</td><td>${e.attempt}</td><td>${e.epoch}</td><td><span class="pill ${e.outcome}">${e.outcome}</span></td><td class="r">${e.durationMs} ms</td><td class="err">${e.error ?? ''}</td></tr>`,
-  );
+  const rows = items.map((e) => {
+    const outcome = html`<span class="pill ${e.outcome}">${e.outcome}</span>`;
+    const cells = [td(ago(e.finishedAt, now)), td(e.recordId), td(e.kind, 'wrap'), td(e.attempt), td(e.epoch)];
+    return html`<tr>${cells}${td(outcome)}${td(`${e.durationMs} ms`, 'r')}${td(e.error ?? '', 'err')}</tr>`;
+  });
+  const plain = ['finished', 'record', 'kind', 'attempt', 'epoch', 'outcome'].map((h) => th(h));
+  const head = [...plain, th('took', 'r'), th('error')];
   return html`<section><h2>Recent executions <span class="muted">(this replica, last ${items.length})</span></h2>
-    ${items.length === 0 ? html`<p class="muted">None yet.</p>` : html`<table id="executions"><thead><tr><th>finished</th><th>record</th><th>kind</th><th>attempt</th><th>epoch</th><th>outcome</th><th class="r">took</th><th>error</th></tr></thead><tbody>${rows}</tbody></table>`}
+    ${items.length === 0 ? html`<p class="muted">None yet.</p>` : table('executions', head, rows)}
   </section>`;
 }
 
 function termsSection(terms: readonly TermRow[] | null, now: number): SafeHtml {
   if (!terms) return html`<section><h2>Recent terms</h2><p class="warn">The database did not answer.</p></section>`;
-  const rows = terms.map(
-    (t) =>
-      html`<tr><td>${t.epoch}</td><td>${t.holder}</td><td>${t.backend}</td><td>${ago(t.startedAt, now)}</td><td>${t.endedAt ? ago(t.endedAt, now) : html`<span class="pill succeeded">leading</span>`}</td><td>${t.endReason ?? ''}</td><td>${t.name}</td></tr>`,
-  );
+  const rows = terms.map((t) => {
+    const ended = t.endedAt ? ago(t.endedAt, now) : html`<span class="pill succeeded">leading</span>`;
+    const cells = [td(t.epoch), td(t.holder), td(t.backend), td(ago(t.startedAt, now)), td(ended)];
+    return html`<tr>${cells}${td(t.endReason ?? '')}${td(t.name)}</tr>`;
+  });
+  const head = ['epoch', 'holder', 'backend', 'started', 'ended', 'end reason', 'election'].map((h) => th(h));
   return html`<section><h2>Recent terms <span class="muted">(failovers, newest first)</span></h2>
-    ${terms.length === 0 ? html`<p class="muted">No term has reached Postgres yet.</p>` : html`<table id="terms"><thead><tr><th>epoch</th><th>holder</th><th>backend</th><th>started</th><th>ended</th><th>end reason</th><th>election</th></tr></thead><tbody>${rows}</tbody></table>`}
+    ${terms.length === 0 ? html`<p class="muted">No term has reached Postgres yet.</p>` : table('terms', head, rows)}
   </section>`;
 }
 
 function ago(at: Date | string, now: number): SafeHtml {
   const date = at instanceof Date ? at : new Date(at);
-  return html`<time datetime="${date.toISOString()}" title="${date.toISOString()}">${formatSeconds(Math.max(0, (now - date.getTime()) / 1000))} ago</time>`;
+  const iso = date.toISOString();
+  const seconds = Math.max(0, (now - date.getTime()) / 1000);
+  return html`<time datetime="${iso}" title="${iso}">${formatSeconds(seconds)} ago</time>`;
 }
 
 function formatSeconds(seconds: number): string {
@@ -184,34 +203,6 @@ function formatSeconds(seconds: number): string {
   if (seconds < 120) return `${Math.round(seconds)} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   return `${Math.round(seconds / 3600)} h`;
-}
-
-/** HTML that is already safe to insert. */
-class SafeHtml {
-  constructor(readonly value: string) {}
-}
-
-function raw(value: string): SafeHtml {
-  return new SafeHtml(value);
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
-  let out = strings[0]!;
-  values.forEach((value, i) => {
-    out += toHtml(value) + strings[i + 1]!;
-  });
-  return new SafeHtml(out);
-}
-
-function toHtml(value: unknown): string {
-  if (value instanceof SafeHtml) return value.value;
-  if (Array.isArray(value)) return value.map(toHtml).join('');
-  if (value === null || value === undefined) return '';
-  return escapeHtml(String(value));
 }
 
 /** What the page can do with HTTP_TOKEN set (POST /actions/NAME). */
@@ -250,18 +241,22 @@ setInterval(async () => {
   } catch {}
 }, ${REFRESH_SECONDS * 1000});`;
 
+// A backslash at the end of a line continues it: the style has no line break there (nor in its hash).
 const STYLE = `
 :root { color-scheme: light; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f6f8fa; color: #1f2328; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; \
+background: #f6f8fa; color: #1f2328; }
 main { max-width: 1100px; margin: 0 auto; padding: 16px 24px 40px; }
 h1 { font-size: 22px; margin: 8px 0 0; } h2 { font-size: 16px; margin: 0 0 8px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 18px; margin-top: 14px; }
-.muted { color: var(--muted); font-weight: normal; } .ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
+.muted { color: var(--muted); font-weight: normal; } .ok { color: var(--ok); } .warn { color: var(--warn); } \
+.bad { color: var(--bad); }
 .big { font-size: 20px; margin: 4px 0; }
 .stats { display: flex; gap: 12px; flex-wrap: wrap; }
 .stat { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 110px; }
 .stat .num { font-size: 26px; font-weight: 600; } .stat .label { color: var(--muted); }
-table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+table { border-collapse: collapse; width: 100%; } \
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; } td { white-space: nowrap; } .r { text-align: right; }
 td.wrap, td.err { white-space: normal; overflow-wrap: anywhere; max-width: 360px; } td.err { color: var(--bad); }
 .pill { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; background: #eaeef2; }

@@ -34,7 +34,8 @@ export function formatClusterStatus(s: ClusterStatus): string {
   out.push(`election ${JSON.stringify(s.electionName)}`);
   if (l.state === 'leading')
     out.push(
-      `leader: ${l.holder}, epoch ${l.epoch}, since ${l.since!.toISOString()} (${ago(l.since, now)})${l.backend ? `, backend ${l.backend}` : ''}`,
+      `leader: ${l.holder}, epoch ${l.epoch}, since ${l.since!.toISOString()} (${ago(l.since, now)})` +
+        `${l.backend ? `, backend ${l.backend}` : ''}`,
     );
   else if (l.state === 'unconfirmed') out.push(`leader: unconfirmed: ${l.note}`);
   else out.push(`leader: none right now: ${l.note}`);
