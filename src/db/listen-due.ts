@@ -17,13 +17,36 @@ export interface DueListener {
  * `onError` is told and polling carries on alone. The server is asked to find a dead client quickly
  * (TCP keepalives and a user timeout), so that a listener that vanished does not hold the notification queue.
  */
-export async function listenForDue(
+export function listenForDue(
   databaseUrl: string,
   applicationName: string,
   onDue: () => void,
   onError: (err: Error) => void,
   onCancel: (recordId: number) => void = () => undefined,
 ): Promise<DueListener> {
+  return listen(databaseUrl, applicationName, { onDue, onCancel }, onError);
+}
+
+/**
+ * Dispatch mode, on every replica: LISTENs only for cancels of executing records (any replica's consumer may
+ * hold the record), on a connection of its own.
+ */
+export function listenForCancels(
+  databaseUrl: string,
+  applicationName: string,
+  onCancel: (recordId: number) => void,
+  onError: (err: Error) => void,
+): Promise<DueListener> {
+  return listen(databaseUrl, applicationName, { onCancel }, onError);
+}
+
+async function listen(
+  databaseUrl: string,
+  applicationName: string,
+  on: { onDue?: () => void; onCancel: (recordId: number) => void },
+  onError: (err: Error) => void,
+): Promise<DueListener> {
+  const { onDue, onCancel } = on;
   const client = createClient({
     databaseUrl,
     applicationName,
@@ -31,7 +54,7 @@ export async function listenForDue(
   });
   client.on('error', onError);
   client.on('notification', (msg) => {
-    if (msg.channel === DUE_CHANNEL) onDue();
+    if (msg.channel === DUE_CHANNEL) onDue?.();
     else if (msg.channel === CANCEL_CHANNEL && /^\d{1,15}$/.test(msg.payload ?? '')) onCancel(Number(msg.payload));
   });
   const close = async (timeoutMs: number) => {
@@ -40,7 +63,7 @@ export async function listenForDue(
   };
   try {
     await client.connect();
-    await client.query(`LISTEN ${DUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
+    await client.query(onDue ? `LISTEN ${DUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}` : `LISTEN ${CANCEL_CHANNEL}`);
   } catch (err) {
     await close(1_000);
     throw err;

@@ -100,6 +100,17 @@ export class DispatchConsumer {
     this.link.start();
   }
 
+  /**
+   * An operator cancelled a record (`retry-worker cancel`, NOTIFY): if a message of this consumer holds it, its
+   * handler's signal aborts (reason `cancelled`) and the attempt and the record end cancelled. Returns whether
+   * this consumer holds it.
+   */
+  cancel(recordId: number): boolean {
+    let held = false;
+    for (const batch of this.batches) held = batch.cancel(recordId) || held;
+    return held;
+  }
+
   /** Executions running here now, by kind. */
   executingByKind(): ReadonlyMap<string, number> {
     return this.running;

@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { aborted, sleep } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { listenForCancels } from '../db/listen-due.js';
 import { createPool } from '../db/pool.js';
 import { termLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
@@ -24,14 +26,16 @@ export class DispatchMode {
   private readonly publisher: Publisher;
   private readonly consumer: DispatchConsumer;
   private readonly pool: pg.Pool;
+  private readonly stopping = new AbortController();
+  private cancels: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
-    timings: Timings,
+    private readonly timings: Timings,
     kinds: KindRegistry,
     metrics: Metrics,
     clock: Clock,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const c = config;
     const url = c.dispatch.amqpUrl!;
@@ -67,6 +71,36 @@ export class DispatchMode {
   start(): void {
     this.publisher.start();
     this.consumer.start();
+    this.cancels ??= this.listenForCancels();
+  }
+
+  /**
+   * `retry-worker cancel` of an executing record NOTIFYs; any replica's consumer may hold the record, so every
+   * replica listens for as long as it runs, on a connection of its own, and listens again after a failure.
+   */
+  private async listenForCancels(): Promise<void> {
+    const { config: c, log } = this;
+    while (!this.stopping.signal.aborted) {
+      const lost = new AbortController();
+      try {
+        const listener = await listenForCancels(
+          c.database.url,
+          `retry-worker cancels ${c.replicaId}`,
+          (recordId) => {
+            if (this.consumer.cancel(recordId)) log.info({ recordId }, 'cancel requested: aborting the record');
+          },
+          (err) => {
+            log.warn({ err }, 'the LISTEN connection for cancels failed; listening again');
+            lost.abort();
+          },
+        );
+        await aborted(AbortSignal.any([lost.signal, this.stopping.signal]));
+        await listener.close(this.timings.databaseTimeoutMs);
+      } catch (err) {
+        log.warn({ err }, 'could not LISTEN for cancels; trying again');
+      }
+      await sleep(1_000, this.stopping.signal);
+    }
   }
 
   /** The leader's loop for a term: the dispatcher. */
@@ -80,6 +114,8 @@ export class DispatchMode {
   }
 
   async stop(shutdownTimeoutMs: number): Promise<void> {
+    this.stopping.abort();
+    await this.cancels;
     await this.consumer.stop(shutdownTimeoutMs);
     await this.publisher.stop();
     await this.pool.end().catch(() => undefined);

@@ -5,6 +5,7 @@ import { ExecutionAborted } from '../../src/errors.js';
 import { cancel } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { runCli } from '../support/run-cli.js';
+import { untilAborted } from '../support/until-aborted.js';
 import { withWorker } from '../support/worker.js';
 
 let db: TestDatabase;
@@ -43,37 +44,23 @@ test('cancel makes a pending record cancelled; a second cancel and an unknown id
 });
 
 test('cancel of an executing record aborts its handler (reason cancelled); it ends cancelled', async () => {
-  let started!: () => void;
-  const running = new Promise<void>((resolve) => (started = resolve));
-  let seen: unknown;
-  const name = 'cancel-exec';
+  const slow = untilAborted();
   const [id] = await insertRecords(db.pool, [{ kind: 'slow', payload: {}, maxAttempts: 3 }]);
-  await withWorker(
-    db,
-    name,
-    {
-      slow: async (_record, ctx) => {
-        started();
-        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
-        seen = ctx.signal.reason;
-        throw ctx.signal.reason;
-      },
-    },
-    async () => {
-      await running;
-      // The leader's claim holds the row: requeue and discard leave it alone and say so.
-      const requeued = await cli('requeue', '--status', 'pending', '--id', String(id));
-      assert.equal(requeued.code, 3, requeued.stdout + requeued.stderr);
-      assert.match(requeued.stdout, new RegExp(`skipped 1 record a claim holds .*: ${id}\\n`));
-      const discarded = await cli('discard', '--status', 'pending', '--id', String(id));
-      assert.equal(discarded.code, 3);
-      assert.match(discarded.stdout, /skipped 1 record a claim holds/);
+  await withWorker(db, 'cancel-exec', { slow: slow.handler }, async () => {
+    await slow.running;
+    // The leader's claim holds the row: requeue and discard leave it alone and say so.
+    const requeued = await cli('requeue', '--status', 'pending', '--id', String(id));
+    assert.equal(requeued.code, 3, requeued.stdout + requeued.stderr);
+    assert.match(requeued.stdout, new RegExp(`skipped 1 record a claim holds .*: ${id}\\n`));
+    const discarded = await cli('discard', '--status', 'pending', '--id', String(id));
+    assert.equal(discarded.code, 3);
+    assert.match(discarded.stdout, /skipped 1 record a claim holds/);
 
-      const run = await cli('cancel', String(id), '--actor', 'carol', '--wait', '20s');
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.match(run.stdout, /was executing: the leader aborted it, and it is cancelled/);
-    },
-  );
+    const run = await cli('cancel', String(id), '--actor', 'carol', '--wait', '20s');
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /was executing: the leader aborted it, and it is cancelled/);
+  });
+  const seen = slow.reason();
   assert.ok(seen instanceof ExecutionAborted, `the handler's signal reason: ${String(seen)}`);
   assert.equal(seen.reason, 'cancelled');
   assert.deepEqual(await record(id!), { status: 'cancelled', attempts: 1 });
