@@ -1,6 +1,14 @@
 import { waitFor } from '../support/ports.js';
 import { isLeading } from '../support/replica.js';
-import { ALL_BACKENDS, type Fault, sleep } from './fault.js';
+import { ALL_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
+
+/** kill -9 of the leader, then the same replica started again (as a supervisor would). */
+async function killAndRespawnLeader(ctx: FaultContext): Promise<void> {
+  const leader = await ctx.leader();
+  ctx.injected();
+  await ctx.cluster.kill(leader);
+  ctx.respawn(leader);
+}
 
 /** Faults of the replica processes themselves: crashes, pauses, restarts, a blocked event loop. */
 export const PROCESS_FAULTS: Fault[] = [
@@ -8,12 +16,7 @@ export const PROCESS_FAULTS: Fault[] = [
     name: 'kill -9 leader',
     backends: ALL_BACKENDS,
     failoverGoal: true,
-    async inject(ctx) {
-      const leader = await ctx.leader();
-      ctx.injected();
-      await ctx.cluster.kill(leader);
-      ctx.respawn(leader);
-    },
+    inject: killAndRespawnLeader,
   },
   {
     name: 'SIGSTOP leader past the lease',
@@ -83,12 +86,7 @@ export const PROCESS_FAULTS: Fault[] = [
     name: 'static leader kill -9 and restart',
     backends: ['static'],
     failoverGoal: true,
-    async inject(ctx) {
-      const leader = await ctx.leader();
-      ctx.injected();
-      await ctx.cluster.kill(leader);
-      ctx.respawn(leader);
-    },
+    inject: killAndRespawnLeader,
   },
   {
     name: 'static: Postgres down longer than the lease',

@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { createVhost, rabbitUnavailable } from '../support/rabbitmq.js';
-import { CLI } from '../support/replica.js';
+import { runDemo } from '../support/run-cli.js';
 
 const skip = await rabbitUnavailable();
-
-/** Runs `retry-worker demo --dispatch` with `env`; returns its exit code and output. */
-async function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; tail: string }> {
-  const child = spawn(process.execPath, [CLI, 'demo', '--dispatch'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGINT'), 80_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  return {
-    code,
-    stdout,
-    tail: `\n--- stdout (tail) ---\n${stdout.slice(-3000)}\n--- stderr ---\n${stderr.slice(-2000)}`,
-  };
-}
 
 test('demo --dispatch: all three replicas execute, the leader is killed, every record settles with no overlap', {
   skip,
@@ -29,7 +11,7 @@ test('demo --dispatch: all three replicas execute, the leader is killed, every r
 }, async (t) => {
   const vhost = await createVhost('rw-demo');
   t.after(() => vhost.drop());
-  const { code, stdout, tail } = await runDemo({ ...process.env, AMQP_URL: vhost.url });
+  const { code, stdout, tail } = await runDemo(['--dispatch'], { ...process.env, AMQP_URL: vhost.url });
   assert.equal(code, 0, tail);
   assert.match(stdout, /overlaps found: 0 \(one record executed twice at once\), 0 \(two epochs executing at once\)/);
   assert.match(stdout, /pending\s+0\n/, tail);
@@ -41,7 +23,10 @@ test('demo --dispatch: all three replicas execute, the leader is killed, every r
 });
 
 test('demo --dispatch with no RabbitMQ answering says how to get one, without the password; exit 1', async () => {
-  const { code, stdout, tail } = await runDemo({ ...process.env, AMQP_URL: 'amqp://guest:s3cr3t@127.0.0.1:1/' });
+  const { code, stdout, tail } = await runDemo(['--dispatch'], {
+    ...process.env,
+    AMQP_URL: 'amqp://guest:s3cr3t@127.0.0.1:1/',
+  });
   assert.equal(code, 1, tail);
   assert.match(stdout, /demo --dispatch needs RabbitMQ, and none answered at 127\.0\.0\.1:1/, tail);
   assert.match(stdout, /set AMQP_URL/, tail);

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { CLI } from '../support/replica.js';
+import { runDemo } from '../support/run-cli.js';
 
 test('the demo runs 3 replicas, kills the leader, settles every record with no overlap, cleans up and exits 0', {
   timeout: 90_000,
 }, async () => {
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, 'demo'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGINT'), 80_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  const tail = `\n--- stdout (tail) ---\n${stdout.slice(-3000)}\n--- stderr ---\n${stderr.slice(-2000)}`;
+  const { code, stdout, tail } = await runDemo([], process.env);
   assert.equal(code, 0, tail);
   assert.ok(Date.now() - started < 60_000, `the demo took ${Date.now() - started} ms${tail}`);
   assert.match(stdout, /==== Summary ====/, tail);
