@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Config } from '../config.js';
-import { createPool } from '../db/pool.js';
+import { withCommandPool } from '../db/pool.js';
 import { UsageError } from '../errors.js';
 import { cancel } from '../operations/cancel.js';
 import { MOVABLE, type MoveResult, moveSelected } from '../operations/move-selected.js';
@@ -15,18 +15,8 @@ export interface Io {
   warn: (text: string) => void;
 }
 
-async function withPool<T>(config: Config, command: string, use: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const pool = createPool({
-    databaseUrl: config.database.url,
-    max: 1,
-    applicationName: `retry-worker ${command}`,
-    session: { statement_timeout: 30_000, lock_timeout: 2_000 },
-  });
-  try {
-    return await use(pool);
-  } finally {
-    await pool.end();
-  }
+function withPool<T>(config: Config, command: string, use: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  return withCommandPool(config.database.url, command, { statement_timeout: 30_000, lock_timeout: 2_000 }, use);
 }
 
 const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;

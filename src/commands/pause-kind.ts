@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { pauseKind, resumeKind } from '../db/pause-kind.js';
-import { createPool } from '../db/pool.js';
+import { withCommandPool } from '../db/pool.js';
 import { defaultActor } from '../operations/actor.js';
 import { configuredKinds } from '../status/run-status.js';
 
@@ -14,19 +14,15 @@ export interface PauseOptions {
   warn: (text: string) => void;
 }
 
+const SESSION = { statement_timeout: 5_000 };
+
 /**
  * `retry-worker pause KIND [--reason TEXT] [--by NAME]`: the claim takes no more records of KIND, on every
  * replica, also across a failover (it is stored in Postgres); executions already started finish. A kind no
  * handler knows may be paused (its handler may come later), with a note saying so. Returns the exit code.
  */
-export async function runPause(config: Config, options: PauseOptions): Promise<number> {
-  const pool = createPool({
-    databaseUrl: config.database.url,
-    max: 1,
-    applicationName: 'retry-worker pause',
-    session: { statement_timeout: 5_000 },
-  });
-  try {
+export function runPause(config: Config, options: PauseOptions): Promise<number> {
+  return withCommandPool(config.database.url, 'pause', SESSION, async (pool) => {
     const by = options.by ?? defaultActor();
     const paused = await pauseKind(pool, options.kind, by, options.reason ?? null);
     options.out(
@@ -35,20 +31,12 @@ export async function runPause(config: Config, options: PauseOptions): Promise<n
     );
     await noteUnknown(config, options);
     return 0;
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
 /** `retry-worker resume KIND`: the claim takes records of KIND again. Resuming a kind that is not paused says so. */
-export async function runResume(config: Config, options: PauseOptions): Promise<number> {
-  const pool = createPool({
-    databaseUrl: config.database.url,
-    max: 1,
-    applicationName: 'retry-worker resume',
-    session: { statement_timeout: 5_000 },
-  });
-  try {
+export function runResume(config: Config, options: PauseOptions): Promise<number> {
+  return withCommandPool(config.database.url, 'resume', SESSION, async (pool) => {
     const was = await resumeKind(pool, options.kind);
     options.out(
       was
@@ -57,9 +45,7 @@ export async function runResume(config: Config, options: PauseOptions): Promise<
     );
     await noteUnknown(config, options);
     return 0;
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
 async function noteUnknown(config: Config, options: PauseOptions): Promise<void> {

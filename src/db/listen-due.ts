@@ -2,7 +2,8 @@ import { withTimeout } from '../async.js';
 import type { Logger } from '../observability/logger.js';
 import { createClient } from './pool.js';
 
-const DUE_CHANNEL = 'retry_worker_due';
+/** The insert trigger's channel (migrations 001 and 007): records are due now. */
+export const DUE_CHANNEL = 'retry_worker_due';
 /** `retry-worker cancel` of an executing record: the payload is the record's id. */
 export const CANCEL_CHANNEL = 'retry_worker_cancel';
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { RecordStatus } from './complete-records.js';
+import { DUE_CHANNEL } from './listen-due.js';
 
 /** Which records an operator action applies to. Every field narrows; `statuses` is required. */
 export interface RecordSelector {
@@ -108,5 +109,5 @@ export async function checkIds(
 
 /** Wakes the leader (the insert trigger's channel): requeued records are due now. */
 export async function notifyDue(db: pg.Pool | pg.ClientBase): Promise<void> {
-  await db.query(`SELECT pg_notify('retry_worker_due', '')`);
+  await db.query(`SELECT pg_notify('${DUE_CHANNEL}', '')`);
 }

@@ -57,6 +57,21 @@ export function createPool(options: PoolOptions): pg.Pool {
   return pool;
 }
 
+/** A pool of one connection for a CLI command (`retry-worker <command>`), ended when `use` settles. */
+export async function withCommandPool<T>(
+  databaseUrl: string,
+  command: string,
+  session: PoolOptions['session'],
+  use: (pool: pg.Pool) => Promise<T>,
+): Promise<T> {
+  const pool = createPool({ databaseUrl, max: 1, applicationName: `retry-worker ${command}`, session });
+  try {
+    return await use(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 /** A client of its own (not pooled), e.g. for LISTEN. */
 export function createClient(options: Omit<PoolOptions, 'max'>): pg.Client {
   return new pg.Client({

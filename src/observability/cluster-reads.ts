@@ -13,23 +13,20 @@ export class ClusterReads {
   readonly kinds: SharedRead<KindStats[] | undefined>;
 
   constructor(pool: pg.Pool, maxAgeMs: number, onError: () => void) {
-    let lastQueue: QueueStats | undefined;
-    let lastKinds: KindStats[] | undefined;
-    this.queue = new SharedRead(
-      async () => (lastQueue = await readQueueStats(pool)),
-      maxAgeMs,
-      () => {
-        onError();
-        return lastQueue;
-      },
-    );
-    this.kinds = new SharedRead(
-      async () => (lastKinds = await readKindStats(pool)),
-      maxAgeMs,
-      () => {
-        onError();
-        return lastKinds;
-      },
-    );
+    this.queue = lastGood(() => readQueueStats(pool), maxAgeMs, onError);
+    this.kinds = lastGood(() => readKindStats(pool), maxAgeMs, onError);
   }
+}
+
+/** `read` shared for `maxAgeMs`; a failure counts in `onError` and gives the last value read. */
+function lastGood<T>(read: () => Promise<T>, maxAgeMs: number, onError: () => void): SharedRead<T | undefined> {
+  let last: T | undefined;
+  return new SharedRead(
+    async () => (last = await read()),
+    maxAgeMs,
+    () => {
+      onError();
+      return last;
+    },
+  );
 }

@@ -11,11 +11,11 @@ import type { Term } from '../election/term.js';
 import type { KindRegistry } from '../executor/kinds.js';
 import type { Timings } from '../timings.js';
 import { ClusterReads } from './cluster-reads.js';
-import { authorized } from './http-auth.js';
+import { authorized, bearerAuthorized } from './http-auth.js';
 import { kindRows } from './kind-rows.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { bearerAuthorized, runPageAction } from './page-actions.js';
+import { runPageAction } from './page-actions.js';
 import { SharedRead } from './shared-read.js';
 import { renderStatusPage, type StatusSnapshot, statusPageCsp } from './status-page.js';
 
@@ -253,7 +253,7 @@ export class HttpServer {
     }
   }
 
-  /** POST /actions/...: only with HTTP_TOKEN set, and only with the token as a Bearer header (page-actions.ts). */
+  /** POST /actions/...: only with HTTP_TOKEN set, and only with the token as a Bearer header (http-auth.ts). */
   private async action(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const token = this.options.config.http.token;
     const json = (status: number, body: unknown) => send(res, status, 'application/json', `${JSON.stringify(body)}\n`);

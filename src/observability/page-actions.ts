@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type pg from 'pg';
 import { pauseKind, resumeKind } from '../db/pause-kind.js';
@@ -15,20 +14,6 @@ const MAX_BODY_BYTES = 4_096;
 export interface ActionAnswer {
   status: number;
   body: unknown;
-}
-
-/**
- * Whether a POST of an action carries the token in `Authorization: Bearer`. Only there: a browser attaches
- * HTTP Basic credentials (and cookies) to a cross-site form post by itself, but never a Bearer header, and a
- * cross-origin fetch that sets one needs a CORS preflight this server never grants. So a page of another
- * origin cannot make a logged-in browser act.
- */
-export function bearerAuthorized(req: IncomingMessage, token: string): boolean {
-  const [scheme, value = ''] = (req.headers.authorization ?? '').split(' ', 2);
-  if (scheme?.toLowerCase() !== 'bearer') return false;
-  const a = Buffer.from(value);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**

@@ -107,13 +107,13 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
       `${a.action} by ${a.actor} at ${iso(a.at)} (${relative(a.at, now)})${a.reason ? `: ${a.reason}` : ''}`,
     );
 
+  // A final record: when it finished.
+  const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
   if (r.status === 'succeeded') {
-    const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
     return say('succeeded', `succeeded${when} after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`);
   }
   if (r.status === 'dead') {
     if (!kindKnown) details.push(kindNote);
-    const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
     const why =
       r.attempts >= maxAttempts
         ? `attempts exhausted (${r.attempts} of ${maxAttempts})`
@@ -122,7 +122,6 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
   }
 
   if (r.status === 'discarded' || r.status === 'cancelled') {
-    const when = r.finishedAt ? ` at ${iso(r.finishedAt)} (${relative(r.finishedAt, now)})` : '';
     const actions = facts.actions ?? [];
     const by = actions.find((a) => a.action === (r.status === 'discarded' ? 'discard' : 'cancel'));
     const requested = actions.find((a) => a.action === 'cancel-requested');
@@ -138,8 +137,7 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
   }
 
   // Pending. The ledger's latest attempt above the row's own count started but never committed.
-  const counted = attempts;
-  const open = counted.find((a) => a.outcome === null && a.attempt > r.attempts);
+  const open = attempts.find((a) => a.outcome === null && a.attempt > r.attempts);
   if (r.status === 'pending' && facts.locked) {
     if (open) {
       return say(
@@ -171,7 +169,7 @@ export function explainRecord(facts: RecordFacts): RecordExplanation {
     );
   }
   if (!kindKnown) return say('unknown-kind', `${kindNote}; the leader will mark it dead when it claims it`);
-  const used = Math.max(r.attempts, ...counted.map((a) => a.attempt));
+  const used = Math.max(r.attempts, ...attempts.map((a) => a.attempt));
   if (used >= maxAttempts)
     return say(
       'exhausted',

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { createPool } from '../db/pool.js';
+import { withCommandPool } from '../db/pool.js';
 import type { KindRegistry } from '../executor/kinds.js';
 import { kindRegistry, loadHandlersModule } from '../executor/load-handlers.js';
 import { deriveTimings } from '../timings.js';
@@ -18,14 +18,9 @@ export interface StatusOptions {
  * `retry-worker status`: reads Postgres only (every backend stores its terms there), on a pool of one
  * connection with a statement timeout. Returns the exit code: 0 printed, 1 the record does not exist.
  */
-export async function runStatus(config: Config, options: StatusOptions): Promise<number> {
-  const pool = createPool({
-    databaseUrl: config.database.url,
-    max: 1,
-    applicationName: 'retry-worker status',
-    session: { statement_timeout: 5_000, lock_timeout: 1_000 },
-  });
-  try {
+export function runStatus(config: Config, options: StatusOptions): Promise<number> {
+  const session = { statement_timeout: 5_000, lock_timeout: 1_000 };
+  return withCommandPool(config.database.url, 'status', session, async (pool) => {
     if (options.recordId === undefined) {
       const status = await readClusterStatus(pool, config.election.name, config.dispatch.redeliverAfterMs);
       options.out(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatClusterStatus(status));
@@ -40,9 +35,7 @@ export async function runStatus(config: Config, options: StatusOptions): Promise
     });
     options.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatRecordStatus(report));
     return report.explanation.state === 'not-found' ? 1 : 0;
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
 /** The built-in kinds plus HANDLERS_MODULE's; null (kinds not judged) if the module cannot be loaded. */
