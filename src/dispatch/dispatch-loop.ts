@@ -192,7 +192,11 @@ export class DispatchLoop implements TermLoop {
    */
   private async publishAll(rows: readonly DispatchedRow[]): Promise<DispatchedRow[]> {
     const byKind = new Map<string, DispatchedRow[]>();
-    for (const row of rows) byKind.set(row.kind, [...(byKind.get(row.kind) ?? []), row]);
+    for (const row of rows) {
+      const list = byKind.get(row.kind);
+      if (list) list.push(row);
+      else byKind.set(row.kind, [row]);
+    }
     const failed: DispatchedRow[] = [];
     const confirms: Promise<void>[] = [];
     await Promise.all(
