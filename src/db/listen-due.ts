@@ -13,8 +13,8 @@ export interface DueListener {
 }
 
 /**
- * LISTENs for the insert trigger's notifications, and for cancels of executing records (`onCancel` with the
- * record's id), on a connection of its own. If the connection fails,
+ * LISTENs for the insert trigger's notifications, and, given `onCancel`, for cancels of executing records
+ * (`onCancel` with the record's id), on a connection of its own. If the connection fails,
  * `onError` is told and polling carries on alone. The server is asked to find a dead client quickly
  * (TCP keepalives and a user timeout), so that a listener that vanished does not hold the notification queue.
  */
@@ -23,7 +23,7 @@ export function listenForDue(
   applicationName: string,
   onDue: () => void,
   onError: (err: Error) => void,
-  onCancel: (recordId: number) => void = () => undefined,
+  onCancel?: (recordId: number) => void,
 ): Promise<DueListener> {
   return listen(databaseUrl, applicationName, { onDue, onCancel }, onError);
 }
@@ -44,7 +44,7 @@ export function listenForCancels(
 async function listen(
   databaseUrl: string,
   applicationName: string,
-  on: { onDue?: () => void; onCancel: (recordId: number) => void },
+  on: { onDue?: () => void; onCancel?: (recordId: number) => void },
   onError: (err: Error) => void,
 ): Promise<DueListener> {
   const { onDue, onCancel } = on;
@@ -56,7 +56,7 @@ async function listen(
   client.on('error', onError);
   client.on('notification', (msg) => {
     if (msg.channel === DUE_CHANNEL) onDue?.();
-    else if (msg.channel === CANCEL_CHANNEL && /^\d{1,15}$/.test(msg.payload ?? '')) onCancel(Number(msg.payload));
+    else if (msg.channel === CANCEL_CHANNEL && /^\d{1,15}$/.test(msg.payload ?? '')) onCancel?.(Number(msg.payload));
   });
   const close = async (timeoutMs: number) => {
     // On a silent link the server's goodbye never comes: stop waiting (TCP keepalive ends the socket later).
@@ -64,7 +64,9 @@ async function listen(
   };
   try {
     await client.connect();
-    await client.query(onDue ? `LISTEN ${DUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}` : `LISTEN ${CANCEL_CHANNEL}`);
+    // Only the channels someone handles: a notification nobody reads still travels to this connection.
+    const channels = [...(onDue ? [DUE_CHANNEL] : []), ...(onCancel ? [CANCEL_CHANNEL] : [])];
+    await client.query(channels.map((c) => `LISTEN ${c}`).join('; '));
   } catch (err) {
     await close(1_000);
     throw err;

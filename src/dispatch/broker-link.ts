@@ -1,4 +1,4 @@
-import type { ChannelModel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { sleep } from '../async.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -8,8 +8,12 @@ export interface BrokerLinkOptions {
   /** What this link is for, in its log lines ("publisher", "consumer"). */
   role: string;
   log: Logger;
-  /** Sets up a new connection's channels; a throw closes the connection and it is tried again. */
-  setup: (connection: ChannelModel) => Promise<void>;
+  /**
+   * Sets up a new connection's channel and returns it; a throw closes the connection and it is tried again.
+   * If the channel closes while the connection stays up (a channel error; RabbitMQ's consumer timeout), the
+   * link closes the connection, and so sets up again.
+   */
+  setup: (connection: ChannelModel) => Promise<Channel>;
   /** The connection that setup() prepared has closed (the broker went away, or stop()). */
   onClosed?: () => void;
 }
@@ -61,7 +65,8 @@ export class BrokerLink {
         // Without a listener an 'error' event would end the process; 'close' follows it and is handled below.
         connection.on('error', () => undefined);
         const closed = new Promise<void>((resolve) => connection!.once('close', () => resolve()));
-        await this.options.setup(connection);
+        const channel = await this.options.setup(connection);
+        channel.once('close', () => void connection!.close().catch(() => undefined));
         if (this.stopping.signal.aborted) {
           await connection.close().catch(() => undefined);
           break;

@@ -92,6 +92,7 @@ export class DispatchConsumer {
           { noAck: false },
         );
         this.subscription = { channel, consumerTag };
+        return channel;
       },
     });
   }

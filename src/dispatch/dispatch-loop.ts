@@ -98,8 +98,7 @@ export class DispatchLoop implements TermLoop {
         if (waitingForBroker) this.log.info('RabbitMQ linked: dispatching');
         waitingForBroker = false;
         try {
-          const { published, limit } = await this.dispatchOnce();
-          if (published < limit) await this.waker.wait(claim.pollIntervalMs, stop);
+          if (!(await this.dispatchOnce())) await this.waker.wait(claim.pollIntervalMs, stop);
         } catch (err) {
           if (err instanceof FencedError) {
             this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
@@ -122,22 +121,25 @@ export class DispatchLoop implements TermLoop {
     }
   }
 
-  /** One round: count, choose and mark, publish. Returns how many it published and how many it could have. */
-  private async dispatchOnce(): Promise<{ published: number; limit: number }> {
+  /**
+   * One round: count, choose and mark, publish. Returns whether it published as many as there was room for
+   * (more may be due: the next round goes at once).
+   */
+  private async dispatchOnce(): Promise<boolean> {
     const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
     const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
     const sentAt = clock();
-    const inFlight = await this.reported(
+    const inFlight = await this.contact.report(
       sentAt,
       withTimeout(dispatchedByKind(pool, redeliverAfterMs), timings.databaseTimeoutMs, 'counting in flight'),
     );
     const total = [...inFlight.values()].reduce((a, b) => a + b, 0);
     metrics.dispatch.inFlight(total);
     const limit = claim.batchSize - total;
-    if (limit <= 0) return { published: 0, limit: 1 };
-    const rows = await this.reported(clock(), this.choose(limit, inFlight, redeliverAfterMs));
+    if (limit <= 0) return false;
+    const rows = await this.contact.report(clock(), this.choose(limit, inFlight, redeliverAfterMs));
     this.sweepEarlierMarks = false;
-    if (rows.length === 0) return { published: 0, limit };
+    if (rows.length === 0) return false;
     metrics.claimed(rows.length);
     const failed = await this.publishAll(rows);
     if (failed.length > 0) {
@@ -146,7 +148,7 @@ export class DispatchLoop implements TermLoop {
         this.log.warn({ err }, `could not unmark them; they are published again after DISPATCH_REDELIVER_AFTER_MS`),
       );
     }
-    return { published: rows.length - failed.length, limit };
+    return failed.length === 0 && rows.length === limit;
   }
 
   private async choose(
@@ -192,7 +194,11 @@ export class DispatchLoop implements TermLoop {
    */
   private async publishAll(rows: readonly DispatchedRow[]): Promise<DispatchedRow[]> {
     const byKind = new Map<string, DispatchedRow[]>();
-    for (const row of rows) byKind.set(row.kind, [...(byKind.get(row.kind) ?? []), row]);
+    for (const row of rows) {
+      const list = byKind.get(row.kind);
+      if (list) list.push(row);
+      else byKind.set(row.kind, [row]);
+    }
     const failed: DispatchedRow[] = [];
     const confirms: Promise<void>[] = [];
     await Promise.all(
@@ -212,17 +218,5 @@ export class DispatchLoop implements TermLoop {
     );
     await Promise.all(confirms);
     return failed;
-  }
-
-  private async reported<T>(sentAt: number, work: Promise<T>): Promise<T> {
-    try {
-      const result = await work;
-      this.contact.answered(sentAt);
-      return result;
-    } catch (err) {
-      if (err instanceof FencedError) this.contact.answered(sentAt);
-      else this.contact.failed(sentAt, err);
-      throw err;
-    }
   }
 }

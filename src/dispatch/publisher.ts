@@ -34,6 +34,7 @@ export class Publisher {
         await channel.assertQueue(queue, QUEUE_OPTIONS);
         this.channel = channel;
         this.ready.wake();
+        return channel;
       },
       onClosed: () => (this.channel = undefined),
     });

@@ -66,16 +66,8 @@ export class AttemptLedger {
   }
 
   /** Tells the contact how a write went, from when it was sent. */
-  private async reported<T>(write: Promise<T>): Promise<T> {
-    const sentAt = this.clock();
-    try {
-      const result = await write;
-      this.contact.answered(sentAt);
-      return result;
-    } catch (err) {
-      this.contact.failed(sentAt, err);
-      throw err;
-    }
+  private reported<T>(write: Promise<T>): Promise<T> {
+    return this.contact.report(this.clock(), write);
   }
 
   private async writeStarts(): Promise<void> {

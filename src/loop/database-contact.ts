@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { FencedError } from '../errors.js';
 
 /**
  * Whether Postgres still answers this term: every statement on the leader's path (claims, heartbeats,
@@ -40,6 +41,22 @@ export class DatabaseContact {
     const leftMs = this.failingSince + this.graceMs - this.clock();
     if (leftMs <= 0) this.lose();
     else this.timer ??= setTimeout(() => this.lose(), leftMs);
+  }
+
+  /**
+   * Reports how `work`, a statement sent at `sentAt`, went, and passes its result or error on. A refusal by the
+   * fence (FencedError) is an answer.
+   */
+  async report<T>(sentAt: number, work: Promise<T>): Promise<T> {
+    try {
+      const result = await work;
+      this.answered(sentAt);
+      return result;
+    } catch (err) {
+      if (err instanceof FencedError) this.answered(sentAt);
+      else this.failed(sentAt, err);
+      throw err;
+    }
   }
 
   /** Whether onLost has been called. */

@@ -73,8 +73,7 @@ export class DispatchMetrics {
       help: 'messages whose record this replica executed and committed',
       registers,
     });
-    for (const mode of ['leader', 'dispatch']) this.modeGauge.labels(mode).set(0);
-    this.modeGauge.labels('leader').set(1);
+    this.setMode('leader');
   }
 
   setMode(mode: 'leader' | 'dispatch'): void {
