@@ -127,7 +127,7 @@ export class DispatchLoop implements TermLoop {
     const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
     const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
     const sentAt = clock();
-    const inFlight = await this.reported(
+    const inFlight = await this.contact.report(
       sentAt,
       withTimeout(dispatchedByKind(pool, redeliverAfterMs), timings.databaseTimeoutMs, 'counting in flight'),
     );
@@ -135,7 +135,7 @@ export class DispatchLoop implements TermLoop {
     metrics.dispatch.inFlight(total);
     const limit = claim.batchSize - total;
     if (limit <= 0) return { published: 0, limit: 1 };
-    const rows = await this.reported(clock(), this.choose(limit, inFlight, redeliverAfterMs));
+    const rows = await this.contact.report(clock(), this.choose(limit, inFlight, redeliverAfterMs));
     this.sweepEarlierMarks = false;
     if (rows.length === 0) return { published: 0, limit };
     metrics.claimed(rows.length);
@@ -212,17 +212,5 @@ export class DispatchLoop implements TermLoop {
     );
     await Promise.all(confirms);
     return failed;
-  }
-
-  private async reported<T>(sentAt: number, work: Promise<T>): Promise<T> {
-    try {
-      const result = await work;
-      this.contact.answered(sentAt);
-      return result;
-    } catch (err) {
-      if (err instanceof FencedError) this.contact.answered(sentAt);
-      else this.contact.failed(sentAt, err);
-      throw err;
-    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { FencedError } from '../errors.js';
 
 /**
  * Whether Postgres still answers this term: every statement on the leader's path (claims, heartbeats,
@@ -40,6 +41,22 @@ export class DatabaseContact {
     const leftMs = this.failingSince + this.graceMs - this.clock();
     if (leftMs <= 0) this.lose();
     else this.timer ??= setTimeout(() => this.lose(), leftMs);
+  }
+
+  /**
+   * Reports how `statement`, sent at `sentAt`, went, and settles as it does. A refusal by the fence
+   * (FencedError) is an answer; any other error counts against the database.
+   */
+  async report<T>(sentAt: number, statement: Promise<T>): Promise<T> {
+    try {
+      const result = await statement;
+      this.answered(sentAt);
+      return result;
+    } catch (err) {
+      if (err instanceof FencedError) this.answered(sentAt);
+      else this.failed(sentAt, err);
+      throw err;
+    }
   }
 
   /** Whether onLost has been called. */
