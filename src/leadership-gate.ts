@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { aborted, sleep, withTimeout } from './async.js';
 import { endTerm, fenceTerm } from './db/fence-term.js';
 import type { Term } from './election/term.js';
+import { DatabaseContact } from './loop/database-contact.js';
 import { RetryLoop, type RetryLoopDeps } from './loop/retry-loop.js';
 import type { Logger } from './observability/logger.js';
 
@@ -100,45 +101,49 @@ export class LeadershipGate {
   private async fence(term: Term, log: Logger): Promise<boolean> {
     const { timings, clock } = this.deps;
     let waitingLogged = false;
-    let failingSince: number | undefined;
-    while (term.isSafe() && !this.stopping) {
-      const attemptStartedAt = clock();
-      try {
-        const result = await fenceTerm(this.pool, {
-          name: this.deps.electionName,
-          epoch: term.epoch,
-          token: term.token,
-          holder: this.deps.replicaId,
-          backend: this.deps.backend,
-          lockKey: this.deps.lockKey,
-          lockTimeoutMs: Math.max(50, Math.min(term.remainingMs(), timings.databaseTimeoutMs - 500)),
-          timeoutMs: timings.databaseTimeoutMs,
-        });
-        failingSince = undefined;
-        if (result.outcome === 'holding') return true;
-        if (result.outcome === 'superseded') {
-          log.warn(
-            { storedEpoch: result.storedEpoch },
-            'fenced: Postgres already holds another term at least as new; stepping down',
+    // Counted from when the first failing attempt was sent: its failure may only show after a statement timeout.
+    const contact = new DatabaseContact(clock, timings.databaseGraceMs, (_failingForMs, err) => {
+      log.error({ err }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
+      term.end('database-unreachable');
+    });
+    try {
+      while (term.isSafe() && !this.stopping) {
+        try {
+          const result = await contact.report(
+            clock(),
+            fenceTerm(this.pool, {
+              name: this.deps.electionName,
+              epoch: term.epoch,
+              token: term.token,
+              holder: this.deps.replicaId,
+              backend: this.deps.backend,
+              lockKey: this.deps.lockKey,
+              lockTimeoutMs: Math.max(50, Math.min(term.remainingMs(), timings.databaseTimeoutMs - 500)),
+              timeoutMs: timings.databaseTimeoutMs,
+            }),
           );
-          this.deps.metrics.fencedRejection('fence');
-          term.end('fenced');
-          return false;
+          // The contact may have given the term up while this attempt waited for its answer.
+          if (result.outcome === 'holding') return term.isSafe();
+          if (result.outcome === 'superseded') {
+            log.warn(
+              { storedEpoch: result.storedEpoch },
+              'fenced: Postgres already holds another term at least as new; stepping down',
+            );
+            this.deps.metrics.fencedRejection('fence');
+            term.end('fenced');
+            return false;
+          }
+          if (!waitingLogged) log.info("waiting for the previous term's transactions to end");
+          waitingLogged = true;
+        } catch (err) {
+          if (contact.isLost) return false;
+          log.warn({ err }, 'could not store the term in Postgres; retrying');
+          await sleep(timings.renewRetryMs, term.signal);
         }
-        if (!waitingLogged) log.info("waiting for the previous term's transactions to end");
-        waitingLogged = true;
-      } catch (err) {
-        // Counted from when the failing attempt began: its failure may only show after a statement timeout.
-        failingSince ??= attemptStartedAt;
-        if (clock() - failingSince >= timings.databaseGraceMs) {
-          log.error({ err }, 'Postgres has not answered for a whole lease TTL; giving leadership up');
-          term.end('database-unreachable');
-          return false;
-        }
-        log.warn({ err }, 'could not store the term in Postgres; retrying');
-        await sleep(timings.renewRetryMs, term.signal);
       }
+      return false;
+    } finally {
+      contact.stop();
     }
-    return false;
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FencedError } from '../src/errors.js';
 import { DatabaseContact } from '../src/loop/database-contact.js';
 
 const GRACE_MS = 80;
@@ -59,4 +60,18 @@ test('stop() disarms the timer', async () => {
   c.stop();
   await wait(GRACE_MS + 40);
   assert.deepEqual(lost, []);
+});
+
+test('report(): a fence refusal is an answer; any other error counts against the database', async () => {
+  const { c, lost, at } = contact();
+  c.failed(1_000, new Error('heartbeat failed'));
+  at(1_010);
+  await assert.rejects(c.report(1_005, Promise.reject(new FencedError(3, 4))), FencedError);
+  at(1_000 + GRACE_MS + 5);
+  c.failed(1_006, new Error('claim'));
+  assert.deepEqual(lost, [], 'the refusal, sent after the trouble began, cleared it');
+  assert.equal(await c.report(1_090, Promise.resolve('rows')), 'rows');
+  await assert.rejects(c.report(1_000 - GRACE_MS, Promise.reject(new Error('timed out'))), /timed out/);
+  assert.equal(lost.length, 1);
+  c.stop();
 });

@@ -107,7 +107,7 @@ export class DispatchLoop implements TermLoop {
             this.term.end('fenced');
             break;
           }
-          if (stop.aborted || this.contact.isLost) break;
+          if (stop.aborted) break; // a lost contact has ended the term
           this.log.warn({ err }, 'dispatch failed; retrying');
           await sleep(Math.max(timings.retryMinMs, Math.min(1_000, claim.pollIntervalMs)), stop);
         }

@@ -67,14 +67,14 @@ export async function holdTerm(args: HoldTermArgs): Promise<void> {
   // once: the next leader's fence still waits for this term's claim transactions to end. Only a resignation
   // (stop) keeps it until onTerm has settled, so that a graceful handover hands over an idle term.
   const releaseIfLost = () => {
-    if (term.endReason !== 'resigned' && term.endReason !== 'released') void release();
+    if (term.endReason !== 'resigned') void release();
   };
   term.signal.addEventListener('abort', releaseIfLost, { once: true });
   try {
     await args.onTerm(term);
   } finally {
-    term.end('released');
     term.signal.removeEventListener('abort', releaseIfLost);
+    term.end('released');
     const released = await release();
     log.info({ reason: term.endReason, released }, 'leadership ended');
   }

@@ -31,7 +31,8 @@ export class AttemptLedger {
   ) {}
 
   start(starts: readonly AttemptStart[]): Promise<number[]> {
-    return this.reported(
+    return this.contact.report(
+      this.clock(),
       withTimeout(startAttempts(this.pool, starts, this.epoch, this.replicaId), this.timeoutMs, 'recording attempts'),
     );
   }
@@ -60,14 +61,10 @@ export class AttemptLedger {
   }
 
   discard(ledgerIds: readonly number[]): Promise<void> {
-    return this.reported(
+    return this.contact.report(
+      this.clock(),
       withTimeout(discardAttempts(this.pool, ledgerIds), this.timeoutMs, 'discarding attempts that never started'),
     );
-  }
-
-  /** Tells the contact how a write went, from when it was sent. */
-  private reported<T>(write: Promise<T>): Promise<T> {
-    return this.contact.report(this.clock(), write);
   }
 
   private async writeStarts(): Promise<void> {
@@ -94,14 +91,17 @@ export class AttemptLedger {
       while (this.queued.length > 0) {
         const batch = this.queued;
         this.queued = [];
-        await this.reported(
-          withTimeout(finishAttempts(this.pool, batch), this.timeoutMs, 'recording attempt outcomes'),
-        ).catch((err: unknown) =>
-          this.log.warn(
-            { err, attempts: batch.length },
-            'could not record attempt outcomes in the ledger; the next claim counts them as unfinished',
-          ),
-        );
+        await this.contact
+          .report(
+            this.clock(),
+            withTimeout(finishAttempts(this.pool, batch), this.timeoutMs, 'recording attempt outcomes'),
+          )
+          .catch((err: unknown) =>
+            this.log.warn(
+              { err, attempts: batch.length },
+              'could not record attempt outcomes in the ledger; the next claim counts them as unfinished',
+            ),
+          );
       }
     } finally {
       this.writing = undefined;

@@ -3,7 +3,7 @@ import { withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import { type ClaimArgs, type ClaimedRow, claimRecords } from '../db/claim-records.js';
 import { type Completion, completeRecords } from '../db/complete-records.js';
-import { ExecutionAborted, FencedError } from '../errors.js';
+import { ExecutionAborted } from '../errors.js';
 import type { Timings } from '../timings.js';
 import type { DatabaseContact } from './database-contact.js';
 
@@ -77,15 +77,11 @@ export class ClaimSession {
     const sentAt = clock();
     let rows: Row[];
     try {
-      rows = await withTimeout(lock(client), timings.databaseTimeoutMs, 'claim');
+      rows = await contact.report(sentAt, withTimeout(lock(client), timings.databaseTimeoutMs, 'claim'));
     } catch (err) {
-      // A refusal by the fence is an answer; anything else counts against the database.
-      if (err instanceof FencedError) contact.answered(sentAt);
-      else contact.failed(sentAt, err);
       await endTransaction(client, 'ROLLBACK', timings.databaseTimeoutMs);
       throw err;
     }
-    contact.answered(sentAt);
     if (rows.length === 0) {
       if (!(await endTransaction(client, 'COMMIT', timings.databaseTimeoutMs)))
         throw new Error('could not end an empty claim transaction');
@@ -118,22 +114,16 @@ export class ClaimSession {
   /** Writes the completions and commits; releases the connection. Throws if either fails (then call abandon()). */
   async complete(completions: readonly Completion[]): Promise<number> {
     this.stopWatching();
-    const { timings, clock, contact } = this.deps;
-    const sentAt = clock();
-    try {
-      const changed = await withTimeout(
-        completeRecords(this.client, completions),
-        timings.databaseTimeoutMs,
-        'completion',
-      );
-      await withTimeout(this.client.query('COMMIT'), timings.databaseTimeoutMs, 'commit');
-      contact.answered(sentAt);
-      this.release(false);
-      return changed;
-    } catch (err) {
-      contact.failed(sentAt, err);
-      throw err;
-    }
+    const changed = await this.deps.contact.report(this.deps.clock(), this.writeAndCommit(completions));
+    this.release(false);
+    return changed;
+  }
+
+  private async writeAndCommit(completions: readonly Completion[]): Promise<number> {
+    const { databaseTimeoutMs } = this.deps.timings;
+    const changed = await withTimeout(completeRecords(this.client, completions), databaseTimeoutMs, 'completion');
+    await withTimeout(this.client.query('COMMIT'), databaseTimeoutMs, 'commit');
+    return changed;
   }
 
   /** Ends the transaction without its changes: ROLLBACK on a healthy connection, else the connection is destroyed. */
@@ -154,10 +144,11 @@ export class ClaimSession {
   private async statement(text: string, what: string): Promise<void> {
     const sentAt = this.deps.clock();
     try {
-      await withTimeout(this.client.query(text), this.deps.timings.databaseTimeoutMs, what);
-      this.deps.contact.answered(sentAt);
+      await this.deps.contact.report(
+        sentAt,
+        withTimeout(this.client.query(text), this.deps.timings.databaseTimeoutMs, what),
+      );
     } catch (err) {
-      this.deps.contact.failed(sentAt, err);
       this.becomeUncertain(
         new ExecutionAborted('rows-uncertain', `the claim session's ${what} failed: ${(err as Error).message}`, {
           cause: err,

@@ -44,12 +44,12 @@ export class DatabaseContact {
   }
 
   /**
-   * Reports how `work`, a statement sent at `sentAt`, went, and passes its result or error on. A refusal by the
-   * fence (FencedError) is an answer.
+   * Reports how `statement`, sent at `sentAt`, went, and settles as it does. A refusal by the fence
+   * (FencedError) is an answer; any other error counts against the database.
    */
-  async report<T>(sentAt: number, work: Promise<T>): Promise<T> {
+  async report<T>(sentAt: number, statement: Promise<T>): Promise<T> {
     try {
-      const result = await work;
+      const result = await statement;
       this.answered(sentAt);
       return result;
     } catch (err) {

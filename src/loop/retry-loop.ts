@@ -214,8 +214,8 @@ export class RetryLoop {
             this.term.end('fenced');
             break;
           }
-          // The contact has counted the failure, and ends the term once Postgres has been silent too long.
-          if (stopClaiming.aborted || this.contact.isLost) break;
+          // The contact has counted the failure; once Postgres has been silent too long it has ended the term.
+          if (stopClaiming.aborted) break;
           this.log.warn({ err, retryInMs: retryMs }, 'claim failed');
           await sleep(retryMs, stopClaiming);
           retryMs = Math.min(retryMs * 2, claim.pollIntervalMs);
