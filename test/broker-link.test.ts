@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Channel } from 'amqplib';
+import { pino } from 'pino';
+import { BrokerLink } from '../src/dispatch/broker-link.js';
+import { waitFor } from './support/ports.js';
+import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
+
+const unavailable = await rabbitUnavailable();
+let vhost: RabbitVhost;
+before(async () => {
+  if (!unavailable) vhost = await createVhost('rw-link');
+});
+after(async () => {
+  await vhost?.drop();
+});
+
+test('a channel closed by the broker while its connection stays up is set up again', {
+  skip: unavailable,
+}, async () => {
+  const channels: Channel[] = [];
+  const link = new BrokerLink({
+    url: vhost.url,
+    role: 'test',
+    log: pino({ level: 'silent' }),
+    setup: async (connection) => {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      channels.push(channel);
+      return channel;
+    },
+  });
+  link.start();
+  try {
+    await waitFor('the first channel', () => channels[0]);
+    // A channel-level error: the broker closes this channel (404), not the connection.
+    await assert.rejects(channels[0]!.checkQueue('no-such-queue'));
+    await waitFor('a second channel, set up again', () => channels[1], 10_000);
+  } finally {
+    await link.stop();
+  }
+});
