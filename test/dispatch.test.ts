@@ -195,6 +195,19 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
   });
 
+  test('the leader tops the queue up as records finish, without waiting for the poll interval', async (t) => {
+    // BATCH_SIZE messages in flight at most; one NOTIFY for the whole insert; a poll interval longer than the
+    // test. A leader that waited for the next poll once the queue was full would stop after 5 records.
+    const cluster = await start({ BATCH_SIZE: '5', POLL_INTERVAL_MS: '600000' });
+    t.after(() => cluster.stop());
+    cluster.startReplica('a');
+    await waitForDispatcher(cluster.replicas);
+    await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 20 });
+    await cluster.waitUntilSettled(30_000);
+    assert.equal(cluster.sink.executions.length, 60);
+    assertSafe(cluster);
+  });
+
   test('connections cut by the broker: every replica reconnects, nothing is lost or run twice at once', async (t) => {
     const cluster = await start();
     t.after(() => cluster.stop());

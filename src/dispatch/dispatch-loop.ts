@@ -13,6 +13,14 @@ import type { Logger } from '../observability/logger.js';
 import { Waker } from '../waker.js';
 import type { Publisher } from './publisher.js';
 
+/**
+ * While BATCH_SIZE messages are in flight, the leader counts them again after this long, so that the queue is
+ * topped up as consumers finish records (they do not tell the leader); twice as long after each count that
+ * found no room, up to the poll interval. Waiting the whole poll interval at once left the consumers idle once
+ * they had drained the queue: at most BATCH_SIZE records a poll interval, whatever the number of replicas.
+ */
+const REFILL_CHECK_MS = 100;
+
 export interface DispatchLoopDeps extends RetryLoopDeps {
   dispatch: DispatchConfig;
   publisher: Publisher;
@@ -87,6 +95,7 @@ export class DispatchLoop implements TermLoop {
     // Retention runs while this term dispatches, as in leader mode.
     const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stop);
     let waitingForBroker = false;
+    let refillWaitMs = Math.min(REFILL_CHECK_MS, claim.pollIntervalMs);
     try {
       while (!stop.aborted && this.term.isSafe()) {
         if (!publisher.isReady) {
@@ -98,7 +107,14 @@ export class DispatchLoop implements TermLoop {
         if (waitingForBroker) this.log.info('RabbitMQ linked: dispatching');
         waitingForBroker = false;
         try {
-          if (!(await this.dispatchOnce())) await this.waker.wait(claim.pollIntervalMs, stop);
+          const round = await this.dispatchOnce();
+          if (round === 'full') {
+            await sleep(refillWaitMs, stop);
+            refillWaitMs = Math.min(refillWaitMs * 2, claim.pollIntervalMs);
+          } else {
+            refillWaitMs = Math.min(REFILL_CHECK_MS, claim.pollIntervalMs);
+            if (round === 'idle') await this.waker.wait(claim.pollIntervalMs, stop);
+          }
         } catch (err) {
           if (err instanceof FencedError) {
             this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
@@ -122,10 +138,12 @@ export class DispatchLoop implements TermLoop {
   }
 
   /**
-   * One round: count, choose and mark, publish. Returns whether it published as many as there was room for
-   * (more may be due: the next round goes at once).
+   * One round: count, choose and mark, publish. Returns `more` when it published as many as there was room for
+   * (more may be due: the next round goes at once), `full` when BATCH_SIZE messages are in flight (the next
+   * round counts again after REFILL_CHECK_MS), and `idle` when nothing more is due, or some messages were not
+   * confirmed (the next round waits for NOTIFY or the poll interval).
    */
-  private async dispatchOnce(): Promise<boolean> {
+  private async dispatchOnce(): Promise<'more' | 'full' | 'idle'> {
     const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
     const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
     const sentAt = clock();
@@ -136,10 +154,10 @@ export class DispatchLoop implements TermLoop {
     const total = [...inFlight.values()].reduce((a, b) => a + b, 0);
     metrics.dispatch.inFlight(total);
     const limit = claim.batchSize - total;
-    if (limit <= 0) return false;
+    if (limit <= 0) return 'full';
     const rows = await this.contact.report(clock(), this.choose(limit, inFlight, redeliverAfterMs));
     this.sweepEarlierMarks = false;
-    if (rows.length === 0) return false;
+    if (rows.length === 0) return 'idle';
     metrics.claimed(rows.length);
     const failed = await this.publishAll(rows);
     if (failed.length > 0) {
@@ -148,7 +166,7 @@ export class DispatchLoop implements TermLoop {
         this.log.warn({ err }, `could not unmark them; they are published again after DISPATCH_REDELIVER_AFTER_MS`),
       );
     }
-    return failed.length === 0 && rows.length === limit;
+    return failed.length === 0 && rows.length === limit ? 'more' : 'idle';
   }
 
   private async choose(
