@@ -137,6 +137,13 @@ export function launch(
   };
 }
 
+/** The PID of the server's postmaster: the parent of this connection's backend. */
+export async function postmasterPid(db: BenchDatabase): Promise<number> {
+  const { rows } = await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const stat = await readFile(`/proc/${rows[0]!.pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** CPU seconds (user + system) a live process has used so far (from /proc; clock ticks of 10 ms). */
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

@@ -1,6 +1,16 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, wallNow } from '../stats.js';
-import type { Running, System } from '../systems.js';
+import {
+  cpuSeconds,
+  machineJiffies,
+  postmasterPid,
+  type Running,
+  type System,
+  serverCpuBetween,
+  serverCpuSeconds,
+} from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 /** Handlers that wait 20 ms on a timer: I/O-bound work, where more replicas should mean more throughput. */
@@ -32,23 +42,74 @@ export async function dispatchThroughput(
   concurrency: number,
 ): Promise<Measurement[]> {
   const measurements: Measurement[] = [];
+  const broker = await brokerPid();
   for (const layout of LAYOUTS) {
-    const runs: number[] = [];
-    for (let rep = 0; rep < ctx.reps; rep++) runs.push(await drain(ctx, us, layout, amqpUrl, count, concurrency));
+    const runs: DispatchRun[] = [];
+    for (let rep = 0; rep < ctx.reps; rep++)
+      runs.push(await drain(ctx, us, layout, amqpUrl, count, concurrency, broker));
     const config = `${layout.mode}, ${layout.replicas} replica${layout.replicas > 1 ? 's' : ''}`;
-    ctx.log(`dispatch: ${config}: ${runs.map((r) => r.toFixed(0)).join(', ')} records/s`);
-    measurements.push({
-      workload: 'dispatch',
-      metric: `records/s (${KIND})`,
-      peer: 'ours',
-      config,
-      concurrency: `${concurrency} per replica`,
-      runs,
-      higherIsBetter: true,
-      key: `dispatch ${config}`,
-    });
+    const perRecord = (s: number) => ((s * 1e6) / count).toFixed(0);
+    const cpu = runs.map((r) => [r.replicasCpuS, r.serverCpuS, r.brokerCpuS].map(perRecord).join(' + '));
+    ctx.log(
+      `dispatch: ${config}: ${runs.map((r) => r.rate.toFixed(0)).join(', ')} records/s; ` +
+        `CPU µs/record (replicas + Postgres + RabbitMQ): ${cpu.join(', ')}`,
+    );
+    const base = { workload: 'dispatch', peer: 'ours', config, concurrency: `${concurrency} per replica` };
+    const busy = `machine ${Math.round(median(runs.map((r) => r.machineBusy)) * 100)} % busy`;
+    measurements.push(
+      {
+        ...base,
+        metric: `records/s (${KIND})`,
+        runs: runs.map((r) => r.rate),
+        higherIsBetter: true,
+        note: busy,
+        key: `dispatch ${config}`,
+      },
+      ...(['replicas', 'server', 'broker'] as const).map((who) => ({
+        ...base,
+        metric: `${CPU_OF[who]} CPU µs per record`,
+        runs: runs.map((r) => (r[`${who}CpuS`] * 1e6) / count),
+        higherIsBetter: false,
+        key: `dispatch ${config} ${who} cpu`,
+      })),
+    );
   }
   return measurements;
+}
+
+const CPU_OF = { replicas: 'replicas’', server: 'Postgres', broker: 'RabbitMQ' } as const;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+interface DispatchRun {
+  rate: number;
+  /** CPU seconds from the first handler start to the last record done: every replica, Postgres, RabbitMQ. */
+  replicasCpuS: number;
+  serverCpuS: number;
+  brokerCpuS: number;
+  /** The share of the whole machine's CPU time that was busy meanwhile. */
+  machineBusy: number;
+}
+
+/** The OS PID of the RabbitMQ node at 127.0.0.1:5672 (its figures are read from /proc), or undefined. */
+async function brokerPid(): Promise<number | undefined> {
+  const { stdout } = await promisify(execFile)(process.env.RABBITMQCTL_BIN ?? 'rabbitmqctl', [
+    'eval',
+    'os:getpid().',
+  ]).catch(() => ({ stdout: '' }));
+  const pid = Number(stdout.replace(/\D/g, ''));
+  return pid > 0 ? pid : undefined;
+}
+
+/** CPU seconds used so far by the replicas, the Postgres server and the broker, and the machine's jiffies. */
+async function cpuNow(runs: readonly Running[], postmaster: number, broker: number | undefined) {
+  const [replicas, server, brokerS, machine] = await Promise.all([
+    Promise.all(runs.map((r) => cpuSeconds(r.pid))).then((xs) => xs.reduce((a, b) => a + b, 0)),
+    serverCpuSeconds(postmaster),
+    broker === undefined ? Number.NaN : cpuSeconds(broker),
+    machineJiffies(),
+  ]);
+  return { replicas, server, broker: brokerS, machine };
 }
 
 async function drain(
@@ -58,7 +119,8 @@ async function drain(
   amqpUrl: string,
   count: number,
   concurrency: number,
-): Promise<number> {
+  broker: number | undefined,
+): Promise<DispatchRun> {
   const db = await freshDatabase(ctx.server, `ours_${layout.mode}_${layout.replicas}`, true);
   const runs: Running[] = [];
   try {
@@ -72,6 +134,9 @@ async function drain(
       const logTo = `${ctx.logDir}/ours-${layout.mode}-${layout.replicas}-r${i + 1}.log`;
       runs.push(us.start(db, { concurrency, logTo, env: { ...env, REPLICA_ID: `r${i + 1}` } }));
     }
+    const postmaster = await postmasterPid(db);
+    let atFirst: ReturnType<typeof cpuNow> | undefined;
+    for (const run of runs) run.onMessage((m) => m.type === 'first' && (atFirst ??= cpuNow(runs, postmaster, broker)));
     const deadline = wallNow() + 120_000;
     while (!(await us.allDone(db))) {
       if (wallNow() > deadline) throw new Error(`dispatch bench: ${layout.mode} ${layout.replicas}: not done in 120 s`);
@@ -79,12 +144,20 @@ async function drain(
       await sleep(5);
     }
     const doneAt = wallNow();
+    const [before, after] = [await atFirst, await cpuNow(runs, postmaster, broker)];
+    if (!before) throw new Error('dispatch bench: no replica reported its first handler start');
     const first = Math.min(...runs.map((r) => r.messages.find((m) => m.type === 'first')?.t ?? Number.NaN));
     const { rows } = await db.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM failed_records WHERE status = 'succeeded' AND attempts = 1`,
     );
     if (rows[0]!.n !== count) throw new Error(`dispatch bench: ${rows[0]!.n} of ${count} records succeeded once`);
-    return count / ((doneAt - first) / 1000);
+    return {
+      rate: count / ((doneAt - first) / 1000),
+      replicasCpuS: after.replicas - before.replicas,
+      serverCpuS: serverCpuBetween(before.server, after.server),
+      brokerCpuS: after.broker - before.broker,
+      machineBusy: (after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total),
+    };
   } finally {
     await Promise.all(runs.map((r) => r.stop()));
     await db.drop();

@@ -1,7 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import { type BenchDatabase, freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, spread, wallNow } from '../stats.js';
-import { cpuSeconds, machineJiffies, rssMiB, type System, serverCpuBetween, serverCpuSeconds } from '../systems.js';
+import {
+  cpuSeconds,
+  machineJiffies,
+  postmasterPid,
+  rssMiB,
+  type System,
+  serverCpuBetween,
+  serverCpuSeconds,
+} from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
 export interface DrainRun {
@@ -37,13 +44,6 @@ export interface DrainExtras {
   seed?(db: BenchDatabase, count: number): Promise<void>;
   /** Read when the database shows every record done (or at the cap), before the worker stops. */
   atDone?(db: BenchDatabase): Promise<Record<string, number>>;
-}
-
-/** The PID of the server's postmaster: the parent of this connection's backend. */
-async function postmasterPid(db: BenchDatabase): Promise<number> {
-  const { rows } = await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  const stat = await readFile(`/proc/${rows[0]!.pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 async function commits(db: BenchDatabase): Promise<number> {
