@@ -96,6 +96,7 @@ export class DispatchLoop implements TermLoop {
     const retention = Retention.duringTerm(this.deps.databaseUrl, this.deps.retention, this.log, stop);
     let waitingForBroker = false;
     let refillWaitMs = Math.min(REFILL_CHECK_MS, claim.pollIntervalMs);
+    let afterWait = false;
     try {
       while (!stop.aborted && this.term.isSafe()) {
         if (!publisher.isReady) {
@@ -107,7 +108,8 @@ export class DispatchLoop implements TermLoop {
         if (waitingForBroker) this.log.info('RabbitMQ linked: dispatching');
         waitingForBroker = false;
         try {
-          const round = await this.dispatchOnce();
+          const round = await this.dispatchOnce(afterWait);
+          afterWait = round === 'full';
           if (round === 'full') {
             await sleep(refillWaitMs, stop);
             refillWaitMs = Math.min(refillWaitMs * 2, claim.pollIntervalMs);
@@ -141,9 +143,11 @@ export class DispatchLoop implements TermLoop {
    * One round: count, choose and mark, publish. Returns `more` when it published as many as there was room for
    * (more may be due: the next round goes at once), `full` when BATCH_SIZE messages are in flight (the next
    * round counts again after REFILL_CHECK_MS), and `idle` when nothing more is due, or some messages were not
-   * confirmed (the next round waits for NOTIFY or the poll interval).
+   * confirmed (the next round waits for NOTIFY or the poll interval). Less than half of BATCH_SIZE free counts
+   * as full unless the round comes `afterWait`: each round reads past every message in flight, so rounds that
+   * each published a record or two, as consumers finish them one by one, cost Postgres more than the records.
    */
-  private async dispatchOnce(): Promise<'more' | 'full' | 'idle'> {
+  private async dispatchOnce(afterWait: boolean): Promise<'more' | 'full' | 'idle'> {
     const { pool, claim, timings, dispatch, metrics, clock } = this.deps;
     const redeliverAfterMs = this.sweepEarlierMarks ? 0 : dispatch.redeliverAfterMs;
     const sentAt = clock();
@@ -154,7 +158,7 @@ export class DispatchLoop implements TermLoop {
     const total = [...inFlight.values()].reduce((a, b) => a + b, 0);
     metrics.dispatch.inFlight(total);
     const limit = claim.batchSize - total;
-    if (limit <= 0) return 'full';
+    if (limit <= 0 || (!afterWait && total > 0 && limit < claim.batchSize / 2)) return 'full';
     const rows = await this.contact.report(clock(), this.choose(limit, inFlight, redeliverAfterMs));
     this.sweepEarlierMarks = false;
     if (rows.length === 0) return 'idle';
