@@ -83,9 +83,12 @@ export async function fencedStatements<Row>(
   return rows;
 }
 
-/** The columns of a ClaimedRow, from `r` (a locked row of failed_records with payload_bytes) and `l` (LEDGER_JOIN). */
-export function claimedColumns(payloadMaxBytes: number): string {
-  const payload = `CASE WHEN r.payload_bytes <= ${intLiteral(payloadMaxBytes)} THEN r.payload END`;
+/**
+ * The columns of a ClaimedRow, from `r` (a locked row of failed_records with payload_bytes) and `l` (LEDGER_JOIN);
+ * `payloadMaxBytes` is SQL: a literal, or a statement's parameter.
+ */
+export function claimedColumns(payloadMaxBytes: string): string {
+  const payload = `CASE WHEN r.payload_bytes <= ${payloadMaxBytes} THEN r.payload END`;
   return `r.id, r.uid, r.kind, ${payload} AS payload,
            r.payload_bytes AS "payloadBytes", r.attempts, r.max_attempts AS "maxAttempts",
            r.attempt_base AS "attemptBase", r.last_error AS "lastError",
@@ -111,6 +114,7 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
               OR ${alias}.dispatched_at < now() - ${redeliverMs} * interval '1 millisecond')`;
   const capKinds = [...args.caps.keys()].map((k) => textLiteral(client, k));
   const capValues = [...args.caps.values()].map((n) => intLiteral(Math.max(0, n)));
+  const columns = claimedColumns(intLiteral(args.payloadMaxBytes));
   return `
     WITH RECURSIVE pending_kinds AS (
       (SELECT kind FROM failed_records WHERE status = 'pending' ORDER BY kind LIMIT 1)
@@ -132,7 +136,7 @@ export function claimStatement(client: pg.ClientBase, args: ClaimArgs): string {
     ), shares AS (
       SELECT kind, least(cap, ceil(${limit}::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )
-    SELECT ${claimedColumns(args.payloadMaxBytes)}${args.dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : ''}
+    SELECT ${columns}${args.dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : ''}
     FROM shares s
     CROSS JOIN LATERAL (
       SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,

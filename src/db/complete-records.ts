@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { batchStatement } from './batch-statement.js';
 import { storableText } from './sql-text.js';
 
 /**
@@ -26,7 +27,10 @@ export interface Completion {
 export async function completeRecords(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
   if (completions.length === 0) return 0;
   const result = await client.query(
-    `UPDATE failed_records AS f
+    batchStatement(
+      'retry-worker-complete-records',
+      completions.length,
+      `UPDATE failed_records AS f
      SET status = u.status,
          attempts = u.attempts,
          last_error = u.last_error,
@@ -40,13 +44,14 @@ export async function completeRecords(client: pg.ClientBase, completions: readon
      FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::text[])
           AS u(id, status, attempts, delay_ms, last_error)
      WHERE f.id = u.id AND f.status = 'pending'`,
-    [
-      completions.map((c) => c.id),
-      completions.map((c) => c.status),
-      completions.map((c) => c.attempts),
-      completions.map((c) => Math.max(0, Math.round(c.delayMs))),
-      completions.map((c) => storableText(c.lastError)),
-    ],
+      [
+        completions.map((c) => c.id),
+        completions.map((c) => c.status),
+        completions.map((c) => c.attempts),
+        completions.map((c) => Math.max(0, Math.round(c.delayMs))),
+        completions.map((c) => storableText(c.lastError)),
+      ],
+    ),
   );
   return result.rowCount ?? 0;
 }

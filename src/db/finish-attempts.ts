@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { batchStatement } from './batch-statement.js';
 import { storableText } from './sql-text.js';
 
 /** How an attempt ended. */
@@ -16,16 +17,20 @@ export interface FinishedAttempt {
 export async function finishAttempts(db: pg.Pool | pg.ClientBase, attempts: readonly FinishedAttempt[]): Promise<void> {
   if (attempts.length === 0) return;
   await db.query(
-    `UPDATE retry_worker_attempts AS a
+    batchStatement(
+      'retry-worker-finish-attempts',
+      attempts.length,
+      `UPDATE retry_worker_attempts AS a
      SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
      WHERE a.id = u.id AND a.outcome IS NULL`,
-    [
-      attempts.map((a) => a.ledgerId),
-      attempts.map((a) => a.outcome),
-      attempts.map((a) => storableText(a.error)),
-      attempts.map((a) => a.finishedAt),
-    ],
+      [
+        attempts.map((a) => a.ledgerId),
+        attempts.map((a) => a.outcome),
+        attempts.map((a) => storableText(a.error)),
+        attempts.map((a) => a.finishedAt),
+      ],
+    ),
   );
 }
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { batchStatement } from './batch-statement.js';
 
 export interface AttemptStart {
   recordId: number;
@@ -19,12 +20,16 @@ export async function startAttempts(
   replicaId: string,
 ): Promise<number[]> {
   const { rows } = await db.query<{ id: number; n: number }>(
-    `INSERT INTO retry_worker_attempts (record_id, record_uid, attempt, epoch, replica_id)
+    batchStatement(
+      'retry-worker-start-attempts',
+      starts.length,
+      `INSERT INTO retry_worker_attempts (record_id, record_uid, attempt, epoch, replica_id)
      SELECT s.record_id, s.record_uid, s.attempt, $4, $5
      FROM unnest($1::bigint[], $2::uuid[], $3::int[]) WITH ORDINALITY AS s(record_id, record_uid, attempt, n)
      ORDER BY s.n
      RETURNING id`,
-    [starts.map((s) => s.recordId), starts.map((s) => s.recordUid), starts.map((s) => s.attempt), epoch, replicaId],
+      [starts.map((s) => s.recordId), starts.map((s) => s.recordUid), starts.map((s) => s.attempt), epoch, replicaId],
+    ),
   );
   return rows.map((r) => r.id);
 }

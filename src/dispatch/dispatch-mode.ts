@@ -42,12 +42,14 @@ export class DispatchMode {
     const queue = queueName(c.election.name);
     metrics.dispatch.setMode('dispatch');
     this.publisher = new Publisher(url, queue, log);
-    // One transaction per message in flight (prefetch = CONCURRENCY), and the ledger's writes beside them.
+    // One transaction per message in flight (prefetch = CONCURRENCY), and the ledger's writes beside them. Every
+    // statement here is a named one for one record (or a few): planned once per connection, generically. (Left
+    // to choose, Postgres planned the completion's unnest of one row anew for every message.)
     this.pool = createPool({
       databaseUrl: c.database.url,
       max: c.execution.concurrency + 3,
       applicationName: `retry-worker consumer ${c.replicaId}`,
-      session: leaderSessionSettings(timings),
+      session: { ...leaderSessionSettings(timings), plan_cache_mode: 'force_generic_plan' },
       connectionTimeoutMs: timings.databaseTimeoutMs,
       onError: (err) => log.warn({ err }, 'consumer database connection failed'),
     });

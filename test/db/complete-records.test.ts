@@ -60,3 +60,29 @@ test(
     assert.deepEqual(scanned, [], `the whole table was scanned: ${described}`);
   },
 );
+
+test("one record's completion (dispatch mode) is named: planned once per connection, generically, by key", async () => {
+  const ids = await insert(2_000);
+  await db.pool.query('ANALYZE failed_records');
+  const client = await db.pool.connect();
+  try {
+    // The dispatch consumer's pool forces generic plans (src/dispatch/dispatch-mode.ts).
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query('BEGIN');
+    for (const id of ids.slice(0, 3)) assert.equal(await completeRecords(client, [done(id)]), 1);
+    const { rows } = await client.query<{ generic_plans: number; custom_plans: number }>(
+      `SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = $1`,
+      ['retry-worker-complete-records'],
+    );
+    assert.equal(rows.length, 1, 'the statement is not a named one');
+    assert.ok(rows[0]!.generic_plans >= 2, `planned for its values each time: ${JSON.stringify(rows[0])}`);
+    const plan = await client.query<{ 'QUERY PLAN': string }>(
+      `EXPLAIN EXECUTE "retry-worker-complete-records"('{${ids[5]}}', '{succeeded}', '{1}', '{0}', '{NULL}')`,
+    );
+    const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.doesNotMatch(text, /Seq Scan on failed_records/, text);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release(true);
+  }
+});
