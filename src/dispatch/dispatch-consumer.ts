@@ -59,8 +59,11 @@ export class DispatchConsumer {
   private readonly batches = new Set<Batch>();
   private readonly running = new Map<string, number>();
   private readonly inFlight = new Set<Promise<void>>();
-  /** The ledger of the epoch Postgres holds (nearly always one): concurrent messages' writes go together. */
-  private ledger: AttemptLedger | undefined;
+  /**
+   * The ledger and loggers of the epoch Postgres holds (nearly always one): concurrent messages' ledger writes
+   * go together, and no message pays for loggers of its own.
+   */
+  private epochState: { ledger: AttemptLedger; log: Logger; successLog: Logger } | undefined;
   /** The current channel's subscription, cancelled when the consumer stops. */
   private subscription: { channel: Channel; consumerTag: string } | undefined;
   private readonly stopping = new AbortController();
@@ -189,10 +192,12 @@ export class DispatchConsumer {
       metrics.dispatch.dropped('not-due');
       return 'ack';
     }
-    const log = this.deps.log.child({ epoch: row.epoch });
-    if (this.ledger?.epoch !== row.epoch)
-      this.ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
-    const ledger = this.ledger;
+    if (this.epochState?.ledger.epoch !== row.epoch) {
+      const log = this.deps.log.child({ epoch: row.epoch });
+      const ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
+      this.epochState = { ledger, log, successLog: log.child({}, { redact: [] }) };
+    }
+    const { ledger, log, successLog } = this.epochState;
     const batch = new Batch(
       {
         term: { epoch: row.epoch, isSafe: () => !this.stopping.signal.aborted },
@@ -201,7 +206,7 @@ export class DispatchConsumer {
         replicaId,
         metrics,
         log,
-        successLog: log.child({}, { redact: [] }),
+        successLog,
         isDraining: () => this.stopping.signal.aborted,
         onExecutionEnded: (kind) => this.running.set(kind, (this.running.get(kind) ?? 1) - 1),
         onEnded: () => this.batches.delete(batch),
