@@ -195,6 +195,30 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
   });
 
+  test('messages dropped while their kind was paused: resume publishes their records again at once', async (t) => {
+    const cluster = await start(); // the default DISPATCH_REDELIVER_AFTER_MS: 2 minutes
+    t.after(() => cluster.stop());
+    cluster.startReplica('a');
+    await waitForDispatcher(cluster.replicas);
+    const command = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [CLI, ...args], {
+        env: { ...process.env, DATABASE_URL: cluster.db.url, ELECTION_NAME: cluster.baseEnv.ELECTION_NAME },
+      });
+    await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 300 });
+    await waitFor('some executions', () => (cluster.sink.executions.length >= 5 ? true : undefined));
+    await command('pause', 'http');
+    // The consumer drops the queued messages of the paused kind; their records stay pending and marked.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const { rows } = await cluster.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending' AND dispatch_token IS NOT NULL`,
+    );
+    assert.ok(rows[0]!.n > 0, 'no message was dropped while the kind was paused');
+    await command('resume', 'http');
+    await cluster.waitUntilSettled(20_000);
+    assert.equal(cluster.sink.executions.length, 60);
+    assertSafe(cluster);
+  });
+
   test('the leader tops the queue up as records finish, without waiting for the poll interval', async (t) => {
     // BATCH_SIZE messages in flight at most; one NOTIFY for the whole insert; a poll interval longer than the
     // test. A leader that waited for the next poll once the queue was full would stop after 5 records.

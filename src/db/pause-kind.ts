@@ -23,8 +23,24 @@ export async function pauseKind(
   return rows[0]!;
 }
 
-/** Resumes a kind; returns whether it was paused. */
+/**
+ * Resumes a kind; returns whether it was paused. In dispatch mode, consumers dropped the messages of a paused
+ * kind, and their records still carry the marks: the same statement clears the marks of its pending records no
+ * execution holds (SKIP LOCKED), so that the leader publishes them again at once instead of after
+ * DISPATCH_REDELIVER_AFTER_MS. A message still queued for one of them becomes stale and is dropped.
+ */
 export async function resumeKind(db: pg.Pool | pg.ClientBase, kind: string): Promise<boolean> {
-  const { rowCount } = await db.query('DELETE FROM retry_worker_paused_kinds WHERE kind = $1', [kind]);
-  return (rowCount ?? 0) > 0;
+  const { rows } = await db.query<{ resumed: boolean }>(
+    `WITH resumed AS (DELETE FROM retry_worker_paused_kinds WHERE kind = $1 RETURNING kind),
+     unmarked AS (
+       UPDATE failed_records SET dispatched_at = NULL, dispatch_token = NULL
+       WHERE id IN (SELECT id FROM failed_records
+                    WHERE kind = $1 AND status = 'pending' AND dispatch_token IS NOT NULL
+                    FOR UPDATE SKIP LOCKED)
+         AND EXISTS (SELECT 1 FROM resumed)
+     )
+     SELECT EXISTS (SELECT 1 FROM resumed) AS resumed`,
+    [kind],
+  );
+  return rows[0]!.resumed;
 }
