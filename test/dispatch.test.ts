@@ -5,32 +5,13 @@ import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { encodeMessage, queueName } from '../src/dispatch/dispatch-message.js';
 import { TestCluster } from './support/cluster.js';
+import { assertLedgerConsistent, assertSafe, waitForDispatcher } from './support/dispatch-checks.js';
 import { waitFor } from './support/ports.js';
 import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
-import { CLI, type LogLine, type Replica } from './support/replica.js';
-import { checkEvidence } from './support/sink.js';
+import { CLI, type Replica } from './support/replica.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const skip = await rabbitUnavailable();
-const isDispatching = (l: LogLine) => l.msg === 'leading: this replica now dispatches failed records';
-
-/** The live replica that logged, at or after `notBefore`, that it dispatches. */
-function waitForDispatcher(replicas: readonly Replica[], notBefore = 0): Promise<Replica> {
-  return waitFor('a replica to dispatch', () =>
-    replicas.find((r) => r.alive && r.logs.some((l) => isDispatching(l) && l.time >= notBefore)),
-  );
-}
-
-function assertSafe(cluster: TestCluster): void {
-  const evidence = checkEvidence(cluster.sink.executions);
-  assert.deepEqual(evidence.overlaps, [], 'two executions of one record overlapped');
-  assert.deepEqual(evidence.termOverlaps, [], 'executions under two epochs overlapped');
-  assert.deepEqual(
-    cluster.sink.executions.filter((e) => e.refused),
-    [],
-    'a fencing token reached the sink out of order',
-  );
-}
 
 /** Sums of one metric over the replicas' /metrics (each replica logs the port it serves). */
 async function metricSum(replicas: readonly Replica[], name: string): Promise<number> {
@@ -41,18 +22,6 @@ async function metricSum(replicas: readonly Replica[], name: string): Promise<nu
     for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1));
   }
   return sum;
-}
-
-/** Every record's ledger agrees with its row: one ledger row per counted attempt, each with an outcome. */
-async function assertLedgerConsistent(cluster: TestCluster): Promise<void> {
-  const { rows } = await cluster.pool.query<{ id: number; attempts: number; ledger: number; open: number }>(
-    `SELECT f.id, f.attempts, count(a.*)::int AS ledger, count(a.*) FILTER (WHERE a.outcome IS NULL)::int AS open
-     FROM failed_records f LEFT JOIN failed_record_attempts a ON a.record_uid = f.uid
-     GROUP BY f.id, f.attempts`,
-  );
-  for (const r of rows) {
-    assert.equal(r.ledger, r.attempts, `record ${r.id}: ${r.ledger} ledger rows for ${r.attempts} attempts`);
-  }
 }
 
 describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
