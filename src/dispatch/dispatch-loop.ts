@@ -9,6 +9,7 @@ import { DatabaseContact } from '../loop/database-contact.js';
 import { KindLimits } from '../loop/kind-limits.js';
 import { Retention } from '../loop/retention.js';
 import type { RetryLoopDeps } from '../loop/retry-loop.js';
+import { TermEnding } from '../loop/term-ending.js';
 import type { Logger } from '../observability/logger.js';
 import { Waker } from '../waker.js';
 import type { Publisher } from './publisher.js';
@@ -43,7 +44,7 @@ export class DispatchLoop implements TermLoop {
   private readonly limits: KindLimits;
   private readonly contact: DatabaseContact;
   private running: Promise<string> | undefined;
-  private stopReason: string | undefined;
+  private readonly ending: TermEnding;
   /**
    * Until this term has dispatched once: every mark left by an earlier term counts as lost. A leader that
    * crashed between marking records and publishing them left marks without messages; its successor publishes
@@ -58,14 +59,8 @@ export class DispatchLoop implements TermLoop {
     private readonly log: Logger,
   ) {
     this.limits = new KindLimits(deps.kinds, deps.clock);
-    this.contact = new DatabaseContact(deps.clock, deps.timings.databaseGraceMs, (failingForMs, err) => {
-      log.error(
-        { err, failingForMs: Math.round(failingForMs) },
-        'Postgres has not answered for a whole lease TTL; giving leadership up',
-      );
-      this.stopReason ??= 'database-unreachable';
-      term.end('database-unreachable');
-    });
+    this.ending = new TermEnding(term, log, deps.metrics);
+    this.contact = new DatabaseContact(deps.clock, deps.timings.databaseGraceMs, this.ending.databaseLost);
   }
 
   run(): Promise<string> {
@@ -119,10 +114,7 @@ export class DispatchLoop implements TermLoop {
           }
         } catch (err) {
           if (err instanceof FencedError) {
-            this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
-            metrics.fencedRejection('claim');
-            this.stopReason = 'fenced';
-            this.term.end('fenced');
+            this.ending.fenced(err);
             break;
           }
           if (stop.aborted) break; // a lost contact has ended the term
@@ -130,7 +122,7 @@ export class DispatchLoop implements TermLoop {
           await sleep(Math.max(timings.retryMinMs, Math.min(1_000, claim.pollIntervalMs)), stop);
         }
       }
-      return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
+      return this.ending.stopped(this.draining.signal.aborted);
     } finally {
       this.contact.stop();
       await retention.stop();

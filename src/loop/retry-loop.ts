@@ -21,6 +21,7 @@ import { KindLimits } from './kind-limits.js';
 import { Retention } from './retention.js';
 import { StallWatch } from './stall-watch.js';
 import { StartQueue } from './start-queue.js';
+import { type LoopStop, TermEnding } from './term-ending.js';
 
 export interface RetryLoopDeps {
   pool: pg.Pool;
@@ -37,8 +38,6 @@ export interface RetryLoopDeps {
   /** Finished records the leader deletes (unset: none). */
   retention?: RetentionConfig;
 }
-
-export type LoopStop = 'term-ended' | 'fenced' | 'drained' | 'database-unreachable' | 'stalled';
 
 /**
  * Claim -> ledger -> execute -> complete, for one term.
@@ -71,7 +70,7 @@ export class RetryLoop {
   private readonly claimAhead: number;
   private readonly contact: DatabaseContact;
   private running: Promise<LoopStop> | undefined;
-  private stopReason: LoopStop | undefined;
+  private readonly ending: TermEnding;
 
   constructor(
     private readonly deps: RetryLoopDeps,
@@ -80,9 +79,8 @@ export class RetryLoop {
   ) {
     const { execution, claim, timings } = deps;
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
-    this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, (failingForMs, err) =>
-      this.databaseLost(failingForMs, err),
-    );
+    this.ending = new TermEnding(term, log, deps.metrics);
+    this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, this.ending.databaseLost);
     this.ledger = new AttemptLedger(
       deps.pool,
       term.epoch,
@@ -208,10 +206,7 @@ export class RetryLoop {
           retryMs = timings.retryMinMs;
         } catch (err) {
           if (err instanceof FencedError) {
-            this.log.warn({ storedEpoch: err.storedEpoch }, 'fenced: Postgres holds another term; stepping down');
-            this.deps.metrics.fencedRejection('claim');
-            this.stopReason = 'fenced';
-            this.term.end('fenced');
+            this.ending.fenced(err);
             break;
           }
           // The contact has counted the failure; once Postgres has been silent too long it has ended the term.
@@ -226,7 +221,7 @@ export class RetryLoop {
       this.queue.skipAll(this.draining.signal.aborted ? 'draining' : 'term-ended');
       await this.settled();
       await this.ledger.flush();
-      return this.stopReason ?? (this.draining.signal.aborted ? 'drained' : 'term-ended');
+      return this.ending.stopped(this.draining.signal.aborted);
     } finally {
       this.contact.stop();
       await retention.stop();
@@ -255,24 +250,13 @@ export class RetryLoop {
     this.waker.wake();
   }
 
-  private databaseLost(failingForMs: number, err: unknown): void {
-    if (this.term.signal.aborted) return; // the term is over already; its batches are only settling
-    this.log.error(
-      { err, failingForMs: Math.round(failingForMs) },
-      'Postgres has not answered for a whole lease TTL; giving leadership up',
-    );
-    this.stopReason ??= 'database-unreachable';
-    this.term.end('database-unreachable');
-  }
-
   private stalled(stalledMs: number): void {
     this.log.error(
       { stalledMs, limitMs: this.deps.timings.stallLimitMs },
       'the event loop stalled long enough that row locks may have been lost; ending the term (handlers must not block)',
     );
     this.deps.metrics.stalled();
-    this.stopReason = 'stalled';
-    this.term.end('stalled');
+    this.ending.end('stalled');
     for (const batch of this.batches)
       batch.abort(new ExecutionAborted('stalled', `the event loop stalled for ${stalledMs} ms`));
   }
