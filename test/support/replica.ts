@@ -89,7 +89,10 @@ export class Replica {
   }
 }
 
-export const isLeading = (l: LogLine) => l.msg === 'leading: this replica now executes failed records';
+/** A replica's line that it leads: in leader mode it executes, in dispatch mode it dispatches. */
+export const isLeading = (l: LogLine) =>
+  l.msg === 'leading: this replica now executes failed records' ||
+  l.msg === 'leading: this replica now dispatches failed records';
 /** A line about one execution: written when it ends, with its start time (`startedAt`, wall-clock ms). */
 export const isExecution = (l: LogLine) =>
   l.recordId !== undefined && typeof l.startedAt === 'number' && l.msg.startsWith('execution ');
