@@ -1,11 +1,14 @@
 import type { Execution } from '../support/sink.js';
 import { checkEvidence } from '../support/sink.js';
+import type { Stranded } from './analyse-dispatch.js';
 import type { ChaosCluster } from './chaos-cluster.js';
+import type { ExecutionMode } from './fault.js';
 import type { RecordBook } from './records.js';
 
 /** What one run of one fault showed, from the sink's record and the database. */
 export interface RunResult {
   fault: string;
+  mode: ExecutionMode;
   backend: string;
   /** EXECUTION_TIMEOUT_MS: 'default' (unset: 60 s) or 'short' (1500 ms). */
   timeout: string;
@@ -28,6 +31,8 @@ export interface RunResult {
   recoveryMs: number | undefined;
   /** The longest time without an execution starting at the sink, from the injection on. */
   outageMs: number;
+  /** Dispatch mode: the oldest dispatch mark of a pending record seen (see analyse-dispatch.ts), in ms. */
+  oldestMarkMs?: number;
   notes: string[];
 }
 
@@ -36,7 +41,10 @@ export interface Violations {
   overlaps: number;
   /** A request started at the sink by a term after a newer term was fenced, refused or not (invariant 4). */
   staleStarts: number;
-  /** Two terms' executions in progress at once, or two replicas executing one epoch (invariant 4). */
+  /**
+   * Two terms' executions in progress at once, or (leader mode only) two replicas executing one epoch
+   * (invariant 4).
+   */
   termOverlaps: number;
   /** Records not final once healthy, or succeeded without ever running (invariant 2). */
   lost: number;
@@ -46,15 +54,24 @@ export interface Violations {
   ledgerDuplicates: number;
   /** Records that succeeded at the sink (the caller got the 2xx) and ended dead. */
   succeededThenDead: number;
+  /** Dispatch mode only: records that waited for an attempt as only a lost message makes them wait. */
+  stranded: number;
   /** The fault's own checks. */
   faultChecks: number;
 }
+
+/** The checks a mode does not make (analyse-dispatch.ts says what each check means in dispatch mode). */
+export const NOT_CHECKED: Record<ExecutionMode, ReadonlySet<keyof Violations>> = {
+  leader: new Set(['stranded']),
+  dispatch: new Set(),
+};
 
 export const violationCount = (r: RunResult) => Object.values(r.violations).reduce((a, b) => a + b, 0);
 export const isViolation = (r: RunResult) => violationCount(r) > 0;
 
 export interface AnalysisInput {
   fault: string;
+  mode: ExecutionMode;
   backend: string;
   timeout: string;
   ttlSeconds: number;
@@ -63,6 +80,8 @@ export interface AnalysisInput {
   /** Wall-clock ms. */
   faultAt: number;
   faultViolations: string[];
+  /** Dispatch mode: what the StrandedWatch saw during the run. */
+  stranded?: Stranded;
   notes: string[];
 }
 
@@ -119,13 +138,22 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     overAttempts: 0,
     ledgerDuplicates: ledger.filter((l) => l.n > 1).length,
     succeededThenDead: 0,
+    stranded: 0,
     faultChecks: input.faultViolations.length,
   };
-  for (const [epoch, replicas] of evidence.replicasPerEpoch)
-    if (replicas.size > 1) {
-      v.termOverlaps++;
-      notes.push(`epoch ${epoch} executed by ${[...replicas].join(' and ')}`);
-    }
+  // One executor per epoch is leader mode's; in dispatch mode every replica executes under the epoch Postgres
+  // holds, on purpose. Two epochs at once (evidence.termOverlaps) stay a violation in both modes.
+  if (input.mode === 'leader')
+    for (const [epoch, replicas] of evidence.replicasPerEpoch)
+      if (replicas.size > 1) {
+        v.termOverlaps++;
+        notes.push(`epoch ${epoch} executed by ${[...replicas].join(' and ')}`);
+      }
+  const { stranded } = input;
+  if (stranded) {
+    v.stranded = stranded.count;
+    notes.push(...stranded.notes);
+  }
   for (const e of all) {
     const newer = terms.find((t) => Number(t.epoch) > e.epoch && Number(t.started) < e.start);
     if (!newer) continue;
@@ -178,6 +206,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
   const failover = after.find((e) => e.epoch > oldEpoch);
   return {
     fault: input.fault,
+    mode: input.mode,
     backend: input.backend,
     timeout: input.timeout,
     ttlSeconds: input.ttlSeconds,
@@ -192,6 +221,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     failoverMs: failover ? Math.round(failover.start - input.faultAt) : undefined,
     recoveryMs: after[0] ? Math.round(after[0].start - input.faultAt) : undefined,
     outageMs: longestGap([input.faultAt, ...after.map((e) => e.start)]),
+    ...(stranded ? { oldestMarkMs: stranded.oldestMarkMs } : {}),
     notes,
   };
 }

@@ -2,14 +2,31 @@ import type pg from 'pg';
 import { type EtcdCluster, startEtcd } from '../support/etcd.js';
 import { NetLab } from '../support/netns.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { createVhost } from '../support/rabbitmq.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { Replica } from '../support/replica.js';
 import { Sink } from '../support/sink.js';
+import type { ExecutionMode } from './fault.js';
 
 export type Backend = 'etcd' | 'redis' | 'postgres' | 'static';
 
+/** Dispatch mode's RabbitMQ, as a run sees it: a vhost of its own (or, later, a node of its own). */
+export interface ChaosBroker {
+  /** AMQP_URL for the replicas (on loopback: the machine's broker listens there only). */
+  url: string;
+  /** The broker closes every client connection of the run (its side of a cut link); returns how many. */
+  closeConnections(reason?: string): Promise<number>;
+  /** Removes the run's vhost (or stops the node), with its queues. */
+  drop(): Promise<void>;
+}
+
+/** The default broker of a dispatch run: a fresh vhost on the machine's RabbitMQ, dropped by stop(). */
+export const vhostBroker = (): Promise<ChaosBroker> => createVhost('rw-chaos');
+
 export interface ChaosClusterOptions {
   backend: Backend;
+  /** Dispatch mode: the replicas run with EXECUTION_MODE=dispatch and AMQP_URL to this broker's vhost. */
+  broker?: () => Promise<ChaosBroker>;
   /** Replica settings (LEASE_TTL_SECONDS, EXECUTION_TIMEOUT_MS, … ; unset ones keep their defaults). */
   env: Record<string, string>;
   /** Run every replica in a network namespace of its own (for faults that cut a host off). */
@@ -25,8 +42,9 @@ export interface ReplicaEvent {
 
 /**
  * One chaos run's world: the election backend's servers (a 3-member etcd, or a Redis), a PostgreSQL of its
- * own, the recording sink, and the replica processes; with `netns`, a test network whose namespaces the
- * replicas run in (the servers and the sink then also listen on the network's host address).
+ * own, in dispatch mode a RabbitMQ vhost of its own, the recording sink, and the replica processes; with
+ * `netns`, a test network whose namespaces the replicas run in (the servers and the sink then also listen on
+ * the network's host address).
  */
 export class ChaosCluster {
   readonly replicas: Replica[] = [];
@@ -40,11 +58,15 @@ export class ChaosCluster {
     readonly etcd: EtcdCluster | undefined,
     readonly redis: RedisServer | undefined,
     readonly net: NetLab | undefined,
+    /** Dispatch mode's RabbitMQ (undefined in leader mode). */
+    readonly broker: ChaosBroker | undefined,
     /** Where the replicas reach each server: loopback, or the test network's host address. */
     readonly serverHost: string,
   ) {}
 
   static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    // The machine's RabbitMQ listens on loopback only: a replica in a namespace of its own could not reach it.
+    if (options.broker && options.netns) throw new Error('dispatch mode cannot run in network namespaces');
     const net = options.netns ? await NetLab.create() : undefined;
     const extra = net ? [net.hostAddress] : [];
     const started: { stop(): Promise<void> }[] = [];
@@ -53,23 +75,28 @@ export class ChaosCluster {
       return server;
     };
     try {
-      const [db, etcd, redis] = await Promise.all([
+      const [db, etcd, redis, broker] = await Promise.all([
         createTestDatabase('rw_chaos', {
           ownServer: true,
           embedded: { extraListenAddresses: extra, allowNetworks: net ? [net.network] : [] },
         }).then((d) => keep({ ...d, stop: d.drop })),
         options.backend === 'etcd' ? startEtcd(3, { extraClientHosts: extra }).then(keep) : undefined,
         options.backend === 'redis' ? startRedis({ extraBindHosts: extra, own: true }).then(keep) : undefined,
+        options.broker?.().then((b) => keep({ ...b, stop: b.drop })),
       ]);
       const sink = keep(new Sink());
       await sink.start(net?.hostAddress);
       if (net) for (const id of ['a', 'b', 'c']) await net.addHost(id);
-      return new ChaosCluster(options, db, sink, etcd, redis, net, net?.hostAddress ?? '127.0.0.1');
+      return new ChaosCluster(options, db, sink, etcd, redis, net, broker, net?.hostAddress ?? '127.0.0.1');
     } catch (err) {
       await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
       await net?.destroy();
       throw err;
     }
+  }
+
+  get mode(): ExecutionMode {
+    return this.broker ? 'dispatch' : 'leader';
   }
 
   get pool(): pg.Pool {
@@ -86,6 +113,7 @@ export class ChaosCluster {
       ...(this.etcd ? { ETCD_ENDPOINTS: this.etcd.endpoints.map((u) => this.reachable(u)).join(',') } : {}),
       ...(this.redis ? { REDIS_URL: this.reachable(this.redis.url) } : {}),
       ...(backend === 'static' ? { LEADER_ID: 'a' } : {}),
+      ...(this.broker ? { EXECUTION_MODE: 'dispatch', AMQP_URL: this.broker.url } : {}),
       BACKOFF_BASE_MS: '20',
       BACKOFF_MAX_MS: '200',
       POLL_INTERVAL_MS: '200',
@@ -129,7 +157,11 @@ export class ChaosCluster {
   async stop(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.kill()));
     await this.sink.stop();
-    await Promise.all([this.etcd?.stop(), this.redis?.stop(), this.db.drop()].map((p) => p?.catch(() => undefined)));
+    await Promise.all(
+      [this.etcd?.stop(), this.redis?.stop(), this.broker?.drop(), this.db.drop()].map((p) =>
+        p?.catch(() => undefined),
+      ),
+    );
     await this.net?.destroy();
   }
 }

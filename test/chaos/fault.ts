@@ -1,10 +1,16 @@
 import type { Replica } from '../support/replica.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
-import type { Backend, ChaosCluster } from './chaos-cluster.js';
+import type { Backend, ChaosBroker, ChaosCluster } from './chaos-cluster.js';
 import type { RecordBook } from './records.js';
 
 /** The execution timeouts a run can use: EXECUTION_TIMEOUT_MS unset (60 s) or 1500 ms. */
 export type TimeoutSetting = 'default' | 'short';
+
+/**
+ * EXECUTION_MODE of the replicas: `leader` (only the leader executes) or `dispatch` (the leader publishes due
+ * records to RabbitMQ and every replica consumes and executes them).
+ */
+export type ExecutionMode = 'leader' | 'dispatch';
 
 export interface FaultContext {
   cluster: ChaosCluster;
@@ -26,6 +32,8 @@ export interface FaultContext {
   pgProxies: Map<string, TcpProxy>;
   /** Proxies between replica a and the election backend's servers (see Fault.electionProxy). */
   electionProxies: TcpProxy[];
+  /** Dispatch mode: proxies of the fault's own between a replica and RabbitMQ, by replica id (Fault.brokerProxyFor). */
+  brokerProxies: Map<string, TcpProxy>;
   /** Notes for the report (what the fault did, or could not do). */
   note(text: string): void;
 }
@@ -45,6 +53,21 @@ export interface Fault {
   pgProxyFor?: readonly string[];
   /** Replica a's connections to the election backend go through proxies. */
   electionProxy?: boolean;
+  /**
+   * The execution modes it runs in (default: leader). In dispatch mode it runs on DISPATCH_BACKENDS only, at
+   * the default execution timeout only.
+   */
+  modes?: readonly ExecutionMode[];
+  /** The quick form (npm test) runs it in dispatch mode too (it always runs it once in leader mode, if any). */
+  quickDispatch?: boolean;
+  /** Dispatch mode: replicas whose AMQP connections go through a proxy of the suite's own. */
+  brokerProxyFor?: readonly string[];
+  /**
+   * Dispatch mode: where the run's RabbitMQ comes from (default: a vhost of its own on the machine's broker,
+   * which a fault may not restart). The hook for a fault that restarts the broker: pass a node of the
+   * suite's own here (test/support/private-rabbit.ts) and restart it in inject().
+   */
+  broker?: () => Promise<ChaosBroker>;
   /** Every replica runs in a network namespace of its own. */
   netns?: boolean;
   /** Replicas load test/fixtures/chaos-handlers.mjs. */
@@ -65,5 +88,11 @@ export interface Fault {
 }
 
 export const ALL_BACKENDS: readonly Backend[] = ['etcd', 'redis', 'postgres'];
+
+/**
+ * The backends dispatch mode runs on. The election only gates who dispatches, and every backend's failover
+ * is shown in leader mode; one backend keeps the added time moderate.
+ */
+export const DISPATCH_BACKENDS: readonly Backend[] = ['etcd'];
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -15,12 +15,14 @@ export const PROCESS_FAULTS: Fault[] = [
   {
     name: 'kill -9 leader',
     backends: ALL_BACKENDS,
+    modes: ['leader', 'dispatch'], // in dispatch mode: the dispatcher, itself a consumer mid-execution too
     failoverGoal: true,
     inject: killAndRespawnLeader,
   },
   {
     name: 'SIGSTOP leader past the lease',
     backends: ALL_BACKENDS,
+    modes: ['leader', 'dispatch'],
     failoverGoal: true,
     async inject(ctx) {
       const leader = await ctx.leader();

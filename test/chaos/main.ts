@@ -1,10 +1,14 @@
 // The long form of the fault-injection suite: `npm run chaos` (after `npm run build`). Every fault on every
-// backend it applies to, at the default execution timeout and at 1.5 s, at the default lease TTL.
-//   node dist/test/chaos/main.js [--runs 2] [--records 1000] [--backend etcd|redis|postgres|static]
-//     [--timeout default|short] [--only "kill -9"] [--ttl 5] [--write docs/RELIABILITY.md]
+// backend it applies to, at the default execution timeout and at 1.5 s, at the default lease TTL; the faults
+// that run in dispatch mode also there (on etcd, at the default execution timeout), each run on a RabbitMQ
+// vhost of its own. Without a RabbitMQ to reach (rabbitmqctl), the dispatch runs are skipped, saying so.
+//   node dist/test/chaos/main.js [--runs 2] [--records 1000] [--mode leader|dispatch]
+//     [--backend etcd|redis|postgres|static] [--timeout default|short] [--only "kill -9"] [--ttl 5]
+//     [--write docs/RELIABILITY.md]
 // Exits 1 on any violation, or when a fault under the failover goal misses it at default settings.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { rabbitUnavailable } from '../support/rabbitmq.js';
 import { isViolation, type RunResult } from './analyse.js';
 import { combinations, FAULTS } from './faults.js';
 import { reliabilityDoc } from './reliability-doc.js';
@@ -14,6 +18,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '2' },
     records: { type: 'string', default: '1000' },
+    mode: { type: 'string' },
     backend: { type: 'string' },
     timeout: { type: 'string' },
     only: { type: 'string' },
@@ -24,16 +29,23 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const records = Number(values.records);
 const ttlSeconds = values.ttl ? Number(values.ttl) : undefined;
-const todo = combinations({ backend: values.backend, timeout: values.timeout, only: values.only });
+let todo = combinations({ mode: values.mode, backend: values.backend, timeout: values.timeout, only: values.only });
+const noRabbit = todo.some((c) => c.mode === 'dispatch') ? await rabbitUnavailable() : undefined;
+if (noRabbit) {
+  console.error(`dispatch mode skipped: ${noRabbit}`);
+  todo = todo.filter((c) => c.mode !== 'dispatch');
+}
 if (todo.length === 0) {
   console.error('no fault matches the filters');
   process.exit(2);
 }
 const results: RunResult[] = [];
 const started = Date.now();
-for (const [i, { fault, backend, timeout }] of todo.entries()) {
+for (const [i, { fault, mode, backend, timeout }] of todo.entries()) {
+  const what = `${fault.name} / ${mode} / ${backend} / ${timeout}`;
   for (let run = 1; run <= runs; run++) {
     const result = await runFault(fault, {
+      mode,
       backend,
       timeout,
       ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
@@ -41,14 +53,12 @@ for (const [i, { fault, backend, timeout }] of todo.entries()) {
       quick: false,
       settleTimeoutMs: 180_000,
     }).catch((err: unknown) => {
-      console.error(`${fault.name} / ${backend} / ${timeout} #${run} failed to run: ${String(err)}`);
+      console.error(`${what} #${run} failed to run: ${String(err)}`);
       return undefined;
     });
     if (!result) continue;
     results.push(result);
-    console.error(
-      `[${i + 1}/${todo.length}] ${fault.name} / ${backend} / ${timeout} #${run}: ${JSON.stringify(result)}`,
-    );
+    console.error(`[${i + 1}/${todo.length}] ${what} #${run}: ${JSON.stringify(result)}`);
   }
 }
 const goalFaults = new Set(FAULTS.filter((f) => f.failoverGoal).map((f) => f.name));

@@ -38,15 +38,23 @@ export class RecordBook {
   }
 
   /**
-   * The usual mix: 70 % succeed at once, 15 % fail once, 10 % always fail (max_attempts 3), and with `slow`
-   * 5 % outlive a 1.5 s execution timeout (max_attempts 2).
+   * The usual mix: 70 % succeed at once, 15 % fail once, 10 % always fail (max_attempts 3); with `slow`, 5 %
+   * outlive a 1.5 s execution timeout (max_attempts 2); with `long`, 5 % take a second and succeed (in
+   * dispatch mode, a redelivered or republished message then meets its record still executing elsewhere), in
+   * ten slices between the quick ones so that some run whenever the fault hits.
    */
-  async insertMix(total: number, slow = false): Promise<void> {
-    const slowCount = slow ? Math.round(total * 0.05) : 0;
+  async insertMix(total: number, options: { slow?: boolean; long?: boolean } = {}): Promise<void> {
+    const slowCount = options.slow ? Math.round(total * 0.05) : 0;
+    const longCount = options.long ? Math.round(total * 0.05) : 0;
     const failing = Math.round(total * 0.1);
     const flaky = Math.round(total * 0.15);
-    const ok = total - slowCount - failing - flaky;
-    await this.insert(ok, { mode: 'ok', delayMs: 20 }, { status: 'succeeded', maxAttempts: 5 });
+    const ok = total - slowCount - longCount - failing - flaky;
+    const rounds = longCount > 0 ? 10 : 1;
+    const slice = (n: number, i: number) => Math.floor((n * (i + 1)) / rounds) - Math.floor((n * i) / rounds);
+    for (let i = 0; i < rounds; i++) {
+      await this.insert(slice(ok, i), { mode: 'ok', delayMs: 20 }, { status: 'succeeded', maxAttempts: 5 });
+      await this.insert(slice(longCount, i), { mode: 'ok', delayMs: 1_000 }, { status: 'succeeded', maxAttempts: 5 });
+    }
     await this.insert(
       flaky,
       { mode: 'fail-until', succeedOnAttempt: 2, delayMs: 20 },

@@ -5,12 +5,15 @@ import { waitFor } from '../support/ports.js';
 import { isLeading, type Replica } from '../support/replica.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { analyse, type RunResult } from './analyse.js';
-import { type Backend, ChaosCluster } from './chaos-cluster.js';
-import type { Fault, FaultContext, FaultFindings, TimeoutSetting } from './fault.js';
+import { StrandedWatch } from './analyse-dispatch.js';
+import { type Backend, ChaosCluster, vhostBroker } from './chaos-cluster.js';
+import type { ExecutionMode, Fault, FaultContext, FaultFindings, TimeoutSetting } from './fault.js';
 import { RecordBook } from './records.js';
 
 export interface RunOptions {
   backend: Backend;
+  /** Dispatch: EXECUTION_MODE=dispatch, AMQP_URL to a vhost of the run's own (or the fault's broker). */
+  mode: ExecutionMode;
   timeout: TimeoutSetting;
   /** LEASE_TTL_SECONDS; unset: the default (5). */
   ttlSeconds?: number;
@@ -23,25 +26,39 @@ export interface RunOptions {
 export const DEFAULT_TTL_SECONDS = 5;
 const HANDLERS = fileURLToPath(new URL('../../../test/fixtures/chaos-handlers.mjs', import.meta.url));
 
-/** One run of one fault on 3 replica processes: inject, heal, wait until every record is final, analyse. */
+/**
+ * One run of one fault on 3 replica processes, in one execution mode: inject, heal, wait until every record is
+ * final, analyse.
+ */
 export async function runFault(fault: Fault, options: RunOptions): Promise<RunResult> {
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const env: Record<string, string> = {};
   if (options.ttlSeconds !== undefined) env.LEASE_TTL_SECONDS = String(options.ttlSeconds);
   if (options.timeout === 'short') env.EXECUTION_TIMEOUT_MS = '1500';
   if (fault.handlers) env.HANDLERS_MODULE = HANDLERS;
-  const cluster = await ChaosCluster.start({ backend: options.backend, env, netns: fault.netns ?? false });
+  const cluster = await ChaosCluster.start({
+    backend: options.backend,
+    env,
+    netns: fault.netns ?? false,
+    ...(options.mode === 'dispatch' ? { broker: fault.broker ?? vhostBroker } : {}),
+  });
   const proxies: TcpProxy[] = [];
   const notes: string[] = [];
+  let watch: StrandedWatch | undefined;
   try {
-    const pgProxies = new Map<string, TcpProxy>();
-    for (const id of fault.pgProxyFor ?? []) {
-      const url = new URL(cluster.db.url);
-      const proxy = await startProxy(proxies, url.hostname, Number(url.port));
-      url.port = String(proxy.port);
-      cluster.override(id, { DATABASE_URL: url.toString() });
-      pgProxies.set(id, proxy);
-    }
+    const proxiesTo = async (ids: readonly string[] | undefined, server: string | undefined, setting: string) => {
+      const byReplica = new Map<string, TcpProxy>();
+      for (const id of server ? (ids ?? []) : []) {
+        const url = new URL(server!);
+        const proxy = await startProxy(proxies, url.hostname, Number(url.port));
+        url.port = String(proxy.port);
+        cluster.override(id, { [setting]: url.toString() });
+        byReplica.set(id, proxy);
+      }
+      return byReplica;
+    };
+    const pgProxies = await proxiesTo(fault.pgProxyFor, cluster.db.url, 'DATABASE_URL');
+    const brokerProxies = await proxiesTo(fault.brokerProxyFor, cluster.broker?.url, 'AMQP_URL');
     const electionProxies: TcpProxy[] = [];
     if (fault.electionProxy) {
       const targets = cluster.etcd?.endpoints ?? (cluster.redis ? [cluster.redis.url] : []);
@@ -63,8 +80,9 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     // Every replica is up and campaigning before anything happens: a fault must meet three live replicas.
     await Promise.all(followers.map((r) => r.waitForLog((l) => l.msg === 'following the leader', 30_000)));
 
+    if (options.mode === 'dispatch') watch = new StrandedWatch(cluster.pool);
     const book = new RecordBook(cluster);
-    await book.insertMix(options.records, fault.slowRecords ?? false);
+    await book.insertMix(options.records, { slow: fault.slowRecords ?? false, long: options.mode === 'dispatch' });
     const trickle = book.trickle(2, 200);
     await waitFor(
       'executions under way',
@@ -86,6 +104,7 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       },
       pgProxies,
       electionProxies,
+      brokerProxies,
       note: (text) => notes.push(text),
     };
     const injectCalledAt = Date.now();
@@ -121,10 +140,12 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       15_000,
       20,
     ).catch(() => notes.push('the sink still had requests in flight'));
+    const stranded = await watch?.stop();
     if (fault.check) findings = await fault.check(ctx);
     notes.push(...findings.notes);
     return await analyse({
       fault: fault.name,
+      mode: options.mode,
       backend: options.backend,
       timeout: options.timeout,
       ttlSeconds,
@@ -132,9 +153,11 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       book,
       faultAt,
       faultViolations: findings.violations,
+      ...(stranded ? { stranded } : {}),
       notes,
     });
   } finally {
+    await watch?.stop();
     await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
     if (process.env.CHAOS_LOG_DIR) await keepLogs(process.env.CHAOS_LOG_DIR, fault.name, options.backend, cluster);
@@ -144,9 +167,11 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
 /** CHAOS_LOG_DIR set: every replica's log lines of the run, one JSON file per run, to read a run afterwards. */
 async function keepLogs(dir: string, fault: string, backend: string, cluster: ChaosCluster): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`;
+  const { mode } = cluster;
+  const at = new Date().toISOString().replace(/[:.]/g, '-');
+  const name = `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`;
   const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
-  await writeFile(join(dir, name), JSON.stringify({ fault, backend, replicas }, null, 1));
+  await writeFile(join(dir, name), JSON.stringify({ fault, mode, backend, replicas }, null, 1));
 }
 
 /** Wall-clock ms minus the sink's clock (this process's performance clock). */

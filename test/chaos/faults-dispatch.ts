@@ -1,0 +1,151 @@
+import { waitFor } from '../support/ports.js';
+import type { Replica } from '../support/replica.js';
+import { DISPATCH_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
+
+/**
+ * Waits (up to 30 s) until `replica` (or any replica) has at least `n` attempts in progress per the ledger: a
+ * row without an outcome, started in the last 3 s (a row of an executor that died keeps no outcome forever);
+ * with `long`, attempts of the mix's long records (a second each). Returns whether it saw them; the fault goes
+ * ahead either way, and says so.
+ */
+async function attemptsInProgress(
+  ctx: FaultContext,
+  n: number,
+  { replica, long = false }: { replica?: Replica; long?: boolean } = {},
+): Promise<boolean> {
+  const what = `${n} ${long ? 'long ' : ''}attempts in progress on ${replica?.id ?? 'any replica'}`;
+  const seen = await waitFor(
+    what,
+    async () => {
+      const { rows } = await ctx.cluster.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid
+         WHERE a.outcome IS NULL AND a.started_at > now() - interval '3 seconds'
+           AND ($1::text IS NULL OR a.replica_id = $1)
+           AND (NOT $2 OR (f.payload #>> '{body,delayMs}')::int >= 1000)`,
+        [replica?.id ?? null, long],
+      );
+      return rows[0]!.n >= n || undefined;
+    },
+    30_000,
+    10,
+  ).catch(() => false);
+  if (!seen) ctx.note(`the fault hit without ${what}`);
+  return seen;
+}
+
+/**
+ * Waits (up to 2 min) until the run's first records are through and only the trickle is due: a record that is
+ * due again is then dispatched at once, not behind hundreds of others.
+ */
+async function backlogDrained(ctx: FaultContext): Promise<void> {
+  await waitFor(
+    'the backlog to drain',
+    async () => {
+      const { rows } = await ctx.cluster.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM failed_records WHERE status = 'pending'`,
+      );
+      return rows[0]!.n < 20 || undefined;
+    },
+    120_000,
+    100,
+  ).catch(() => ctx.note('the backlog had not drained when the fault hit'));
+}
+
+/** A live replica that does not lead now: a consumer only. */
+async function consumer(ctx: FaultContext): Promise<Replica> {
+  const leader = await ctx.leader();
+  return ctx.cluster.replicas.find((r) => r.alive && r !== leader)!;
+}
+
+/** Replica `id`, noting if it leads now (the fault meant a consumer only). */
+async function namedConsumer(ctx: FaultContext, id: string): Promise<Replica> {
+  const replica = ctx.cluster.replicas.find((r) => r.alive && r.id === id)!;
+  if ((await ctx.leader()) === replica) ctx.note(`${id} led when the fault hit: it cut the dispatcher too`);
+  return replica;
+}
+
+/** Died attempts (no outcome) of `replica` per the ledger, once every record is final. */
+async function diedAttempts(ctx: FaultContext, replica: string): Promise<number> {
+  const { rows } = await ctx.cluster.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM retry_worker_attempts WHERE replica_id = $1 AND outcome IS NULL`,
+    [replica],
+  );
+  return rows[0]!.n;
+}
+
+/**
+ * Faults of dispatch mode's own parts (EXECUTION_MODE=dispatch): a consumer's process, its links to RabbitMQ
+ * and to Postgres. The dispatching leader's crash and pause are the process faults (faults-process.ts), run
+ * in both modes. Not here yet: a RabbitMQ restart, which needs a node of the suite's own instead of a vhost
+ * on the machine's broker (Fault.broker is the hook; test/support/private-rabbit.ts the node).
+ */
+export const DISPATCH_FAULTS: Fault[] = [
+  {
+    name: 'kill -9 consumer mid-execution',
+    modes: ['dispatch'],
+    quickDispatch: true,
+    backends: DISPATCH_BACKENDS,
+    async inject(ctx) {
+      const victim = await consumer(ctx);
+      await attemptsInProgress(ctx, 3, { replica: victim });
+      ctx.injected();
+      await ctx.cluster.kill(victim);
+      ctx.respawn(victim);
+    },
+    async check(ctx) {
+      const victim = ctx.cluster.events.find((e) => e.what.startsWith('killed'))?.replicaId ?? '?';
+      return { violations: [], notes: [`${await diedAttempts(ctx, victim)} attempt(s) died with ${victim}`] };
+    },
+  },
+  {
+    name: 'RabbitMQ closes every connection',
+    modes: ['dispatch'],
+    quickDispatch: true,
+    backends: DISPATCH_BACKENDS,
+    async inject(ctx) {
+      // The messages of the closed connections are redelivered at once to the consumers still connected, while
+      // their records still run where they were: 5 s records, on a cluster through its backlog (so that a record
+      // wrongly taken for a died attempt would be dispatched again at once and meet its first execution).
+      await backlogDrained(ctx);
+      // Ten: at most BATCH_SIZE (20) messages are in flight, and the rest of the records want room too.
+      await ctx.book.insert(10, { mode: 'ok', delayMs: 5_000 }, { status: 'succeeded', maxAttempts: 5 });
+      await attemptsInProgress(ctx, 3, { long: true });
+      ctx.injected();
+      const closed = await ctx.cluster.broker!.closeConnections('chaos: connection closed by the broker');
+      ctx.note(`the broker closed ${closed} connection(s) (a publisher and a consumer per replica)`);
+    },
+  },
+  {
+    name: 'silent consumer↔RabbitMQ link 3×TTL',
+    modes: ['dispatch'],
+    backends: DISPATCH_BACKENDS,
+    brokerProxyFor: ['b'],
+    async inject(ctx) {
+      const b = await namedConsumer(ctx, 'b');
+      await attemptsInProgress(ctx, 2, { replica: b });
+      ctx.injected();
+      ctx.cluster.note('b', 'cut off from RabbitMQ (silent link)');
+      ctx.brokerProxies.get('b')!.hold();
+      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
+      ctx.brokerProxies.get('b')!.heal();
+    },
+  },
+  {
+    name: 'silent consumer↔Postgres link 3×TTL',
+    modes: ['dispatch'],
+    backends: DISPATCH_BACKENDS,
+    pgProxyFor: ['b'],
+    async inject(ctx) {
+      const b = await namedConsumer(ctx, 'b');
+      await attemptsInProgress(ctx, 2, { replica: b });
+      ctx.injected();
+      ctx.cluster.note('b', 'cut off from Postgres (silent link)');
+      ctx.pgProxies.get('b')!.hold();
+      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
+      ctx.pgProxies.get('b')!.heal();
+    },
+    async check(ctx) {
+      return { violations: [], notes: [`${await diedAttempts(ctx, 'b')} attempt(s) of b ended without an outcome`] };
+    },
+  },
+];
