@@ -1,6 +1,7 @@
 import { waitFor } from '../support/ports.js';
 import type { Replica } from '../support/replica.js';
 import { DISPATCH_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
+import { killAndRespawnLeader } from './faults-process.js';
 
 /**
  * Waits (up to 30 s) until `replica` (or any replica) has at least `n` attempts in progress per the ledger: a
@@ -146,6 +147,20 @@ export const DISPATCH_FAULTS: Fault[] = [
     },
     async check(ctx) {
       return { violations: [], notes: [`${await diedAttempts(ctx, 'b')} attempt(s) of b ended without an outcome`] };
+    },
+  },
+  {
+    // The fence waits on the handover barrier for every execution of the old epoch, and in dispatch mode the
+    // other replicas' executions are alive and hold it: the next term starts (and dispatches) only once they
+    // end. Shown, not asserted against the failover goal: it is bounded by the longest execution in flight.
+    name: 'kill -9 leader while consumers run 15 s executions',
+    modes: ['dispatch'],
+    backends: DISPATCH_BACKENDS,
+    async inject(ctx) {
+      await backlogDrained(ctx);
+      await ctx.book.insert(6, { mode: 'ok', delayMs: 15_000 }, { status: 'succeeded', maxAttempts: 5 });
+      await attemptsInProgress(ctx, 6, { long: true });
+      await killAndRespawnLeader(ctx);
     },
   },
 ];

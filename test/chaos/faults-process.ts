@@ -3,7 +3,7 @@ import { isLeading } from '../support/replica.js';
 import { ALL_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
 
 /** kill -9 of the leader, then the same replica started again (as a supervisor would). */
-async function killAndRespawnLeader(ctx: FaultContext): Promise<void> {
+export async function killAndRespawnLeader(ctx: FaultContext): Promise<void> {
   const leader = await ctx.leader();
   ctx.injected();
   await ctx.cluster.kill(leader);
