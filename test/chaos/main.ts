@@ -78,6 +78,7 @@ const doc = reliabilityDoc({
     .map((a) => (a.includes(' ') ? JSON.stringify(a) : a))
     .join(' ')}`,
   minutes: Math.round((Date.now() - started) / 60000),
+  ...(noRabbit ? { dispatchSkipped: noRabbit } : {}),
 });
 console.log(doc);
 if (values.write) await writeFile(values.write, doc);

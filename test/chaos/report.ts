@@ -1,4 +1,5 @@
-import { type RunResult, type Violations, violationCount } from './analyse.js';
+import { NOT_CHECKED, type RunResult, type Violations, violationCount } from './analyse.js';
+import type { ExecutionMode } from './fault.js';
 
 const median = (xs: number[]) => {
   if (xs.length === 0) return undefined;
@@ -14,12 +15,13 @@ const VIOLATION_COLUMNS: [keyof Violations, string][] = [
   ['overAttempts', 'over max_attempts'],
   ['ledgerDuplicates', 'ledger duplicates'],
   ['succeededThenDead', 'succeeded then dead'],
+  ['stranded', 'stranded (message lost)'],
   ['faultChecks', 'fault checks'],
 ];
 
 const PAUSE = 'longest pause median / max (ms)';
 
-const groupKey = (r: RunResult) => `${r.fault}\u0000${r.backend}\u0000${r.timeout}`;
+const groupKey = (r: RunResult) => `${r.fault}\u0000${r.mode}\u0000${r.backend}\u0000${r.timeout}`;
 
 /** "median / max" of the failovers measured, in ms, and how many runs had none. */
 export function failoverCell(rs: readonly RunResult[]): string {
@@ -29,8 +31,13 @@ export function failoverCell(rs: readonly RunResult[]): string {
   return missing > 0 && ms.length > 0 ? `${cell} (${missing} without)` : cell;
 }
 
-/** One Markdown row per fault × backend × execution timeout: the sums over its runs. */
-export function reportTable(results: readonly RunResult[]): string {
+/**
+ * One Markdown row per fault × backend × execution timeout of one execution mode: the sums over its runs. The
+ * columns are the checks the mode makes; dispatch mode adds the oldest dispatch mark seen (max over its runs).
+ */
+export function reportTable(results: readonly RunResult[], mode: ExecutionMode): string {
+  const columns = VIOLATION_COLUMNS.filter(([k]) => !NOT_CHECKED[mode].has(k));
+  const dispatch = mode === 'dispatch';
   const header = [
     'fault',
     'backend',
@@ -39,14 +46,16 @@ export function reportTable(results: readonly RunResult[]): string {
     'records',
     'executions',
     'refused (stale token)',
-    ...VIOLATION_COLUMNS.map(([, title]) => title),
+    ...columns.map(([, title]) => title),
     'overlaps after hang-up',
     'duplicates after success',
     'failover median / max (ms)',
+    ...(dispatch ? ['oldest mark max (ms)'] : []),
   ];
   const lines = [`| ${header.join(' | ')} |`, `|---|---|---|${'---:|'.repeat(header.length - 3)}`];
   const groups = new Map<string, RunResult[]>();
-  for (const r of results) groups.set(groupKey(r), [...(groups.get(groupKey(r)) ?? []), r]);
+  for (const r of results.filter((x) => x.mode === mode))
+    groups.set(groupKey(r), [...(groups.get(groupKey(r)) ?? []), r]);
   for (const rs of groups.values()) {
     const sum = (f: (r: RunResult) => number) => rs.reduce((n, r) => n + f(r), 0);
     const first = rs[0]!;
@@ -58,24 +67,33 @@ export function reportTable(results: readonly RunResult[]): string {
       sum((r) => r.records),
       sum((r) => r.executions),
       sum((r) => r.refused),
-      ...VIOLATION_COLUMNS.map(([k]) => sum((r) => r.violations[k])),
+      ...columns.map(([k]) => sum((r) => r.violations[k])),
       sum((r) => r.overlapsAfterHangUp),
       sum((r) => r.duplicatesAfterSuccess),
       failoverCell(rs),
+      ...(dispatch ? [Math.max(...rs.map((r) => r.oldestMarkMs ?? 0))] : []),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }
 
-/** Failover per fault at default settings (TTL 5 s, execution timeout 60 s), all backends together. */
-export function failoverTable(results: readonly RunResult[], goalFaults: ReadonlySet<string>, ttlSeconds: number) {
+/**
+ * Failover per fault at default settings (TTL 5 s, execution timeout 60 s), all backends together, in one
+ * execution mode.
+ */
+export function failoverTable(
+  results: readonly RunResult[],
+  mode: ExecutionMode,
+  goalFaults: ReadonlySet<string>,
+  ttlSeconds: number,
+) {
   const goalMs = ttlSeconds * 1000 + 2000;
   const lines = [
     `| fault | backends | runs | failover median / max (ms) | goal: within TTL + 2 s (${goalMs} ms) | ${PAUSE} |`,
     '|---|---|---:|---:|---|---:|',
   ];
-  const atDefaults = results.filter((r) => r.timeout === 'default' && r.ttlSeconds === ttlSeconds);
+  const atDefaults = results.filter((r) => r.mode === mode && r.timeout === 'default' && r.ttlSeconds === ttlSeconds);
   for (const fault of [...new Set(atDefaults.map((r) => r.fault))]) {
     const rs = atDefaults.filter((r) => r.fault === fault);
     const ms = rs.map((r) => r.failoverMs).filter((x): x is number => x !== undefined);
@@ -93,7 +111,7 @@ export function failoverTable(results: readonly RunResult[], goalFaults: Readonl
 export function findings(results: readonly RunResult[]): string {
   const out: string[] = [];
   for (const r of results.filter((x) => violationCount(x) > 0))
-    out.push(`- ${r.fault} (${r.backend}, ${r.timeout}): ${r.notes.slice(0, 6).join('; ')}`);
+    out.push(`- ${r.fault} (${r.mode} mode, ${r.backend}, ${r.timeout}): ${r.notes.slice(0, 6).join('; ')}`);
   const reasons: Record<string, number> = {};
   for (const r of results)
     for (const [why, n] of Object.entries(r.duplicateReasons)) reasons[why] = (reasons[why] ?? 0) + n;

@@ -1,0 +1,84 @@
+import type { RunResult } from './analyse.js';
+import { STRANDED_AFTER_MS } from './analyse-dispatch.js';
+import { failoverTable, reportTable } from './report.js';
+
+/**
+ * The section of docs/RELIABILITY.md on dispatch mode: what its runs do, what each check means there (the
+ * same words as analyse-dispatch.ts), and its tables. `skipped`: why no dispatch run was made.
+ */
+export function dispatchSection(
+  results: readonly RunResult[],
+  goalFaults: ReadonlySet<string>,
+  ttlSeconds: number,
+  skipped: string | undefined,
+): string {
+  const runs = results.filter((r) => r.mode === 'dispatch');
+  const tables =
+    runs.length > 0
+      ? `${reportTable(results, 'dispatch')}
+
+Failover at default settings, in dispatch mode (from the injection to the first execution under a newer
+epoch: once a new term is fenced, every consumer executes under it, whoever published the message):
+
+${failoverTable(results, 'dispatch', goalFaults, ttlSeconds)}`
+      : `No dispatch-mode run was made${skipped ? `: ${skipped}` : ''}.`;
+  return `## Dispatch mode (EXECUTION_MODE=dispatch)
+
+In dispatch mode the elected leader marks due records and publishes one message each to a RabbitMQ quorum
+queue; every replica, the leader too, consumes: it locks the message's row FOR UPDATE SKIP LOCKED (holding the
+handover barrier shared), writes the attempt to the ledger, runs the handler, commits the outcome, and only
+then acknowledges the message. The faults below run in that mode with the same three replicas, sink and
+record mix, and: on etcd only (the election only gates who dispatches, and every backend's failover is shown
+in leader mode above); at default settings only (lease TTL 5 s, execution timeout 60 s,
+DISPATCH_REDELIVER_AFTER_MS 2 min, AMQP heartbeat 5 s); with a RabbitMQ vhost of the run's own on the
+machine's broker (RabbitMQ 3.10, 127.0.0.1:5672), deleted after the run; and with 5 % of the records taking a
+second, in slices between the others, so that a message that comes again (redelivered by the broker,
+republished by a new leader) meets its record still executing elsewhere.
+
+- kill -9 consumer mid-execution: a replica that does not lead, once the ledger shows it with three attempts
+  in progress; started again at once, as a supervisor would;
+- kill -9 leader: the dispatcher, itself a consumer with executions in progress; started again at once;
+- SIGSTOP leader past the lease: the dispatcher frozen for 2.5 × TTL, its executions with it;
+- RabbitMQ closes every connection: once the backlog is through, ten 5 s records are inserted, and while
+  three of them run \`rabbitmqctl close_connection\` closes every connection of the run's vhost at once (a
+  publisher and a consumer per replica); their messages are redelivered at once to the consumers that
+  reconnect, while their records still run where they were;
+- silent consumer↔RabbitMQ link 3×TTL: replica b's AMQP connection runs through a TCP proxy of the suite's
+  own, which stops moving bytes (no FIN, no RST) and resets the connections when it heals. The machine's
+  broker listens on loopback only, so leader mode's network-namespace cut cannot reach it;
+- silent consumer↔Postgres link 3×TTL: replica b's Postgres connections the same way;
+- kill -9 leader while consumers run 15 s executions: once the backlog is through, six 15 s records start
+  and the dispatcher is killed. A new term is fenced only once every execution of the old epoch has ended,
+  and here the other replicas' executions are alive and hold the handover barrier: the next term executes
+  (and dispatches) only after them. So in dispatch mode the failover is bounded by the lease TTL or by the
+  longest execution in flight on the surviving replicas, whichever is longer (up to EXECUTION_TIMEOUT_MS,
+  60 s by default), not by TTL + 2 s; the failover goal is not asserted for this fault, and its row shows
+  the time. Leader mode does not have this: there only the leader executes, and its transactions end with it.
+
+Not yet run: a RabbitMQ restart. It needs a broker node of the suite's own rather than a vhost on the
+machine's; \`Fault.broker\` (test/chaos/fault.ts) is the hook for it.
+
+What the checks mean in dispatch mode (test/chaos/analyse-dispatch.ts):
+
+- overlaps: unchanged, and the check dispatch mode lives by. A message comes again while its record may still
+  run elsewhere (the broker redelivers a consumer's unacknowledged messages when its connection ends; a new
+  leader publishes at once every mark an earlier term left); only the row lock, held for the whole
+  execution, makes such a copy find no row and be dropped;
+- term overlaps: only two epochs' executions in progress at once. A consumer holds the handover barrier
+  shared for its whole execution and sends the epoch Postgres holds as its fencing token, so a new leader's
+  fence waits for every execution of the old epoch on every replica. Several replicas executing under one
+  epoch is what dispatch mode does on purpose and is not counted;
+- stale-term starts: unchanged, and it holds every consumer to it, not only the dispatcher: no request of an
+  older epoch may start after a newer term was fenced;
+- lost, over max_attempts, ledger duplicates, succeeded then dead: unchanged, per record; a consumer's crash
+  still counts its attempt;
+- stranded (message lost), dispatch mode only: the outside view of "a message is acknowledged only after its
+  record's outcome is committed". A message acknowledged early and lost with its consumer leaves its record
+  pending and marked as in flight until the leader's sweep after DISPATCH_REDELIVER_AFTER_MS: nothing is lost
+  in the end, but the message was. Every second of a run the suite reads the marks of pending records; a
+  record whose mark is older than ${STRANDED_AFTER_MS / 1000} s counts. "Oldest mark" is the oldest such mark
+  seen in any run of the row: how long a message was outstanding at most.
+
+${tables}
+`;
+}
