@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { sleep, withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ExecutionConfig } from '../config.js';
+import { isDispatchHeld } from '../db/dispatch-held.js';
 import { lockDispatched } from '../db/lock-dispatched.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import { ExecutionAborted } from '../errors.js';
@@ -43,14 +44,17 @@ const REQUEUE_AFTER_MS = 1_000;
  * executes each message's record on the same path as leader mode. Per message:
  *
  *   lock the row (FOR UPDATE SKIP LOCKED; still pending, due, not paused, and carrying the message's token)
- *     ├── no row: stale, duplicate, or executing elsewhere ──▶ ack, counted as dropped
+ *     ├── no row: stale or duplicate ──▶ ack, counted as dropped
+ *     ├── no row, but the record is due under this token: locked elsewhere ──▶ nack after a second
  *     └── row ──▶ plan (the ledger decides) ──▶ ledger row ──▶ handler ──▶ classify ──▶ completion + COMMIT ──▶ ack
  *                 rows uncertain (Postgres link lost: the handler's signal aborts), completion failed,
  *                 or not started (draining) ──▶ roll back, nack: the message goes back to the queue
  *
  * The row stays locked for the whole execution, in a transaction that holds the handover barrier shared; the
  * message is acknowledged only after the outcome is committed. A consumer that dies (or whose channel does)
- * leaves its messages unacknowledged: the broker delivers them again, and the ledger counts the attempt.
+ * leaves its messages unacknowledged: the broker delivers them again, and the ledger counts the attempt. The
+ * copy may reach another consumer before Postgres has ended the dead one's transaction: its row is still
+ * locked then, so the copy goes back to the queue rather than being dropped (it is the record's only message).
  */
 export class DispatchConsumer {
   private readonly link: BrokerLink;
@@ -189,6 +193,12 @@ export class DispatchConsumer {
     );
     const row = rows[0];
     if (!session || !row) {
+      const held = await withTimeout(
+        isDispatchHeld(pool, message.id, message.token),
+        timings.databaseTimeoutMs,
+        'checking a record not locked',
+      );
+      if (held) return 'requeue';
       metrics.dispatch.dropped('not-due');
       return 'ack';
     }
