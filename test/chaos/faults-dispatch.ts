@@ -1,5 +1,6 @@
 import { waitFor } from '../support/ports.js';
 import type { Replica } from '../support/replica.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { DISPATCH_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
 import { killAndRespawnLeader } from './faults-process.js';
 
@@ -65,6 +66,21 @@ async function namedConsumer(ctx: FaultContext, id: string): Promise<Replica> {
   return replica;
 }
 
+/**
+ * Replica b, a consumer with attempts in progress, loses its link to `server`: its proxy goes silent (no FIN,
+ * no RST) for 3 × TTL (1.5 × in the quick form), then resets its connections.
+ */
+async function silenceLinkOfB(ctx: FaultContext, proxies: Map<string, TcpProxy>, server: string): Promise<void> {
+  const b = await namedConsumer(ctx, 'b');
+  await attemptsInProgress(ctx, 2, { replica: b });
+  ctx.injected();
+  ctx.cluster.note('b', `cut off from ${server} (silent link)`);
+  const proxy = proxies.get('b')!;
+  proxy.hold();
+  await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
+  proxy.heal();
+}
+
 /** Died attempts (no outcome) of `replica` per the ledger, once every record is final. */
 async function diedAttempts(ctx: FaultContext, replica: string): Promise<number> {
   const { rows } = await ctx.cluster.pool.query<{ n: number }>(
@@ -121,30 +137,14 @@ export const DISPATCH_FAULTS: Fault[] = [
     modes: ['dispatch'],
     backends: DISPATCH_BACKENDS,
     brokerProxyFor: ['b'],
-    async inject(ctx) {
-      const b = await namedConsumer(ctx, 'b');
-      await attemptsInProgress(ctx, 2, { replica: b });
-      ctx.injected();
-      ctx.cluster.note('b', 'cut off from RabbitMQ (silent link)');
-      ctx.brokerProxies.get('b')!.hold();
-      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
-      ctx.brokerProxies.get('b')!.heal();
-    },
+    inject: (ctx) => silenceLinkOfB(ctx, ctx.brokerProxies, 'RabbitMQ'),
   },
   {
     name: 'silent consumer↔Postgres link 3×TTL',
     modes: ['dispatch'],
     backends: DISPATCH_BACKENDS,
     pgProxyFor: ['b'],
-    async inject(ctx) {
-      const b = await namedConsumer(ctx, 'b');
-      await attemptsInProgress(ctx, 2, { replica: b });
-      ctx.injected();
-      ctx.cluster.note('b', 'cut off from Postgres (silent link)');
-      ctx.pgProxies.get('b')!.hold();
-      await sleep((ctx.quick ? 1.5 : 3) * ctx.ttlMs);
-      ctx.pgProxies.get('b')!.heal();
-    },
+    inject: (ctx) => silenceLinkOfB(ctx, ctx.pgProxies, 'Postgres'),
     async check(ctx) {
       return { violations: [], notes: [`${await diedAttempts(ctx, 'b')} attempt(s) of b ended without an outcome`] };
     },
