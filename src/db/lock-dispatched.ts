@@ -41,7 +41,8 @@ const LOCK_DISPATCHED = {
 /**
  * Dispatch mode, on a consumer: opens a transaction on `client` and locks the message's record, only if it is
  * still due (pending, due, its kind not paused) and still carries the message's token; a locked row is
- * skipped, never waited for. No row: the message is stale or a duplicate (the caller commits and drops it).
+ * skipped, never waited for. No row: the message is stale or a duplicate, or its record is locked elsewhere
+ * (the caller commits, and tells these apart with isDispatchHeld).
  *
  * Like a claim, it takes the handover barrier shared for the whole transaction, before it reads the epoch: a new
  * leader raises the epoch only after every execution under the previous one has ended, so fencing tokens reach

@@ -64,8 +64,10 @@ export interface Fault {
   brokerProxyFor?: readonly string[];
   /**
    * Dispatch mode: where the run's RabbitMQ comes from (default: a vhost of its own on the machine's broker,
-   * which a fault may not restart). The hook for a fault that restarts the broker: pass a node of the
-   * suite's own here (test/support/private-rabbit.ts) and restart it in inject().
+   * which a fault may not restart). The hook for a fault that restarts the broker: a factory that starts a
+   * node of the run's own (startPrivateRabbit, test/support/private-rabbit.ts: its url, and dispose() as
+   * drop(); closeConnections is only the vhost fault's) and keeps it where the fault's inject() can stop, kill
+   * and start it again.
    */
   broker?: () => Promise<ChaosBroker>;
   /** Every replica runs in a network namespace of its own. */
