@@ -173,7 +173,8 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
       promisify(execFile)(process.execPath, [CLI, ...args], {
         env: { ...process.env, DATABASE_URL: cluster.db.url, ELECTION_NAME: cluster.baseEnv.ELECTION_NAME },
       });
-    await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 300 });
+    // 1 s handlers, 5 at a time: the queue still holds most messages when the pause (a CLI process) lands.
+    await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 1_000 });
     await waitFor('some executions', () => (cluster.sink.executions.length >= 5 ? true : undefined));
     await command('pause', 'http');
     // The consumer drops the queued messages of the paused kind; their records stay pending and marked.
@@ -183,7 +184,7 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     );
     assert.ok(rows[0]!.n > 0, 'no message was dropped while the kind was paused');
     await command('resume', 'http');
-    await cluster.waitUntilSettled(20_000);
+    await cluster.waitUntilSettled(60_000); // well under the 2 minutes a record waited before
     assert.equal(cluster.sink.executions.length, 60);
     assertSafe(cluster);
   });

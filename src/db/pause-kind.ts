@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DUE_CHANNEL } from './listen-due.js';
 
 export interface PausedKind {
   kind: string;
@@ -26,8 +27,9 @@ export async function pauseKind(
 /**
  * Resumes a kind; returns whether it was paused. In dispatch mode, consumers dropped the messages of a paused
  * kind, and their records still carry the marks: the same statement clears the marks of its pending records no
- * execution holds (SKIP LOCKED), so that the leader publishes them again at once instead of after
- * DISPATCH_REDELIVER_AFTER_MS. A message still queued for one of them becomes stale and is dropped.
+ * execution holds (SKIP LOCKED), and wakes the leader (NOTIFY), so that it publishes them again at once
+ * instead of after DISPATCH_REDELIVER_AFTER_MS (in leader mode, it claims them at once instead of at its next
+ * poll). A message still queued for one of them becomes stale and is dropped.
  */
 export async function resumeKind(db: pg.Pool | pg.ClientBase, kind: string): Promise<boolean> {
   const { rows } = await db.query<{ resumed: boolean }>(
@@ -39,7 +41,7 @@ export async function resumeKind(db: pg.Pool | pg.ClientBase, kind: string): Pro
                     FOR UPDATE SKIP LOCKED)
          AND EXISTS (SELECT 1 FROM resumed)
      )
-     SELECT EXISTS (SELECT 1 FROM resumed) AS resumed`,
+     SELECT EXISTS (SELECT 1 FROM resumed) AS resumed, pg_notify('${DUE_CHANNEL}', '')`,
     [kind],
   );
   return rows[0]!.resumed;
