@@ -9,7 +9,7 @@ import type pg from 'pg';
  */
 export async function isDispatchHeld(db: pg.Pool, id: number, token: string): Promise<boolean> {
   const { rows } = await db.query({
-    name: 'retry-worker.is-dispatch-held',
+    name: 'retry-worker-is-dispatch-held',
     text: `
       SELECT 1 FROM failed_records f
       WHERE id = $1 AND dispatch_token = $2::uuid AND status = 'pending' AND next_run_at <= now()

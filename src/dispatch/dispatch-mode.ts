@@ -42,9 +42,11 @@ export class DispatchMode {
     const queue = queueName(c.election.name);
     metrics.dispatch.setMode('dispatch');
     this.publisher = new Publisher(url, queue, log);
-    // One transaction per message in flight (prefetch = CONCURRENCY), and the ledger's writes beside them. Every
-    // statement here is a named one for one record (or a few): planned once per connection, generically. (Left
-    // to choose, Postgres planned the completion's unnest of one row anew for every message.)
+    // One transaction per message in flight (prefetch = CONCURRENCY), and the ledger's writes beside them. Its
+    // statements are for one record (the lock, the completion) or for the messages in flight together (ledger
+    // writes), named up to 16 rows: planned once per connection, generically. (Left to choose, Postgres planned
+    // the completion's unnest of one row anew for every message.) The setting also gives the unnamed ledger
+    // writes of more rows (CONCURRENCY above 16) a generic plan: a nested loop on the primary key, as good.
     this.pool = createPool({
       databaseUrl: c.database.url,
       max: c.execution.concurrency + 3,

@@ -64,7 +64,7 @@ export class DispatchMetrics {
     });
     this.droppedTotal = new Counter({
       name: 'retry_worker_dispatch_dropped_total',
-      help: 'messages acknowledged without executing: not-due (stale, duplicate, or executing elsewhere), malformed',
+      help: 'messages acknowledged without executing: not-due (stale or duplicate), malformed',
       labelNames: ['reason'],
       registers,
     });

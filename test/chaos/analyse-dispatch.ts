@@ -9,7 +9,8 @@ import type pg from 'pg';
  * - overlaps (invariant 1): unchanged, and the check dispatch mode lives by. A message comes again while its
  *   record may still run elsewhere: the broker redelivers a consumer's unacknowledged messages when its
  *   connection ends (kill -9, a cut link), and a new leader publishes at once every mark an earlier term left.
- *   Only the row lock, held for the whole execution, makes those copies find no row and be dropped.
+ *   Only the row lock, held for the whole execution, keeps those copies from running: they find no row, and go
+ *   back to the queue while the record is still due under their token (else they are dropped).
  * - term overlaps: only its half about epochs, two epochs' executions in progress at once. A consumer takes
  *   the handover barrier shared for the whole execution and sends the epoch Postgres holds as its fencing
  *   token, so a new leader's fence waits for every execution of the old epoch on every replica. Two replicas

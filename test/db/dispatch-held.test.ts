@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { isDispatchHeld } from '../../src/db/dispatch-held.js';
+import { pauseKind, resumeKind } from '../../src/db/pause-kind.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
 let db: TestDatabase;
@@ -40,4 +41,14 @@ test('isDispatchHeld: another token, a final record or one not due does not coun
   assert.equal(await isDispatchHeld(db.pool, id, token), false);
   await db.pool.query(`UPDATE failed_records SET status = 'succeeded', next_run_at = now() WHERE id = $1`, [id]);
   assert.equal(await isDispatchHeld(db.pool, id, token), false);
+});
+
+test('isDispatchHeld: a record of a paused kind does not count (its message is dropped, not bounced)', async () => {
+  const { id, token } = await dispatched();
+  await pauseKind(db.pool, 'noop', 'test', null);
+  try {
+    assert.equal(await isDispatchHeld(db.pool, id, token), false);
+  } finally {
+    await resumeKind(db.pool, 'noop');
+  }
 });
