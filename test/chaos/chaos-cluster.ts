@@ -46,6 +46,17 @@ export interface ReplicaEvent {
  * `netns`, a test network whose namespaces the replicas run in (the servers and the sink then also listen on
  * the network's host address).
  */
+/** Clusters started and not yet stopped, for stopAllClusters(). */
+const running = new Set<ChaosCluster>();
+
+/**
+ * Stops every cluster still running: its replicas, servers, network namespaces and database. For a signal
+ * handler, since a process that exits on a signal runs no `finally`.
+ */
+export async function stopAllClusters(): Promise<void> {
+  await Promise.all([...running].map((c) => c.stop().catch(() => undefined)));
+}
+
 export class ChaosCluster {
   readonly replicas: Replica[] = [];
   readonly events: ReplicaEvent[] = [];
@@ -87,7 +98,9 @@ export class ChaosCluster {
       const sink = keep(new Sink());
       await sink.start(net?.hostAddress);
       if (net) for (const id of ['a', 'b', 'c']) await net.addHost(id);
-      return new ChaosCluster(options, db, sink, etcd, redis, net, broker, net?.hostAddress ?? '127.0.0.1');
+      const cluster = new ChaosCluster(options, db, sink, etcd, redis, net, broker, net?.hostAddress ?? '127.0.0.1');
+      running.add(cluster);
+      return cluster;
     } catch (err) {
       await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
       await net?.destroy();
@@ -155,6 +168,7 @@ export class ChaosCluster {
   }
 
   async stop(): Promise<void> {
+    running.delete(this);
     await Promise.all(this.replicas.map((r) => r.kill()));
     await this.sink.stop();
     await Promise.all(

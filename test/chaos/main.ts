@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { rabbitUnavailable } from '../support/rabbitmq.js';
 import { isViolation, type RunResult } from './analyse.js';
+import { stopAllClusters } from './chaos-cluster.js';
 import { combinations, FAULTS } from './faults.js';
 import { reliabilityDoc } from './reliability-doc.js';
 import { DEFAULT_TTL_SECONDS, runFault } from './run-fault.js';
@@ -38,6 +39,16 @@ if (noRabbit) {
 if (todo.length === 0) {
   console.error('no fault matches the filters');
   process.exit(2);
+}
+// Interrupted (Ctrl-C, a CI timeout's SIGTERM): stop the run's replicas and servers before exiting.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: stopping the clusters still running`);
+    void stopAllClusters().finally(() => process.exit(code));
+  });
 }
 const results: RunResult[] = [];
 const started = Date.now();
