@@ -150,6 +150,31 @@ export const DISPATCH_FAULTS: Fault[] = [
     },
   },
   {
+    // A consumer cut off from Postgres is killed, as a liveness probe would restart it: the broker sees its
+    // connection close at once and redelivers its messages, while Postgres keeps its transactions, and their
+    // row locks, until it ends them as idle (a lease TTL later). A copy that meets such a row must not be
+    // dropped as a duplicate: it is the record's only message.
+    name: 'consumer cut off from Postgres, then kill -9',
+    modes: ['dispatch'],
+    quickDispatch: true,
+    backends: DISPATCH_BACKENDS,
+    pgProxyFor: ['b'],
+    async inject(ctx) {
+      const b = await namedConsumer(ctx, 'b');
+      await attemptsInProgress(ctx, 2, { replica: b });
+      ctx.injected();
+      const proxy = ctx.pgProxies.get('b')!;
+      proxy.blackhole();
+      await ctx.cluster.kill(b, 'cut off from Postgres, then killed (kill -9)');
+      await sleep(2 * ctx.ttlMs); // Postgres ends its sessions after a TTL idle in their transactions
+      proxy.heal();
+      ctx.respawn(b);
+    },
+    async check(ctx) {
+      return { violations: [], notes: [`${await diedAttempts(ctx, 'b')} attempt(s) died with b`] };
+    },
+  },
+  {
     // The fence waits on the handover barrier for every execution of the old epoch, and in dispatch mode the
     // other replicas' executions are alive and hold it: the next term starts (and dispatches) only once they
     // end. Shown, not asserted against the failover goal: it is bounded by the longest execution in flight.
