@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { freshDatabase, settle } from '../bench-postgres.js';
-import { sleep, wallNow } from '../stats.js';
+import { sleep, spread, wallNow } from '../stats.js';
 import {
   cpuSeconds,
   machineJiffies,
@@ -55,7 +55,7 @@ export async function dispatchThroughput(
         `CPU µs/record (replicas + Postgres + RabbitMQ): ${cpu.join(', ')}`,
     );
     const base = { workload: 'dispatch', peer: 'ours', config, concurrency: `${concurrency} per replica` };
-    const busy = `machine ${Math.round(median(runs.map((r) => r.machineBusy)) * 100)} % busy`;
+    const busy = `machine ${Math.round(spread(runs.map((r) => r.machineBusy)).median * 100)} % busy`;
     measurements.push(
       {
         ...base,
@@ -78,8 +78,6 @@ export async function dispatchThroughput(
 }
 
 const CPU_OF = { replicas: 'replicas’', server: 'Postgres', broker: 'RabbitMQ' } as const;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 interface DispatchRun {
   rate: number;
