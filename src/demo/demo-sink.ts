@@ -45,14 +45,20 @@ export class DemoSink {
   readonly executions: SinkExecution[] = [];
   private highestEpoch = 0;
   private serving = 0;
+  private readonly servingFor = new Map<string, number>();
   private server: Server | undefined;
 
   /** Listens on `host` (loopback by default), on a free port. */
   async start(host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => {
+      const replicaId = String(req.headers['x-replica-id']);
       this.serving++;
+      this.servingFor.set(replicaId, (this.servingFor.get(replicaId) ?? 0) + 1);
       void this.handle(req)
-        .finally(() => this.serving--)
+        .finally(() => {
+          this.serving--;
+          this.servingFor.set(replicaId, this.servingFor.get(replicaId)! - 1);
+        })
         .then(
           ({ status, body }) =>
             res
@@ -69,6 +75,11 @@ export class DemoSink {
   /** Requests received and not yet answered (their executions are not in `executions` yet). */
   get inFlight(): number {
     return this.serving;
+  }
+
+  /** Requests of one replica (its X-Replica-Id) received and not yet answered. */
+  inFlightOf(replicaId: string): number {
+    return this.servingFor.get(replicaId) ?? 0;
   }
 
   get url(): string {
