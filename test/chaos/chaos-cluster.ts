@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { type EtcdCluster, startEtcd } from '../support/etcd.js';
 import { NetLab } from '../support/netns.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { type PrivateRabbit, startPrivateRabbit } from '../support/private-rabbit.js';
 import { createVhost } from '../support/rabbitmq.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { Replica } from '../support/replica.js';
@@ -18,10 +19,23 @@ export interface ChaosBroker {
   closeConnections(reason?: string): Promise<number>;
   /** Removes the run's vhost (or stops the node), with its queues. */
   drop(): Promise<void>;
+  /** A node of the run's own, which a fault may kill and start again (undefined for a vhost). */
+  node?: PrivateRabbit;
 }
 
 /** The default broker of a dispatch run: a fresh vhost on the machine's RabbitMQ, dropped by stop(). */
 export const vhostBroker = (): Promise<ChaosBroker> => createVhost('rw-chaos');
+
+/** A RabbitMQ node of the run's own (startPrivateRabbit), for a fault that kills the broker and starts it again. */
+export async function privateBroker(): Promise<ChaosBroker> {
+  const node = await startPrivateRabbit();
+  return {
+    url: node.url.replace(/\/$/, ''),
+    node,
+    drop: () => node.dispose(),
+    closeConnections: () => Promise.reject(new Error('closeConnections is the vhost broker’s only')),
+  };
+}
 
 export interface ChaosClusterOptions {
   backend: Backend;

@@ -1,6 +1,7 @@
 import { waitFor } from '../support/ports.js';
 import type { Replica } from '../support/replica.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { privateBroker } from './chaos-cluster.js';
 import { DISPATCH_BACKENDS, type Fault, type FaultContext, sleep } from './fault.js';
 import { killAndRespawnLeader } from './faults-process.js';
 
@@ -93,8 +94,7 @@ async function diedAttempts(ctx: FaultContext, replica: string): Promise<number>
 /**
  * Faults of dispatch mode's own parts (EXECUTION_MODE=dispatch): a consumer's process, its links to RabbitMQ
  * and to Postgres. The dispatching leader's crash and pause are the process faults (faults-process.ts), run
- * in both modes. Not here yet: a RabbitMQ restart, which needs a node of the suite's own instead of a vhost
- * on the machine's broker (Fault.broker is the hook; test/support/private-rabbit.ts the node).
+ * in both modes. The broker's own crash runs on a RabbitMQ node of the run's own (privateBroker).
  */
 export const DISPATCH_FAULTS: Fault[] = [
   {
@@ -172,6 +172,26 @@ export const DISPATCH_FAULTS: Fault[] = [
     },
     async check(ctx) {
       return { violations: [], notes: [`${await diedAttempts(ctx, 'b')} attempt(s) died with b`] };
+    },
+  },
+  {
+    // The broker dies with messages in flight: the unacknowledged ones stay in the durable quorum queue, and
+    // come back once the node is up and the consumers reconnect; their records may have finished meanwhile
+    // (the ack was lost with the connection), so some copies are duplicates, dropped. The leader stops
+    // dispatching while it cannot publish, and says so.
+    name: 'RabbitMQ killed (kill -9) and started again',
+    modes: ['dispatch'],
+    backends: DISPATCH_BACKENDS,
+    broker: privateBroker,
+    async inject(ctx) {
+      const node = ctx.cluster.broker!.node!;
+      await attemptsInProgress(ctx, 3);
+      ctx.injected();
+      await node.kill();
+      await sleep(3_000);
+      const startAt = Date.now();
+      await node.start();
+      ctx.note(`RabbitMQ killed (kill -9), started again 3 s later; it answered AMQP after ${Date.now() - startAt} ms`);
     },
   },
   {

@@ -34,7 +34,8 @@ then acknowledges the message. The faults below run in that mode with the same t
 record mix, and: on etcd only (the election only gates who dispatches, and every backend's failover is shown
 in leader mode above); at default settings only (lease TTL 5 s, execution timeout 60 s,
 DISPATCH_REDELIVER_AFTER_MS 2 min, AMQP heartbeat 5 s); with a RabbitMQ vhost of the run's own on the
-machine's broker (RabbitMQ 3.10, 127.0.0.1:5672), deleted after the run; and with 5 % of the records taking a
+machine's broker (RabbitMQ 3.10, 127.0.0.1:5672), deleted after the run (the broker's own crash has a node of
+its own); and with 5 % of the records taking a
 second, in slices between the others, so that a message that comes again (redelivered by the broker,
 republished by a new leader) meets its record still executing elsewhere.
 
@@ -53,6 +54,12 @@ republished by a new leader) meets its record still executing elsewhere.
 - consumer cut off from Postgres, then kill -9: replica b's Postgres connections go silent, closes included,
   and b is killed at once (as a liveness probe would restart it): the broker redelivers b's messages at once,
   while Postgres keeps b's transactions and their row locks until it ends them as idle, a TTL later;
+- RabbitMQ killed (kill -9) and started again: this fault's runs have a RabbitMQ node of their own (own
+  ports, epmd and data directory), not a vhost on the machine's broker. While three attempts run, the node's
+  Erlang VM gets SIGKILL; 3 s later the same node starts again, on its data. The messages that were
+  unacknowledged stay in the durable quorum queue and come back once the consumers reconnect, some of them
+  for records that finished meanwhile (their acknowledgement died with the connection); the leader stops
+  dispatching while it cannot publish;
 - kill -9 leader while consumers run 15 s executions: once the backlog is through, six 15 s records start
   and the dispatcher is killed. A new term is fenced only once every execution of the old epoch has ended,
   and here the other replicas' executions are alive and hold the handover barrier: the next term executes
@@ -60,10 +67,6 @@ republished by a new leader) meets its record still executing elsewhere.
   longest execution in flight on the surviving replicas, whichever is longer (up to EXECUTION_TIMEOUT_MS,
   60 s by default), not by TTL + 2 s; the failover goal is not asserted for this fault, and its row shows
   the time. Leader mode does not have this: there only the leader executes, and its transactions end with it.
-
-Not yet run here: a RabbitMQ restart. It needs a broker node of the run's own rather than a vhost on the
-machine's; \`Fault.broker\` (test/chaos/fault.ts) is the hook for it (test/dispatch-broker-restart.test.ts
-restarts a node of its own, outside this suite).
 
 What the checks mean in dispatch mode (test/chaos/analyse-dispatch.ts):
 
