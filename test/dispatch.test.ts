@@ -202,6 +202,27 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
   });
 
+  test('records delivered together run as one group, and a slow one does not hold up the consumer', async (t) => {
+    // Inserted before the replica starts: the first burst of deliveries (the prefetch) holds the four slow
+    // records and fast ones, and the first group (CONCURRENCY 5) takes four slow and one fast. Its messages
+    // are acknowledged only when the group commits, after the slow ones: with a prefetch of CONCURRENCY that
+    // would stop the consumer for 4 s; the slot the fast one gave back must keep taking records.
+    const cluster = await start();
+    t.after(() => cluster.stop());
+    await cluster.insertSinkRecords(4, { mode: 'ok', delayMs: 4_000 });
+    await cluster.insertSinkRecords(60, { mode: 'ok', delayMs: 50 });
+    cluster.startReplica('a');
+    await cluster.waitUntilSettled(30_000);
+    const slow = cluster.sink.executions.filter((e) => e.end - e.start >= 3_900);
+    assert.equal(slow.length, 4);
+    const slowFrom = Math.min(...slow.map((e) => e.start));
+    const meanwhile = cluster.sink.executions.filter((e) => e.start > slowFrom + 500 && e.start < slowFrom + 3_500);
+    assert.ok(meanwhile.length >= 10, `${meanwhile.length} records started while the slow ones ran`);
+    assert.equal(cluster.sink.executions.length, 64);
+    assertSafe(cluster);
+    await assertLedgerConsistent(cluster);
+  });
+
   test('connections cut by the broker: every replica reconnects, nothing is lost or run twice at once', async (t) => {
     const cluster = await start();
     t.after(() => cluster.stop());

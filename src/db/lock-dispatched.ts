@@ -5,32 +5,36 @@ import type { TermLockKey } from './term-lock.js';
 
 /** A dispatched record locked by a consumer, with the epoch Postgres holds now (its fencing token). */
 export interface LockedDispatch extends ClaimedRow {
+  /** The dispatch token its row carries: the one of the message that locked it. */
+  token: string;
   epoch: number;
 }
 
 export interface LockDispatchArgs {
   name: string;
   lockKey: TermLockKey;
-  id: number;
-  token: string;
+  /** The messages' records and tokens. */
+  messages: readonly { id: number; token: string }[];
   payloadMaxBytes: number;
 }
 
 /**
- * The consumer's lock of one record ($1 id, $2 the message's token, $3 the election's name, $4 the largest
- * payload read in full), a named statement: each connection parses and plans it once, where the same text
- * with literals was planned for every message (more Postgres CPU than the rest of the message's work).
+ * The consumer's lock of a group of records ($1 their ids, $2 their messages' tokens, $3 the election's name,
+ * $4 the largest payload read in full), a named statement: each connection parses and plans it once, where the
+ * same text with literals was planned for every message (more Postgres CPU than the rest of the message's
+ * work). A token is a random UUID of one mark of one row, so a row matching both lists carries the token of
+ * a message for that very record.
  */
 const LOCK_DISPATCHED = {
   name: 'retry-worker-lock-dispatched',
   text: `
-    SELECT ${claimedColumns('$4::int')},
+    SELECT ${claimedColumns('$4::int')}, r.token,
            coalesce((SELECT epoch FROM retry_worker_leader WHERE name = $3::text), 0) AS epoch
     FROM (
       SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
-             attempt_base, last_error
+             attempt_base, last_error, dispatch_token::text AS token
       FROM failed_records f
-      WHERE id = $1::bigint AND dispatch_token = $2::uuid
+      WHERE id = ANY ($1::bigint[]) AND dispatch_token = ANY ($2::uuid[])
         AND status = 'pending' AND next_run_at <= now()
         AND NOT EXISTS (SELECT 1 FROM retry_worker_paused_kinds z WHERE z.kind = f.kind)
       FOR UPDATE SKIP LOCKED
@@ -39,10 +43,10 @@ const LOCK_DISPATCHED = {
 };
 
 /**
- * Dispatch mode, on a consumer: opens a transaction on `client` and locks the message's record, only if it is
- * still due (pending, due, its kind not paused) and still carries the message's token; a locked row is
- * skipped, never waited for. No row: the message is stale or a duplicate, or its record is locked elsewhere
- * (the caller commits, and tells these apart with isDispatchHeld).
+ * Dispatch mode, on a consumer: opens a transaction on `client` and locks the records of a group of messages,
+ * each only if it is still due (pending, due, its kind not paused) and still carries its message's token; a
+ * locked row is skipped, never waited for. A message without its row is stale or a duplicate, or its record is
+ * locked elsewhere (the caller tells these apart with isDispatchHeld).
  *
  * Like a claim, it takes the handover barrier shared for the whole transaction, before it reads the epoch: a new
  * leader raises the epoch only after every execution under the previous one has ended, so fencing tokens reach
@@ -55,7 +59,7 @@ export async function lockDispatched(client: pg.ClientBase, args: LockDispatchAr
   );
   const { rows } = await client.query<LockedDispatch>({
     ...LOCK_DISPATCHED,
-    values: [args.id, args.token, args.name, args.payloadMaxBytes],
+    values: [args.messages.map((m) => m.id), args.messages.map((m) => m.token), args.name, args.payloadMaxBytes],
   });
   return rows;
 }

@@ -17,6 +17,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
 import { BrokerLink } from './broker-link.js';
+import { type Delivery, DeliveryGroups, settle, settleAll } from './delivery-groups.js';
 import { type DispatchMessage, parseMessage, QUEUE_OPTIONS } from './dispatch-message.js';
 
 export interface ConsumerDeps {
@@ -40,20 +41,21 @@ export interface ConsumerDeps {
 const REQUEUE_AFTER_MS = 1_000;
 
 /**
- * Dispatch mode, on every replica (the leader too): consumes the queue with a prefetch of CONCURRENCY and
- * executes each message's record on the same path as leader mode. Per message:
+ * Dispatch mode, on every replica (the leader too): consumes the queue with a prefetch of 2 × CONCURRENCY, and
+ * executes at most CONCURRENCY records at once on the same path as leader mode. Deliveries that arrive together
+ * form a group (DeliveryGroups), locked, executed and committed in one transaction as a claimed batch is:
  *
- *   lock the row (FOR UPDATE SKIP LOCKED; still pending, due, not paused, and carrying the message's token)
+ *   lock the group's rows (FOR UPDATE SKIP LOCKED; still pending, due, not paused, carrying their tokens)
  *     ├── no row: stale or duplicate ──▶ ack, counted as dropped
  *     ├── no row, but the record is due under this token: locked elsewhere ──▶ nack after a second
  *     └── row ──▶ plan (the ledger decides) ──▶ ledger row ──▶ handler ──▶ classify ──▶ completion + COMMIT ──▶ ack
  *                 rows uncertain (Postgres link lost: the handler's signal aborts), completion failed,
  *                 or not started (draining) ──▶ roll back, nack: the message goes back to the queue
  *
- * The row stays locked for the whole execution, in a transaction that holds the handover barrier shared; the
- * message is acknowledged only after the outcome is committed. A consumer that dies (or whose channel does)
- * leaves its messages unacknowledged: the broker delivers them again, and the ledger counts the attempt. The
- * copy may reach another consumer before Postgres has ended the dead one's transaction: its row is still
+ * The rows stay locked for the whole execution of their group, in a transaction that holds the handover barrier
+ * shared; a message is acknowledged only after its outcome is committed. A consumer that dies (or whose channel
+ * does) leaves its messages unacknowledged: the broker delivers them again, and the ledger counts the attempt.
+ * The copy may reach another consumer before Postgres has ended the dead one's transaction: its row is still
  * locked then, so the copy goes back to the queue rather than being dropped (it is the record's only message).
  */
 export class DispatchConsumer {
@@ -71,8 +73,12 @@ export class DispatchConsumer {
   /** The current channel's subscription, cancelled when the consumer stops. */
   private subscription: { channel: Channel; consumerTag: string } | undefined;
   private readonly stopping = new AbortController();
+  private readonly groups: DeliveryGroups;
 
   constructor(private readonly deps: ConsumerDeps) {
+    this.groups = new DeliveryGroups(deps.execution.concurrency, (group, release) =>
+      this.track(this.runGroup(group, release)),
+    );
     this.rules = {
       kinds: deps.kinds,
       defaultMaxAttempts: deps.execution.defaultMaxAttempts,
@@ -92,12 +98,10 @@ export class DispatchConsumer {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await channel.assertQueue(deps.queue, QUEUE_OPTIONS);
-        await channel.prefetch(deps.execution.concurrency);
-        const { consumerTag } = await channel.consume(
-          deps.queue,
-          (msg) => msg && this.track(this.onMessage(channel, msg)),
-          { noAck: false },
-        );
+        await channel.prefetch(2 * deps.execution.concurrency);
+        const { consumerTag } = await channel.consume(deps.queue, (msg) => msg && this.onMessage(channel, msg), {
+          noAck: false,
+        });
         this.subscription = { channel, consumerTag };
         return channel;
       },
@@ -136,6 +140,7 @@ export class DispatchConsumer {
       await withTimeout(subscription.channel.cancel(subscription.consumerTag), 2_000, 'cancelling').catch(
         () => undefined,
       );
+    for (const d of this.groups.drain()) settle(d.channel, d.msg, 'requeue'); // delivered, not started
     const timer = setTimeout(() => {
       for (const batch of this.batches)
         batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
@@ -154,63 +159,82 @@ export class DispatchConsumer {
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private async onMessage(channel: Channel, msg: ConsumeMessage): Promise<void> {
+  /**
+   * A delivery joins the group of those that arrive in the same turn of the event loop (a burst the broker sent
+   * together): the group is locked, executed and committed in one transaction.
+   */
+  private onMessage(channel: Channel, msg: ConsumeMessage): void {
     const { metrics, log } = this.deps;
     metrics.dispatch.consumed(msg.fields.redelivered);
     const message = parseMessage(msg.content);
-    let settled: 'ack' | 'requeue';
     if (!message) {
       log.warn({ deliveryTag: msg.fields.deliveryTag }, 'dropped a message that is not a dispatched record');
       metrics.dispatch.dropped('malformed');
-      settled = 'ack';
-    } else {
-      settled = await this.execute(message).catch((err: unknown) => {
-        log.warn({ err, recordId: message.id }, 'could not execute a dispatched record; it goes back to the queue');
-        return 'requeue' as const;
-      });
+      settle(channel, msg, 'ack');
+      return;
     }
-    if (settled === 'requeue') await sleep(REQUEUE_AFTER_MS, this.stopping.signal);
-    try {
-      if (settled === 'ack') channel.ack(msg);
-      else channel.nack(msg, false, true);
-    } catch {
-      // The channel closed meanwhile: the broker has returned the message to the queue already.
-    }
+    this.groups.add({ channel, msg, message });
   }
 
-  /** Locks, plans and runs one record; says whether its message is done with (ack) or goes back (requeue). */
-  private async execute(message: DispatchMessage): Promise<'ack' | 'requeue'> {
+  private async runGroup(group: readonly Delivery[], release: (n: number) => void): Promise<void> {
+    const outcomes = await this.execute(
+      group.map((d) => d.message),
+      release,
+    ).catch((err: unknown) => {
+      this.deps.log.warn(
+        { err, recordIds: group.map((d) => d.message.id) },
+        'could not execute dispatched records; they go back to the queue',
+      );
+      return group.map(() => 'requeue' as const);
+    });
+    release(group.length);
+    settleAll(group, outcomes, 'ack');
+    this.groups.settled();
+    if (!outcomes.includes('requeue')) return;
+    await sleep(REQUEUE_AFTER_MS, this.stopping.signal);
+    settleAll(group, outcomes, 'requeue');
+  }
+
+  /**
+   * Locks, plans and runs a group's records in one transaction; says of each message whether it is done with
+   * (ack) or goes back (requeue).
+   */
+  private async execute(
+    messages: readonly DispatchMessage[],
+    release: (n: number) => void,
+  ): Promise<('ack' | 'requeue')[]> {
     const { pool, timings, clock, metrics, replicaId } = this.deps;
-    if (this.stopping.signal.aborted) return 'requeue';
+    if (this.stopping.signal.aborted) return messages.map(() => 'requeue');
     const { session, rows } = await ClaimSession.lock({ pool, timings, clock, contact: this.contact }, (client) =>
       lockDispatched(client, {
         name: this.deps.electionName,
         lockKey: this.deps.lockKey,
-        id: message.id,
-        token: message.token,
+        messages,
         payloadMaxBytes: this.deps.payloadMaxBytes,
       }),
     );
-    const row = rows[0];
-    if (!session || !row) {
-      const held = await withTimeout(
-        isDispatchHeld(pool, message.id, message.token),
-        timings.databaseTimeoutMs,
-        'checking a record not locked',
+    const locked = new Map(rows.map((r) => [`${r.id} ${r.token}`, r]));
+    // A message whose row was not locked: a stale copy (dropped), or its record is locked elsewhere (back).
+    const unlocked = messages.map(async (m) => {
+      if (locked.has(`${m.id} ${m.token}`)) return undefined;
+      const held = await withTimeout(isDispatchHeld(pool, m.id, m.token), timings.databaseTimeoutMs, 'a check').catch(
+        () => true, // unknown: back to the queue
       );
-      if (held) return 'requeue';
+      if (held) return 'requeue' as const;
       metrics.dispatch.dropped('not-due');
-      return 'ack';
-    }
-    if (this.epochState?.ledger.epoch !== row.epoch) {
-      const log = this.deps.log.child({ epoch: row.epoch });
-      const ledger = new AttemptLedger(pool, row.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
+      return 'ack' as const;
+    });
+    if (!session) return Promise.all(unlocked) as Promise<('ack' | 'requeue')[]>;
+    const epoch = rows[0]!.epoch;
+    if (this.epochState?.ledger.epoch !== epoch) {
+      const log = this.deps.log.child({ epoch });
+      const ledger = new AttemptLedger(pool, epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
       this.epochState = { ledger, log, successLog: log.child({}, { redact: [] }) };
     }
     const { ledger, log, successLog } = this.epochState;
     const batch = new Batch(
       {
-        term: { epoch: row.epoch, isSafe: () => !this.stopping.signal.aborted },
+        term: { epoch, isSafe: () => !this.stopping.signal.aborted },
         ledger,
         timings,
         replicaId,
@@ -218,24 +242,38 @@ export class DispatchConsumer {
         log,
         successLog,
         isDraining: () => this.stopping.signal.aborted,
-        onExecutionEnded: (kind) => this.running.set(kind, (this.running.get(kind) ?? 1) - 1),
+        onExecutionEnded: (kind) => {
+          this.running.set(kind, (this.running.get(kind) ?? 1) - 1);
+          release(1);
+        },
         onEnded: () => this.batches.delete(batch),
       },
       session,
     );
     this.batches.add(batch);
-    batch.hold(row);
-    const plan = waitAfterDiedAttempt(row, planAttempt(row, this.rules));
-    let entry: Entry | undefined;
-    if (plan.action === 'settle') batch.settle(plan.completion);
-    else entry = batch.entry(row, plan);
+    const entries: Entry[] = [];
+    for (const row of rows) {
+      batch.hold(row);
+      const plan = waitAfterDiedAttempt(row, planAttempt(row, this.rules));
+      if (plan.action === 'settle') batch.settle(plan.completion);
+      else entries.push(batch.entry(row, plan));
+    }
     batch.sealed();
-    let started = entry === undefined;
-    if (entry) started = await this.startEntry(entry, ledger, batch);
-    await batch.ended;
-    if (!batch.committed || !started) return 'requeue';
-    if (entry) metrics.dispatch.executed();
-    return 'ack';
+    release(messages.length - entries.length); // the messages whose records do not run
+    const started = new Set<number>(rows.map((r) => r.id));
+    const start = async (e: Entry) => {
+      if (await this.startEntry(e, ledger, batch)) return;
+      release(1);
+      started.delete(e.row.id);
+    };
+    await Promise.all(entries.map(start));
+    const [others] = await Promise.all([Promise.all(unlocked), batch.ended]);
+    for (const e of entries) if (batch.committed && started.has(e.row.id)) metrics.dispatch.executed();
+    return messages.map((m, i) => {
+      const row = locked.get(`${m.id} ${m.token}`);
+      if (!row) return others[i]!;
+      return batch.committed && started.has(row.id) ? 'ack' : 'requeue';
+    });
   }
 
   /** Records the attempt in the ledger, then starts it; false if it did not start (its batch has it skipped). */
