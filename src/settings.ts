@@ -132,7 +132,7 @@ export const SETTINGS = {
     group: 'execution',
     kind: { type: 'int', min: 1, max: 10_000 },
     default: 10,
-    help: 'handlers running at once on the leader (dispatch: on each replica, also its prefetch)',
+    help: 'handlers running at once on the leader (dispatch: on each replica; its prefetch is twice this)',
   },
   batchSize: {
     env: 'BATCH_SIZE',

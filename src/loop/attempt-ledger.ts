@@ -38,7 +38,7 @@ export class AttemptLedger {
   }
 
   /**
-   * One attempt's start (dispatch mode: one record per message), written in one statement with the others
+   * One attempt's start (dispatch mode: a record of a group of messages), written in one statement with the others
    * asked for in the same turn of the event loop or while such a write runs. Resolves with its ledger id once
    * committed.
    */

@@ -28,9 +28,9 @@ term; why the 15 s fault's failover is not held to it is said with the fault abo
   return `## Dispatch mode (EXECUTION_MODE=dispatch)
 
 In dispatch mode the elected leader marks due records and publishes one message each to a RabbitMQ quorum
-queue; every replica, the leader too, consumes: it locks the message's row FOR UPDATE SKIP LOCKED (holding the
-handover barrier shared), writes the attempt to the ledger, runs the handler, commits the outcome, and only
-then acknowledges the message. The faults below run in that mode with the same three replicas, sink and
+queue; every replica, the leader too, consumes: the messages it receives together form a group, whose rows it
+locks FOR UPDATE SKIP LOCKED in one transaction (holding the handover barrier shared); it writes the attempts
+to the ledger, runs the handlers, commits the outcomes, and only then acknowledges the messages. The faults below run in that mode with the same three replicas, sink and
 record mix, and: on etcd only (the election only gates who dispatches, and every backend's failover is shown
 in leader mode above); at default settings only (lease TTL 5 s, execution timeout 60 s,
 DISPATCH_REDELIVER_AFTER_MS 2 min, AMQP heartbeat 5 s); with a RabbitMQ vhost of the run's own on the
