@@ -94,6 +94,8 @@ export class DispatchConsumer {
       url: deps.url,
       role: 'consumer',
       log: deps.log,
+      // Deliveries of the closed connection not started yet: the broker has them back, to deliver again.
+      onClosed: () => void this.groups.drain(),
       setup: async (connection) => {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);

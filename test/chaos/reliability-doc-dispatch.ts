@@ -30,14 +30,14 @@ term; why the 15 s fault's failover is not held to it is said with the fault abo
 In dispatch mode the elected leader marks due records and publishes one message each to a RabbitMQ quorum
 queue; every replica, the leader too, consumes: the messages it receives together form a group, whose rows it
 locks FOR UPDATE SKIP LOCKED in one transaction (holding the handover barrier shared); it writes the attempts
-to the ledger, runs the handlers, commits the outcomes, and only then acknowledges the messages. The faults below run in that mode with the same three replicas, sink and
-record mix, and: on etcd only (the election only gates who dispatches, and every backend's failover is shown
-in leader mode above); at default settings only (lease TTL 5 s, execution timeout 60 s,
-DISPATCH_REDELIVER_AFTER_MS 2 min, AMQP heartbeat 5 s); with a RabbitMQ vhost of the run's own on the
-machine's broker (RabbitMQ 3.10, 127.0.0.1:5672), deleted after the run (the broker's own crash has a node of
-its own); and with 5 % of the records taking a
-second, in slices between the others, so that a message that comes again (redelivered by the broker,
-republished by a new leader) meets its record still executing elsewhere.
+to the ledger, runs the handlers, commits the outcomes, and only then acknowledges the messages. The faults
+below run in that mode with the same three replicas, sink and record mix, and: on etcd only (the election only
+gates who dispatches, and every backend's failover is shown in leader mode above); at default settings only
+(lease TTL 5 s, execution timeout 60 s, DISPATCH_REDELIVER_AFTER_MS 2 min, AMQP heartbeat 5 s); with a
+RabbitMQ vhost of the run's own on the machine's broker (RabbitMQ 3.10, 127.0.0.1:5672), deleted after the run
+(the broker's own crash has a node of its own); and with 5 % of the records taking a second, in slices between
+the others, so that a message that comes again (redelivered by the broker, republished by a new leader) meets
+its record still executing elsewhere.
 
 - kill -9 consumer mid-execution: a replica that does not lead, once the ledger shows it with three attempts
   in progress; started again at once, as a supervisor would;
