@@ -141,6 +141,9 @@ export class Batch {
       this.settled();
       return false;
     }
+    // Taken before the checks: a process paused between them and the start (SIGSTOP) still logs the instant
+    // it decided, never a later one that would look like a start after the pause.
+    const startedAt = Date.now();
     const reason = !this.deps.term.isSafe()
       ? 'term-ended'
       : !this.session.rowsSafe()
@@ -177,7 +180,6 @@ export class Batch {
       epoch: term.epoch,
       replicaId: this.deps.replicaId,
     });
-    const startedAt = Date.now();
     const started = performance.now();
     void withSpan(span, () => execution.run()).then((outcome) =>
       this.finished(entry, execution, outcome, startedAt, performance.now() - started, span),
