@@ -162,8 +162,8 @@ export class DispatchConsumer {
   }
 
   /**
-   * A delivery joins the group of those that arrive in the same turn of the event loop (a burst the broker sent
-   * together): the group is locked, executed and committed in one transaction.
+   * A delivery joins the group of those that arrive with it (a burst the broker sent together; DeliveryGroups
+   * says when a group forms): the group is locked, executed and committed in one transaction.
    */
   private onMessage(channel: Channel, msg: ConsumeMessage): void {
     const { metrics, log } = this.deps;
