@@ -3,9 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'amqplib';
 import { sleep } from '../src/async.js';
 import { queueName } from '../src/dispatch/dispatch-message.js';
-import { SETTINGS } from '../src/settings.js';
 import { TestCluster } from './support/cluster.js';
-import { assertLedgerConsistent, assertSafe, waitForDispatcher } from './support/dispatch-checks.js';
+import { assertLedgerConsistent, assertOutcomes, assertSafe, waitForDispatcher } from './support/dispatch-checks.js';
 import { waitFor } from './support/ports.js';
 import { type PrivateRabbit, privateRabbitUnavailable, startPrivateRabbit } from './support/private-rabbit.js';
 import type { LogLine, Replica } from './support/replica.js';
@@ -133,29 +132,4 @@ async function readyMessages(url: string, queue: string): Promise<number> {
   } finally {
     await connection.close();
   }
-}
-
-/**
- * Every record is final, with the status and the number of attempts its behaviour asks, at most its
- * max_attempts (NULL: DEFAULT_MAX_ATTEMPTS's default).
- */
-async function assertOutcomes(
-  cluster: TestCluster,
-  expected: readonly { ids: readonly number[]; status: string; attempts: number }[],
-): Promise<void> {
-  const { rows } = await cluster.pool.query<{ id: number; status: string; attempts: number; max: number }>(
-    'SELECT id, status, attempts, coalesce(max_attempts, $1) AS max FROM failed_records',
-    [SETTINGS.defaultMaxAttempts.default],
-  );
-  assert.equal(
-    rows.length,
-    expected.reduce((n, e) => n + e.ids.length, 0),
-    'every record is there',
-  );
-  for (const r of rows) assert.ok(r.attempts <= r.max, `record ${r.id}: ${r.attempts} attempts of ${r.max}`);
-  const byId = new Map(rows.map((r) => [r.id, { status: r.status, attempts: r.attempts }]));
-  for (const { ids, status, attempts } of expected)
-    for (const id of ids) assert.deepEqual(byId.get(id), { status, attempts }, `record ${id}`);
-  const attempts = rows.reduce((n, r) => n + r.attempts, 0);
-  assert.equal(cluster.sink.executions.length, attempts, 'every attempt reached the sink once');
 }

@@ -46,7 +46,7 @@ const LOCK_DISPATCHED = {
  * Dispatch mode, on a consumer: opens a transaction on `client` and locks the records of a group of messages,
  * each only if it is still due (pending, due, its kind not paused) and still carries its message's token; a
  * locked row is skipped, never waited for. A message without its row is stale or a duplicate, or its record is
- * locked elsewhere (the caller tells these apart with isDispatchHeld).
+ * locked elsewhere (the caller tells these apart with dispatchHeld).
  *
  * Like a claim, it takes the handover barrier shared for the whole transaction, before it reads the epoch: a new
  * leader raises the epoch only after every execution under the previous one has ended, so fencing tokens reach

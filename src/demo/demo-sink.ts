@@ -44,21 +44,17 @@ const now = () => performance.timeOrigin + performance.now();
 export class DemoSink {
   readonly executions: SinkExecution[] = [];
   private highestEpoch = 0;
-  private serving = 0;
-  private readonly servingFor = new Map<string, number>();
+  /** Requests received and not yet answered, by replica (X-Replica-Id). */
+  private readonly serving = new Map<string, number>();
   private server: Server | undefined;
 
   /** Listens on `host` (loopback by default), on a free port. */
   async start(host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => {
       const replicaId = String(req.headers['x-replica-id']);
-      this.serving++;
-      this.servingFor.set(replicaId, (this.servingFor.get(replicaId) ?? 0) + 1);
+      this.serving.set(replicaId, this.inFlightOf(replicaId) + 1);
       void this.handle(req)
-        .finally(() => {
-          this.serving--;
-          this.servingFor.set(replicaId, this.servingFor.get(replicaId)! - 1);
-        })
+        .finally(() => this.serving.set(replicaId, this.inFlightOf(replicaId) - 1))
         .then(
           ({ status, body }) =>
             res
@@ -74,12 +70,14 @@ export class DemoSink {
 
   /** Requests received and not yet answered (their executions are not in `executions` yet). */
   get inFlight(): number {
-    return this.serving;
+    let n = 0;
+    for (const count of this.serving.values()) n += count;
+    return n;
   }
 
   /** Requests of one replica (its X-Replica-Id) received and not yet answered. */
   inFlightOf(replicaId: string): number {
-    return this.servingFor.get(replicaId) ?? 0;
+    return this.serving.get(replicaId) ?? 0;
   }
 
   get url(): string {

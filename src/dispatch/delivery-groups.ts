@@ -49,13 +49,7 @@ export class DeliveryGroups {
   constructor(
     private readonly slots: number,
     private readonly run: (group: Delivery[], release: (n: number) => void) => void,
-    private readonly now: () => number = () => performance.now(),
   ) {}
-
-  /** Messages in groups whose executions have not ended. */
-  get busySlots(): number {
-    return this.reserved;
-  }
 
   add(delivery: Delivery): void {
     this.waiting.push(delivery);
@@ -64,7 +58,7 @@ export class DeliveryGroups {
 
   /** A group's messages were acknowledged or returned: deliveries that follow soon are one burst. */
   settled(): void {
-    this.lastSettledAt = this.now();
+    this.lastSettledAt = performance.now();
   }
 
   /** Takes every waiting delivery out (to return them to the queue on stop). */
@@ -82,7 +76,7 @@ export class DeliveryGroups {
         this.form();
       };
       const free = this.slots - this.reserved;
-      const busy = this.reserved > 0 || this.now() - this.lastSettledAt < GATHER_MS;
+      const busy = this.reserved > 0 || performance.now() - this.lastSettledAt < GATHER_MS;
       if (free > 0 && this.waiting.length < free && busy) setTimeout(form, GATHER_MS);
       else form();
     });

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { sleep, withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ExecutionConfig } from '../config.js';
-import { isDispatchHeld } from '../db/dispatch-held.js';
+import { dispatchHeld, heldKey } from '../db/dispatch-held.js';
 import { lockDispatched } from '../db/lock-dispatched.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import { ExecutionAborted } from '../errors.js';
@@ -215,18 +215,23 @@ export class DispatchConsumer {
         payloadMaxBytes: this.deps.payloadMaxBytes,
       }),
     );
-    const locked = new Map(rows.map((r) => [`${r.id} ${r.token}`, r]));
-    // A message whose row was not locked: a stale copy (dropped), or its record is locked elsewhere (back).
-    const unlocked = messages.map(async (m) => {
-      if (locked.has(`${m.id} ${m.token}`)) return undefined;
-      const held = await withTimeout(isDispatchHeld(pool, m.id, m.token), timings.databaseTimeoutMs, 'a check').catch(
-        () => true, // unknown: back to the queue
-      );
-      if (held) return 'requeue' as const;
-      metrics.dispatch.dropped('not-due');
-      return 'ack' as const;
-    });
-    if (!session) return Promise.all(unlocked) as Promise<('ack' | 'requeue')[]>;
+    const locked = new Set(rows.map(heldKey));
+    // Messages whose rows were not locked: stale copies (dropped), or records locked elsewhere (back).
+    const unlocked = messages.filter((m) => !locked.has(heldKey(m)));
+    const others = withTimeout(dispatchHeld(pool, unlocked), timings.databaseTimeoutMs, 'checking unlocked records')
+      .catch(() => new Set(unlocked.map(heldKey))) // unknown: back to the queue
+      .then((held) => {
+        for (const m of unlocked) if (!held.has(heldKey(m))) metrics.dispatch.dropped('not-due');
+        return held;
+      });
+    const outcome = (m: DispatchMessage, ran: boolean, held: ReadonlySet<string>) => {
+      if (locked.has(heldKey(m))) return ran ? 'ack' : 'requeue';
+      return held.has(heldKey(m)) ? 'requeue' : 'ack';
+    };
+    if (!session) {
+      const held = await others;
+      return messages.map((m) => outcome(m, false, held));
+    }
     const epoch = rows[0]!.epoch;
     if (this.epochState?.ledger.epoch !== epoch) {
       const log = this.deps.log.child({ epoch });
@@ -262,20 +267,16 @@ export class DispatchConsumer {
     }
     batch.sealed();
     release(messages.length - entries.length); // the messages whose records do not run
-    const started = new Set<number>(rows.map((r) => r.id));
+    const notStarted = new Set<number>();
     const start = async (e: Entry) => {
       if (await this.startEntry(e, ledger, batch)) return;
       release(1);
-      started.delete(e.row.id);
+      notStarted.add(e.row.id);
     };
     await Promise.all(entries.map(start));
-    const [others] = await Promise.all([Promise.all(unlocked), batch.ended]);
-    for (const e of entries) if (batch.committed && started.has(e.row.id)) metrics.dispatch.executed();
-    return messages.map((m, i) => {
-      const row = locked.get(`${m.id} ${m.token}`);
-      if (!row) return others[i]!;
-      return batch.committed && started.has(row.id) ? 'ack' : 'requeue';
-    });
+    const [held] = await Promise.all([others, batch.ended]);
+    for (const e of entries) if (batch.committed && !notStarted.has(e.row.id)) metrics.dispatch.executed();
+    return messages.map((m) => outcome(m, batch.committed && !notStarted.has(m.id), held));
   }
 
   /** Records the attempt in the ledger, then starts it; false if it did not start (its batch has it skipped). */

@@ -54,6 +54,7 @@ export class StrandedWatch {
   private oldestMs = 0;
   private readonly timer: NodeJS.Timeout;
   private looking: Promise<void> = Promise.resolve();
+  private stopped: Promise<Stranded> | undefined;
 
   constructor(private readonly pool: pg.Pool) {
     this.timer = setInterval(() => {
@@ -61,7 +62,13 @@ export class StrandedWatch {
     }, 1_000);
   }
 
-  async stop(): Promise<Stranded> {
+  /** Stops looking after a last look, and says what it saw. Once: a second call gets the same answer. */
+  stop(): Promise<Stranded> {
+    this.stopped ??= this.finish();
+    return this.stopped;
+  }
+
+  private async finish(): Promise<Stranded> {
     clearInterval(this.timer);
     await this.looking;
     await this.look().catch(() => undefined);

@@ -97,7 +97,7 @@ each run. The stranded check also found a real fault: a message redelivered afte
 reach another consumer before Postgres had ended the dead transaction, find the row still locked, and be
 dropped as a duplicate, its record stranded until the sweep (shown by "consumer cut off from Postgres, then
 kill -9" in every run, and at times by the plain kill -9). The consumer now requeues a message whose record
-is still due under its token (isDispatchHeld, src/db/dispatch-held.ts).
+is still due under its token (dispatchHeld, src/db/dispatch-held.ts).
 
 ${tables}
 `;
