@@ -6,11 +6,13 @@
  *   node dist/bench/run.js [--quick] [--reps N] [--records N]
  *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention,dispatch]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
- *                          [--compare CHECKOUT]
+ *                          [--compare CHECKOUT] [--layouts leader,1,2,3]
  *
  * --quick: a few hundred records, ours only, one repetition (the smoke test runs it).
  * --compare: also run another checkout's build (e.g. a git worktree of main, built) beside ours, in the
  * drain, io and latency workloads, with the same settings: an A/B of a change within one run.
+ * --layouts: the dispatch workload's layouts, `leader` (leader mode) and numbers of replicas in dispatch mode
+ * (all four by default; e.g. `--layouts 3` for repeated A/B runs of three replicas).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
       'ours-env': { type: 'string', multiple: true },
       compare: { type: 'string' },
       records: { type: 'string', default: '100000' },
+      layouts: { type: 'string', default: 'leader,1,2,3' },
     },
   });
   const quick = values.quick ?? false;
@@ -188,7 +191,8 @@ async function main(): Promise<void> {
     if (only.has('dispatch')) {
       const vhost = await createVhost('rw-bench');
       try {
-        measurements.push(...(await dispatchThroughput(ctx, us, vhost.url, quick ? 300 : 6_000, 10)));
+        const layouts = values.layouts.split(',');
+        measurements.push(...(await dispatchThroughput(ctx, us, vhost.url, quick ? 300 : 6_000, 10, layouts)));
         const env = { ...oursEnv, EXECUTION_MODE: 'dispatch', AMQP_URL: vhost.url };
         const viaRabbit: System = { ...ours(ctx.etcdEndpoints, { env }), config: 'EXECUTION_MODE=dispatch' };
         measurements.push(...(await latency(ctx, [us, viaRabbit], quick ? 20 : 200, 20)));

@@ -32,7 +32,8 @@ const LAYOUTS: Layout[] = [
  * Dispatch mode beside leader mode, on the same settings: `count` io20 records drained by 1, 2 and 3 replica
  * processes in dispatch mode (RabbitMQ on 127.0.0.1:5672, a vhost of the run's own), and by leader mode's
  * replicas (only the leader executes, so one). Records per second from the first handler start on any
- * replica to the database showing every record done, at CONCURRENCY `concurrency` per replica.
+ * replica to the database showing every record done, at CONCURRENCY `concurrency` per replica. `only` names the
+ * layouts to run: `leader`, and dispatch mode's numbers of replicas.
  */
 export async function dispatchThroughput(
   ctx: BenchContext,
@@ -40,10 +41,14 @@ export async function dispatchThroughput(
   amqpUrl: string,
   count: number,
   concurrency: number,
+  only: readonly string[],
 ): Promise<Measurement[]> {
+  const named = (l: Layout) => (l.mode === 'leader' ? 'leader' : String(l.replicas));
+  const unknown = only.filter((name) => !LAYOUTS.some((l) => named(l) === name));
+  if (unknown.length > 0) throw new Error(`--layouts: unknown ${unknown.join(', ')} (expected leader, 1, 2 or 3)`);
   const measurements: Measurement[] = [];
   const broker = await brokerPid();
-  for (const layout of LAYOUTS) {
+  for (const layout of LAYOUTS.filter((l) => only.includes(named(l)))) {
     const runs: DispatchRun[] = [];
     for (let rep = 0; rep < ctx.reps; rep++)
       runs.push(await drain(ctx, us, layout, amqpUrl, count, concurrency, broker));

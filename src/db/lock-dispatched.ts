@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { type ClaimedRow, claimedColumns, LEDGER_JOIN } from './claim-records.js';
-import { intLiteral } from './literal.js';
+import { intArrayLiteral, intLiteral, textArrayLiteral, textLiteral } from './literal.js';
+import { PreparedSql } from './prepared-sql.js';
 import type { TermLockKey } from './term-lock.js';
 
 /** A dispatched record locked by a consumer, with the epoch Postgres holds now (its fencing token). */
@@ -20,14 +21,15 @@ export interface LockDispatchArgs {
 
 /**
  * The consumer's lock of a group of records ($1 their ids, $2 their messages' tokens, $3 the election's name,
- * $4 the largest payload read in full), a named statement: each connection parses and plans it once, where the
- * same text with literals was planned for every message (more Postgres CPU than the rest of the message's
- * work). A token is a random UUID of one mark of one row, so a row matching both lists carries the token of
- * a message for that very record.
+ * $4 the largest payload read in full), prepared once per connection: planned once, where the same text with
+ * literals was planned for every message (more Postgres CPU than the rest of the message's work). A token is a
+ * random UUID of one mark of one row, so a row matching both lists carries the token of a message for that very
+ * record.
  */
-const LOCK_DISPATCHED = {
-  name: 'retry-worker-lock-dispatched',
-  text: `
+const LOCK_DISPATCHED = new PreparedSql(
+  'retry_worker_lock_dispatched',
+  ['bigint[]', 'uuid[]', 'text', 'int'],
+  `
     SELECT ${claimedColumns('$4::int')}, r.token,
            coalesce((SELECT epoch FROM retry_worker_leader WHERE name = $3::text), 0) AS epoch
     FROM (
@@ -40,7 +42,7 @@ const LOCK_DISPATCHED = {
       FOR UPDATE SKIP LOCKED
     ) r
     ${LEDGER_JOIN}`,
-};
+);
 
 /**
  * Dispatch mode, on a consumer: opens a transaction on `client` and locks the records of a group of messages,
@@ -50,16 +52,26 @@ const LOCK_DISPATCHED = {
  *
  * Like a claim, it takes the handover barrier shared for the whole transaction, before it reads the epoch: a new
  * leader raises the epoch only after every execution under the previous one has ended, so fencing tokens reach
- * downstreams in order. The row carries the ledger's latest unsettled attempt, for planAttempt. The transaction
- * stays open.
+ * downstreams in order. One round trip, three statements, each with its own snapshot (BEGIN, the barrier, the
+ * lock), once the lock is prepared on the connection. The row carries the ledger's latest unsettled attempt,
+ * for planAttempt. The transaction stays open.
  */
 export async function lockDispatched(client: pg.ClientBase, args: LockDispatchArgs): Promise<LockedDispatch[]> {
-  await client.query(
-    `BEGIN; SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])})`,
-  );
-  const { rows } = await client.query<LockedDispatch>({
-    ...LOCK_DISPATCHED,
-    values: [args.messages.map((m) => m.id), args.messages.map((m) => m.token), args.name, args.payloadMaxBytes],
-  });
-  return rows;
+  await LOCK_DISPATCHED.prepareOn(client);
+  const lock = LOCK_DISPATCHED.execute([
+    intArrayLiteral(
+      args.messages.map((m) => m.id),
+      'bigint',
+    ),
+    textArrayLiteral(
+      client,
+      args.messages.map((m) => m.token),
+      'uuid',
+    ),
+    textLiteral(client, args.name),
+    intLiteral(args.payloadMaxBytes),
+  ]);
+  const barrier = `SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])})`;
+  const results = (await client.query(`BEGIN; ${barrier}; ${lock}`)) as unknown as pg.QueryResult<LockedDispatch>[];
+  return results[2]?.rows ?? [];
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
 import { type ClaimArgs, type ClaimedRow, claimRecords } from '../db/claim-records.js';
-import { type Completion, completeRecords } from '../db/complete-records.js';
+import { type Completion, completeAndCommit } from '../db/complete-records.js';
 import { ExecutionAborted } from '../errors.js';
 import type { Timings } from '../timings.js';
 import type { DatabaseContact } from './database-contact.js';
@@ -19,7 +19,7 @@ export interface ClaimSessionDeps {
  * One claim transaction's connection, from its claim to its COMMIT: the rows it locked, and how long they are
  * certainly still locked.
  *
- *   claim ──rows──▶ holding ──complete(): UPDATE + COMMIT──▶ released (back to the pool)
+ *   claim ──rows──▶ holding ──complete(): UPDATE; COMMIT──▶ released (back to the pool)
  *                     │ heartbeat (SELECT 1) every claimHeartbeatMs; each answer moves rowsSafeUntil forward
  *                     ├──connection error, no answer within databaseTimeoutMs, or rowsSafeUntil passed──▶ uncertain
  *                     └──abandon()──▶ rolled back, or the connection destroyed
@@ -114,15 +114,11 @@ export class ClaimSession {
   /** Writes the completions and commits; releases the connection. Throws if either fails (then call abandon()). */
   async complete(completions: readonly Completion[]): Promise<number> {
     this.stopWatching();
-    const changed = await this.deps.contact.report(this.deps.clock(), this.writeAndCommit(completions));
+    const changed = await this.deps.contact.report(
+      this.deps.clock(),
+      withTimeout(completeAndCommit(this.client, completions), this.deps.timings.databaseTimeoutMs, 'completion'),
+    );
     this.release(false);
-    return changed;
-  }
-
-  private async writeAndCommit(completions: readonly Completion[]): Promise<number> {
-    const { databaseTimeoutMs } = this.deps.timings;
-    const changed = await withTimeout(completeRecords(this.client, completions), databaseTimeoutMs, 'completion');
-    await withTimeout(this.client.query('COMMIT'), databaseTimeoutMs, 'commit');
     return changed;
   }
 

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { resolveConfig } from '../../src/config.js';
 import { deriveTimings, leaderSessionSettings } from '../../src/timings.js';
 
@@ -14,7 +14,8 @@ export interface PlanNode {
 
 /**
  * Runs `statementOf` against a stand-in that records the statement it sends (and answers with no rows), then EXPLAIN
- * ANALYZEs that statement on the real database in a transaction it rolls back. Returns every node of the plan, and a
+ * ANALYZEs that statement on the real database in a transaction it rolls back (a statement sent with its COMMIT,
+ * by completeAndCommit, without the COMMIT). Returns every node of the plan, and a
  * one-line description of them for assertion messages.
  */
 export async function planOf(
@@ -26,8 +27,11 @@ export async function planOf(
   const recorder = {
     query: async (config: pg.QueryConfig | string, values?: unknown[]) => {
       statement = typeof config === 'string' ? { text: config, values: values ?? [] } : config;
-      return { rows: [], rowCount: 0 };
+      // No rows, read as one statement's result or as those of several (a simple query's).
+      const none = { rows: [], rowCount: 0 };
+      return Object.assign([none, none], none);
     },
+    escapeLiteral: pg.escapeLiteral,
   } as unknown as pg.Pool & pg.ClientBase;
   await statementOf(recorder);
   if (!statement) throw new Error('no statement was sent');
@@ -38,14 +42,14 @@ export async function planOf(
     for (const [name, value] of Object.entries(session))
       await client.query('SELECT set_config($1, $2, true)', [name, String(value)]);
     const { rows } = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
-      `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`,
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text.replace(/;\s*COMMIT\s*$/, '')}`,
       statement.values,
     );
     const nodes = flatten(rows[0]!['QUERY PLAN'][0]!.Plan);
     const described = nodes
       .map((n) => `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''} x${n['Actual Loops']}`)
       .join(', ');
-    return { nodes, described, prepared: statement.name !== undefined };
+    return { nodes, described, prepared: statement.name !== undefined || /^\s*EXECUTE\b/.test(statement.text) };
   } finally {
     await client.query('ROLLBACK');
     client.release();
