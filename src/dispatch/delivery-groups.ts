@@ -7,25 +7,6 @@ export interface Delivery {
   message: DispatchMessage;
 }
 
-/** Acknowledges a message, or returns it to the queue; on a channel closed meanwhile the broker has it back. */
-export function settle(channel: Channel, msg: ConsumeMessage, how: 'ack' | 'requeue'): void {
-  try {
-    if (how === 'ack') channel.ack(msg);
-    else channel.nack(msg, false, true);
-  } catch {
-    // The channel closed meanwhile: the broker has returned the message to the queue already.
-  }
-}
-
-/** Settles `how` the deliveries of a group whose outcome (by index) is `how`. */
-export function settleAll(
-  group: readonly Delivery[],
-  outcomes: readonly ('ack' | 'requeue')[],
-  how: 'ack' | 'requeue',
-) {
-  for (const [i, d] of group.entries()) if (outcomes[i] === how) settle(d.channel, d.msg, how);
-}
-
 /** Waits for the rest of a burst of deliveries this long while the consumer is busy. */
 export const GATHER_MS = 2;
 

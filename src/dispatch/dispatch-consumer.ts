@@ -17,8 +17,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
 import { BrokerLink } from './broker-link.js';
-import { type Delivery, DeliveryGroups, settle, settleAll } from './delivery-groups.js';
+import { type Delivery, DeliveryGroups } from './delivery-groups.js';
 import { type DispatchMessage, parseMessage, QUEUE_OPTIONS } from './dispatch-message.js';
+import { type Settle, Settlements } from './settlements.js';
 
 export interface ConsumerDeps {
   url: string;
@@ -74,6 +75,7 @@ export class DispatchConsumer {
   private subscription: { channel: Channel; consumerTag: string } | undefined;
   private readonly stopping = new AbortController();
   private readonly groups: DeliveryGroups;
+  private readonly settlements = new Settlements();
 
   constructor(private readonly deps: ConsumerDeps) {
     this.groups = new DeliveryGroups(deps.execution.concurrency, (group, release) =>
@@ -142,7 +144,7 @@ export class DispatchConsumer {
       await withTimeout(subscription.channel.cancel(subscription.consumerTag), 2_000, 'cancelling').catch(
         () => undefined,
       );
-    for (const d of this.groups.drain()) settle(d.channel, d.msg, 'requeue'); // delivered, not started
+    this.settlements.settle(this.groups.drain(), 'requeue'); // delivered, not started
     const timer = setTimeout(() => {
       for (const batch of this.batches)
         batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
@@ -167,12 +169,13 @@ export class DispatchConsumer {
    */
   private onMessage(channel: Channel, msg: ConsumeMessage): void {
     const { metrics, log } = this.deps;
+    this.settlements.delivered(channel, msg);
     metrics.dispatch.consumed(msg.fields.redelivered);
     const message = parseMessage(msg.content);
     if (!message) {
       log.warn({ deliveryTag: msg.fields.deliveryTag }, 'dropped a message that is not a dispatched record');
       metrics.dispatch.dropped('malformed');
-      settle(channel, msg, 'ack');
+      this.settlements.settle([{ channel, msg }], 'ack');
       return;
     }
     this.groups.add({ channel, msg, message });
@@ -187,33 +190,31 @@ export class DispatchConsumer {
         { err, recordIds: group.map((d) => d.message.id) },
         'could not execute dispatched records; they go back to the queue',
       );
-      return group.map(() => 'requeue' as const);
+      return group.map((): Settle => 'requeue');
     });
     release(group.length);
-    settleAll(group, outcomes, 'ack');
+    const settle = (how: Settle) =>
+      this.settlements.settle(
+        group.filter((_, i) => outcomes[i] === how),
+        how,
+      );
+    settle('ack');
     this.groups.settled();
     if (!outcomes.includes('requeue')) return;
     await sleep(REQUEUE_AFTER_MS, this.stopping.signal);
-    settleAll(group, outcomes, 'requeue');
+    settle('requeue');
   }
 
   /**
    * Locks, plans and runs a group's records in one transaction; says of each message whether it is done with
    * (ack) or goes back (requeue).
    */
-  private async execute(
-    messages: readonly DispatchMessage[],
-    release: (n: number) => void,
-  ): Promise<('ack' | 'requeue')[]> {
+  private async execute(messages: readonly DispatchMessage[], release: (n: number) => void): Promise<Settle[]> {
     const { pool, timings, clock, metrics, replicaId } = this.deps;
     if (this.stopping.signal.aborted) return messages.map(() => 'requeue');
+    const { electionName: name, lockKey, payloadMaxBytes } = this.deps;
     const { session, rows } = await ClaimSession.lock({ pool, timings, clock, contact: this.contact }, (client) =>
-      lockDispatched(client, {
-        name: this.deps.electionName,
-        lockKey: this.deps.lockKey,
-        messages,
-        payloadMaxBytes: this.deps.payloadMaxBytes,
-      }),
+      lockDispatched(client, { name, lockKey, messages, payloadMaxBytes }),
     );
     const locked = new Set(rows.map(heldKey));
     // Messages whose rows were not locked: stale copies (dropped), or records locked elsewhere (back).
@@ -281,12 +282,9 @@ export class DispatchConsumer {
 
   /** Records the attempt in the ledger, then starts it; false if it did not start (its batch has it skipped). */
   private async startEntry(entry: Entry, ledger: AttemptLedger, batch: Batch): Promise<boolean> {
+    const { id: recordId, uid: recordUid } = entry.row;
     try {
-      entry.ledgerId = await ledger.startOne({
-        recordId: entry.row.id,
-        recordUid: entry.row.uid,
-        attempt: entry.attempt,
-      });
+      entry.ledgerId = await ledger.startOne({ recordId, recordUid, attempt: entry.attempt });
     } catch (err) {
       this.deps.log.warn({ err, recordId: entry.row.id }, 'could not record the attempt; the message goes back');
       batch.skip(entry, 'ledger-failed');
