@@ -43,7 +43,7 @@ export class DispatchMode {
     metrics.dispatch.setMode('dispatch');
     this.publisher = new Publisher(url, queue, log);
     // One transaction per group of deliveries (at most CONCURRENCY records executing), and the ledger's writes
-    // beside them. Its statements are named: the lock (arrays of ids and tokens) once, the completion and the
+    // beside them. Its statements are prepared: the lock (arrays of ids and tokens), the completion and the
     // ledger writes up to 16 rows: planned once per connection, generically. (Left to choose, Postgres planned
     // the completion's unnest of one row anew for every message.) The setting also gives the unnamed ledger
     // writes of more rows (CONCURRENCY above 16) a generic plan: a nested loop on the primary key, as good.
