@@ -86,11 +86,9 @@ export async function completeAndCommit(client: pg.ClientBase, completions: read
       'text',
     ),
   ];
-  let update = completion(arrays);
-  if (completions.length <= FEW_ROWS) {
-    await COMPLETE_FEW.prepareOn(client);
-    update = COMPLETE_FEW.execute(arrays);
-  }
-  const [result] = (await client.query(`${update}; COMMIT`)) as unknown as pg.QueryResult[];
+  const [result] =
+    completions.length <= FEW_ROWS
+      ? await COMPLETE_FEW.query<pg.QueryResult[]>(client, `${COMPLETE_FEW.execute(arrays)}; COMMIT`)
+      : ((await client.query(`${completion(arrays)}; COMMIT`)) as unknown as pg.QueryResult[]);
   return result?.rowCount ?? 0;
 }

@@ -57,7 +57,6 @@ const LOCK_DISPATCHED = new PreparedSql(
  * for planAttempt. The transaction stays open.
  */
 export async function lockDispatched(client: pg.ClientBase, args: LockDispatchArgs): Promise<LockedDispatch[]> {
-  await LOCK_DISPATCHED.prepareOn(client);
   const lock = LOCK_DISPATCHED.execute([
     intArrayLiteral(
       args.messages.map((m) => m.id),
@@ -72,6 +71,6 @@ export async function lockDispatched(client: pg.ClientBase, args: LockDispatchAr
     intLiteral(args.payloadMaxBytes),
   ]);
   const barrier = `SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])})`;
-  const results = (await client.query(`BEGIN; ${barrier}; ${lock}`)) as unknown as pg.QueryResult<LockedDispatch>[];
+  const results = await LOCK_DISPATCHED.query<pg.QueryResult<LockedDispatch>[]>(client, `BEGIN; ${barrier}; ${lock}`);
   return results[2]?.rows ?? [];
 }

@@ -18,14 +18,26 @@ export class PreparedSql {
   ) {}
 
   /**
-   * Prepares it on `client` unless it already is. The connection is marked when Postgres answers, even if the
-   * caller stopped waiting: the caller's next statement on it (a ROLLBACK) is answered after that.
+   * Sends `text` (a simple query that EXECUTEs this statement) on `client`, after a PREPARE on a connection that
+   * does not have it yet. Both are queued at once, so nothing comes between them: a caller that stops waiting
+   * queues its ROLLBACK after both (had it come between, the EXECUTE's BEGIN or COMMIT would run after it, on a
+   * connection back in the pool). If the PREPARE fails, so does the EXECUTE, and the caller rolls back. The
+   * connection is marked when Postgres answers the PREPARE, whoever is still waiting.
    */
-  async prepareOn(client: pg.ClientBase): Promise<void> {
-    if (this.preparedOn.has(client)) return;
-    await client
-      .query(`PREPARE ${this.name} (${this.types.join(', ')}) AS ${this.text}`)
-      .then(() => this.preparedOn.add(client));
+  async query<Result>(client: pg.ClientBase, text: string): Promise<Result> {
+    const prepared = this.preparedOn.has(client)
+      ? undefined
+      : client.query(`PREPARE ${this.name} (${this.types.join(', ')}) AS ${this.text}`).then(
+          () => void this.preparedOn.add(client),
+          (err: unknown) => {
+            // Already there (prepared before, and not marked): it is, all the same.
+            if ((err as { code?: string }).code !== '42P05') throw err;
+            this.preparedOn.add(client);
+          },
+        );
+    const result = client.query(text) as unknown as Promise<Result>;
+    if (prepared) await Promise.all([prepared, result]);
+    return result;
   }
 
   /** The EXECUTE statement for these arguments, each an SQL literal of the type the statement declares. */

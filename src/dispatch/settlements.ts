@@ -28,7 +28,11 @@ export class Settlements {
    */
   settle(deliveries: readonly { channel: Channel; msg: ConsumeMessage }[], how: Settle): void {
     const byChannel = new Map<Channel, ConsumeMessage[]>();
-    for (const { channel, msg } of deliveries) byChannel.set(channel, [...(byChannel.get(channel) ?? []), msg]);
+    for (const { channel, msg } of deliveries) {
+      const msgs = byChannel.get(channel);
+      if (msgs) msgs.push(msg);
+      else byChannel.set(channel, [msg]);
+    }
     for (const [channel, msgs] of byChannel) this.settleOn(channel, msgs, how);
   }
 

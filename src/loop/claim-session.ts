@@ -60,7 +60,7 @@ export class ClaimSession {
 
   /**
    * The same for any statement that opens a transaction and locks rows in it (`lock`: a claim, or a consumer's
-   * lock of one dispatched record in dispatch mode).
+   * lock of a group of dispatched records in dispatch mode).
    */
   static async lock<Row>(
     deps: ClaimSessionDeps,
