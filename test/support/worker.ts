@@ -44,6 +44,12 @@ export async function withWorker(
   await worker.start();
   try {
     await body(run);
+  } catch (err) {
+    // What the worker warned of, so that a failure seen once (under load, in CI) says why.
+    const warned = logs.filter((l) => Number(l.level) >= 40).slice(-20);
+    if (err instanceof Error && warned.length > 0)
+      err.message += `\nthe worker's last warnings:\n${warned.map((l) => JSON.stringify(l)).join('\n')}`;
+    throw err;
   } finally {
     await worker.stop();
   }
