@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { FencedError } from '../errors.js';
 import { intLiteral, textLiteral } from './literal.js';
-import type { TermLockKey } from './term-lock.js';
+import { barrierStatement, type TermLockKey } from './term-lock.js';
 
 /** A locked due record, with the latest ledger row of an attempt its row does not count yet (if any). */
 export interface ClaimedRow {
@@ -69,7 +69,7 @@ export async function fencedStatements<Row>(
 ): Promise<Row[]> {
   const results = (await client.query(`
     BEGIN;
-    SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])});
+    ${barrierStatement(args.lockKey, 'shared')};
     ${statements}`)) as unknown as pg.QueryResult<Row & pg.QueryResultRow>[];
   const rows = results[2]?.rows ?? [];
   if (rows.length > 0) return rows;

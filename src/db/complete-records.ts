@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { FEW_ROWS } from './batch-statement.js';
 import { intArrayLiteral, textArrayLiteral } from './literal.js';
 import { PreparedSql } from './prepared-sql.js';
 import { storableText } from './sql-text.js';
@@ -18,9 +19,6 @@ export interface Completion {
   delayMs: number;
   lastError: string | null;
 }
-
-/** Up to this many rows, the completion is a prepared statement (see completeAndCommit). */
-const FEW_ROWS = 16;
 
 /** The completion, over five arrays (ids, statuses, attempts, delays in ms, last errors): SQL expressions. */
 const completion = (arrays: readonly string[]) => `
@@ -51,11 +49,8 @@ const COMPLETE_FEW = new PreparedSql(
  * the batch completes. In dispatch mode it also clears the row's dispatch mark: its message is done with, and
  * any other is stale. The caller rolls back if it throws.
  *
- * For a few rows (dispatch mode: a group of messages) the statement is prepared, so that each connection plans
- * it once: planning it for every group cost Postgres more CPU than running it. A claimed batch of many rows is
- * planned for its values: a generic plan cannot see how many rows there are, and for batches of hundreds
- * Postgres once chose one that re-read the values once per row (40 ms instead of 2). The dispatch consumer's
- * pool asks for generic plans throughout (see DispatchMode).
+ * Planned as batchStatement says: prepared for a few rows (a dispatch group), planned for its values for many
+ * (a claimed batch); here the few are prepared in SQL, so that the UPDATE and the COMMIT go in one simple query.
  */
 export async function completeAndCommit(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
   if (completions.length === 0) {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { withTimeout } from '../async.js';
 import { TimeoutError } from '../errors.js';
 import { intLiteral, textLiteral } from './literal.js';
-import type { TermLockKey } from './term-lock.js';
+import { barrierStatement, type TermLockKey } from './term-lock.js';
 
 export type FenceResult =
   | { outcome: 'holding' } // Postgres holds this term now: it may execute
@@ -65,7 +65,7 @@ async function fenceOn(client: pg.PoolClient, args: FenceTermArgs): Promise<Fenc
     results = (await client.query(`
       BEGIN;
       SET LOCAL lock_timeout = ${intLiteral(Math.max(1, Math.ceil(args.lockTimeoutMs)))};
-      SELECT pg_advisory_xact_lock(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])});
+      ${barrierStatement(args.lockKey, 'exclusive')};
       WITH raised AS (
         INSERT INTO retry_worker_leader AS l (name, epoch, token, holder, since)
         VALUES (${name}, ${epoch}, ${token}, ${holder}, now())

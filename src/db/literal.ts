@@ -28,5 +28,5 @@ export function textArrayLiteral(
   values: readonly (string | null)[],
   type: 'text' | 'uuid',
 ): string {
-  return `ARRAY[${values.map((v) => (v === null ? 'NULL' : client.escapeLiteral(v))).join(', ')}]::${type}[]`;
+  return `ARRAY[${values.map((v) => (v === null ? 'NULL' : textLiteral(client, v))).join(', ')}]::${type}[]`;
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { type ClaimedRow, claimedColumns, LEDGER_JOIN } from './claim-records.js';
 import { intArrayLiteral, intLiteral, textArrayLiteral, textLiteral } from './literal.js';
 import { PreparedSql } from './prepared-sql.js';
-import type { TermLockKey } from './term-lock.js';
+import { barrierStatement, type TermLockKey } from './term-lock.js';
 
 /** A dispatched record locked by a consumer, with the epoch Postgres holds now (its fencing token). */
 export interface LockedDispatch extends ClaimedRow {
@@ -70,7 +70,7 @@ export async function lockDispatched(client: pg.ClientBase, args: LockDispatchAr
     textLiteral(client, args.name),
     intLiteral(args.payloadMaxBytes),
   ]);
-  const barrier = `SELECT pg_advisory_xact_lock_shared(${intLiteral(args.lockKey[0])}, ${intLiteral(args.lockKey[1])})`;
+  const barrier = barrierStatement(args.lockKey, 'shared');
   const results = await LOCK_DISPATCHED.query<pg.QueryResult<LockedDispatch>[]>(client, `BEGIN; ${barrier}; ${lock}`);
   return results[2]?.rows ?? [];
 }

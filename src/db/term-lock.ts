@@ -1,3 +1,5 @@
+import { intLiteral } from './literal.js';
+
 /**
  * The handover barrier of one election: a transaction-scoped advisory lock. Claim transactions take it
  * shared; a new leader takes it exclusive before it raises the epoch. Heavyweight locks queue fairly, so the
@@ -18,4 +20,10 @@ export function termLockKey(electionName: string): TermLockKey {
     hash = Math.imul(hash, 0x01000193);
   }
   return [TERM_LOCK_CLASS, hash | 0];
+}
+
+/** The statement that takes the barrier for the rest of the transaction: shared (a claim) or exclusive (a fence). */
+export function barrierStatement(key: TermLockKey, mode: 'shared' | 'exclusive'): string {
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  return `SELECT ${fn}(${intLiteral(key[0])}, ${intLiteral(key[1])})`;
 }
