@@ -60,6 +60,7 @@ export class Worker {
     if (this.started || this.stopping) return;
     this.started = true;
     const { config: c, timings: t, log } = this;
+    const session = leaderSessionSettings(t);
     // Renewals get connections of their own, so that busy claim transactions cannot starve them.
     this.electionPool = createPool({
       databaseUrl: c.database.url,
@@ -71,7 +72,7 @@ export class Worker {
       databaseUrl: c.database.url,
       max: c.claim.maxOpenBatches + 3,
       applicationName: `retry-worker ${c.replicaId}`,
-      session: leaderSessionSettings(t),
+      session,
       connectionTimeoutMs: t.databaseTimeoutMs,
       onError: (err) => log.warn({ err }, 'database connection failed'),
     });
@@ -83,7 +84,7 @@ export class Worker {
     try {
       const fromModule = c.handlersModule ? await loadHandlersModule(c.handlersModule, t.handlersImportTimeoutMs) : {};
       kinds = kindRegistry(c, fromModule, this.options.handlers);
-      await checkSchema(this.pool);
+      await checkSchema(this.pool, session);
       elector = await electing;
     } catch (err) {
       // An elector made but never started still holds its client: close it.

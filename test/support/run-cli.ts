@@ -8,11 +8,15 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the built CLI (`node dist/src/cli.js ...args`) with only PATH and `env` set; never rejects. */
-export async function runCli(args: readonly string[], env: Record<string, string>): Promise<CliRun> {
+/**
+ * Runs the built CLI (`node dist/src/cli.js ...args`) with only PATH and `env` set; never rejects. With
+ * `timeoutMs`, a run that lasts longer gets SIGTERM then (a command expected to stop by itself that does not).
+ */
+export async function runCli(args: readonly string[], env: Record<string, string>, timeoutMs = 0): Promise<CliRun> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
+      timeout: timeoutMs,
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
