@@ -103,6 +103,30 @@ test('ctx.log is a child logger bound to the record, made only when read', async
   assert.deepEqual([lines[0]!.recordId, lines[0]!.attempt, lines[0]!.kind, lines[0]!.msg], [7, 2, 'thing', 'hello']);
 });
 
+test('ctx.isSafe, even taken off ctx: true while running, false once aborted, rows uncertain or ended', async () => {
+  let rowsSafe = true;
+  const seen: boolean[] = [];
+  let later: (() => boolean) | undefined;
+  const execution = run(
+    async (_r, ctx) => {
+      const { isSafe } = ctx;
+      later = isSafe;
+      seen.push(isSafe());
+      rowsSafe = false;
+      seen.push(ctx.isSafe());
+      rowsSafe = true;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      seen.push(isSafe());
+    },
+    { rowsSafe: () => rowsSafe },
+  );
+  const outcome = execution.run();
+  setTimeout(() => execution.abort(new ExecutionAborted('shutdown', 'stopping')), 10);
+  await outcome;
+  assert.deepEqual(seen, [true, false, false]);
+  assert.equal(later?.(), false);
+});
+
 test('a signal first read after the abort is already aborted, with the abort reason', async () => {
   let seen: { aborted: boolean; reason: unknown } | undefined;
   const outcome = await run(
