@@ -125,35 +125,48 @@ export class Execution {
 }
 
 /**
- * A handler's ctx. A class rather than an object literal: V8 builds a literal with getters on a slow path, about
- * 1 µs per execution against a few ns for an instance. `isSafe` is the instance's own function, so that it can be
- * taken off the object (`const { isSafe } = ctx`) as before.
+ * A handler's ctx. An instance of a class rather than an object literal: V8 builds a literal with getters on a
+ * slow path, with closures of its own per execution. `signal` and `log` are nonetheless the instance's own,
+ * enumerable getters (one descriptor map shared by every instance), so that a wrapper that passes on a copy
+ * (`{ ...ctx, log: child }`) still hands over the signal; `isSafe` is an own function, so that it can be taken
+ * off the object (`const { isSafe } = ctx`).
  */
 class Context implements HandlerContext {
+  declare readonly signal: AbortSignal;
+  declare readonly log: Logger;
   readonly attempt: number;
   readonly fencingToken: number;
   readonly replicaId: string;
   readonly isSafe: () => boolean;
-  private childLog: Logger | undefined;
+  readonly #execution: Execution;
+  readonly #settings: ExecutionSettings;
+  #childLog: Logger | undefined;
 
-  constructor(
-    private readonly execution: Execution,
-    private readonly settings: ExecutionSettings,
-  ) {
+  static readonly #accessors: PropertyDescriptorMap = {
+    signal: {
+      enumerable: true,
+      get(this: Context) {
+        return this.#execution.signal;
+      },
+    },
+    log: {
+      enumerable: true,
+      get(this: Context) {
+        const { id: recordId, attempt, kind } = this.#execution.record;
+        this.#childLog ??= this.#settings.log.child({ recordId, attempt, kind });
+        return this.#childLog;
+      },
+    },
+  };
+
+  constructor(execution: Execution, settings: ExecutionSettings) {
+    this.#execution = execution;
+    this.#settings = settings;
     this.attempt = execution.record.attempt;
     this.fencingToken = settings.fencingToken;
     this.replicaId = settings.replicaId;
     this.isSafe = () => execution.isSafe();
-  }
-
-  get signal(): AbortSignal {
-    return this.execution.signal;
-  }
-
-  get log(): Logger {
-    const { id: recordId, attempt, kind } = this.execution.record;
-    this.childLog ??= this.settings.log.child({ recordId, attempt, kind });
-    return this.childLog;
+    Object.defineProperties(this, Context.#accessors);
   }
 }
 

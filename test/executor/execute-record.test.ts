@@ -103,6 +103,27 @@ test('ctx.log is a child logger bound to the record, made only when read', async
   assert.deepEqual([lines[0]!.recordId, lines[0]!.attempt, lines[0]!.kind, lines[0]!.msg], [7, 2, 'thing', 'hello']);
 });
 
+test('a wrapper that copies ctx ({ ...ctx, log }) keeps its signal, attempt, fencing token, replica id', async () => {
+  const inner: Handler = (_r, ctx) =>
+    new Promise((_, reject) => {
+      assert.deepEqual([ctx.attempt, ctx.fencingToken, ctx.replicaId], [2, 42, 'r1']);
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+    });
+  const wrapped: Handler = (record, ctx) => inner(record, { ...ctx, log: ctx.log.child({ wrapped: true }) });
+  const outcome = await run(wrapped, { timeoutMs: 30 }).run();
+  assert.match(outcome.kind === 'failed' ? outcome.error.message : '', /execution timed out after 30 ms/);
+  assert.deepEqual(Object.keys(await ctxOf()), ['attempt', 'fencingToken', 'replicaId', 'isSafe', 'signal', 'log']);
+});
+
+/** The ctx a handler gets. */
+async function ctxOf() {
+  let seen: object | undefined;
+  await run((_r, ctx) => {
+    seen = ctx;
+  }).run();
+  return seen!;
+}
+
 test('ctx.isSafe, even taken off ctx: true while running, false once aborted, rows uncertain or ended', async () => {
   let rowsSafe = true;
   const seen: boolean[] = [];
