@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { access, chmod, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -33,9 +33,6 @@ export async function startPgBouncer(
 ): Promise<Bouncer> {
   const target = new URL(databaseUrl);
   const database = target.pathname.slice(1);
-  const dir = await mkdtemp(join(tmpdir(), 'rw-pgbouncer-'));
-  await chmod(dir, 0o755);
-  const port = await freePort();
   const server = [
     `host=${target.hostname}`,
     `port=${target.port || 5432}`,
@@ -43,6 +40,24 @@ export async function startPgBouncer(
     `user=${decodeURIComponent(target.username) || 'postgres'}`,
     ...(target.password ? [`password=${decodeURIComponent(target.password)}`] : []),
   ].join(' ');
+  // A free port can be taken by a parallel test file before PgBouncer binds it: it then exits, and is started
+  // again on another port.
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOn(await freePort(), database, server, options).catch((err: Error) => err);
+    if (!(started instanceof Error)) return started;
+    if (attempt === 3 || !started.message.includes('pgbouncer exited')) throw started;
+  }
+}
+
+async function startOn(
+  port: number,
+  database: string,
+  server: string,
+  options: { poolMode: 'session' | 'transaction'; ignoreStartupParameters: readonly string[] },
+): Promise<Bouncer> {
+  // PgBouncer reads its configuration (which holds the password) before it drops root: the directory stays
+  // private (mkdtemp makes it 0700).
+  const dir = await mkdtemp(join(tmpdir(), 'rw-pgbouncer-'));
   const ini = join(dir, 'pgbouncer.ini');
   await writeFile(
     ini,
@@ -60,7 +75,7 @@ export async function startPgBouncer(
       'default_pool_size = 50',
       '',
     ].join('\n'),
-    { mode: 0o644 },
+    { mode: 0o600 },
   );
   const output: string[] = [];
   const asRoot = process.getuid?.() === 0;
@@ -71,16 +86,16 @@ export async function startPgBouncer(
   child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
   child.on('error', (err) => output.push(`spawn failed: ${err.message}`));
   const closed = new Promise((r) => child.once('close', r));
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
-      process.kill(child.pid, 'SIGKILL');
+    if (!exited() && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     await closed;
     await rm(dir, { recursive: true, force: true });
   };
   const url = `postgres://postgres@127.0.0.1:${port}/${database}`;
   try {
     await waitFor(`PgBouncer on port ${port}`, async () => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error('pgbouncer exited');
+      if (exited()) return 'exited';
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
       client.on('error', () => undefined);
       try {
@@ -90,6 +105,7 @@ export async function startPgBouncer(
         await client.end().catch(() => undefined);
       }
     });
+    if (exited()) throw new Error('pgbouncer exited');
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\n${output.join('')}`);
