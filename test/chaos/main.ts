@@ -2,9 +2,7 @@
 // backend it applies to, at the default execution timeout and at 1.5 s, at the default lease TTL; the faults
 // that run in dispatch mode also there (on etcd, at the default execution timeout), each run on a RabbitMQ
 // vhost of its own. Without a RabbitMQ to reach (rabbitmqctl), the dispatch runs are skipped, saying so.
-//   node dist/test/chaos/main.js [--runs 2] [--records 1000] [--mode leader|dispatch]
-//     [--backend etcd|redis|postgres|static] [--timeout default|short] [--only "kill -9"] [--ttl 5]
-//     [--write docs/RELIABILITY.md]
+// Options: USAGE below (`--help` prints it with the faults' names).
 // Exits 1 on any violation, or when a fault under the failover goal misses it at default settings.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -15,18 +13,40 @@ import { combinations, FAULTS } from './faults.js';
 import { reliabilityDoc } from './reliability-doc.js';
 import { DEFAULT_TTL_SECONDS, runFault } from './run-fault.js';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '2' },
-    records: { type: 'string', default: '1000' },
-    mode: { type: 'string' },
-    backend: { type: 'string' },
-    timeout: { type: 'string' },
-    only: { type: 'string' },
-    ttl: { type: 'string' },
-    write: { type: 'string' },
-  },
-});
+const USAGE = `usage: node dist/test/chaos/main.js [--runs 2] [--records 1000] [--mode leader|dispatch]
+  [--backend etcd|redis|postgres|static] [--timeout default|short] [--only "kill -9"] [--ttl 5]
+  [--write docs/RELIABILITY.md]
+Every fault on every backend it applies to, --runs times each (filters narrow it; --only matches fault names).
+Faults: ${FAULTS.map((f) => f.name).join('; ')}`;
+
+let parsed: ReturnType<typeof parseArguments>;
+try {
+  parsed = parseArguments();
+} catch (err) {
+  console.error(`${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const { values } = parsed;
+
+function parseArguments() {
+  return parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      runs: { type: 'string', default: '2' },
+      records: { type: 'string', default: '1000' },
+      mode: { type: 'string' },
+      backend: { type: 'string' },
+      timeout: { type: 'string' },
+      only: { type: 'string' },
+      ttl: { type: 'string' },
+      write: { type: 'string' },
+    },
+  });
+}
 const runs = Number(values.runs);
 const records = Number(values.records);
 const ttlSeconds = values.ttl ? Number(values.ttl) : undefined;
