@@ -35,12 +35,20 @@ export class Execution {
   private abortReason: ExecutionAborted | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settle: ((outcome: ExecutionOutcome) => void) | undefined;
+  private childLog: Logger | undefined;
 
   constructor(
     private readonly handler: Handler,
     readonly record: FailedRecord,
     private readonly settings: ExecutionSettings,
   ) {}
+
+  /** The handler's ctx.log: a child of the term's logger bound to the record, made when first read. */
+  get log(): Logger {
+    const { id: recordId, attempt, kind } = this.record;
+    this.childLog ??= this.settings.log.child({ recordId, attempt, kind });
+    return this.childLog;
+  }
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -139,8 +147,6 @@ class Context implements HandlerContext {
   readonly replicaId: string;
   readonly isSafe: () => boolean;
   readonly #execution: Execution;
-  readonly #settings: ExecutionSettings;
-  #childLog: Logger | undefined;
 
   static readonly #accessors: PropertyDescriptorMap = {
     signal: {
@@ -152,16 +158,13 @@ class Context implements HandlerContext {
     log: {
       enumerable: true,
       get(this: Context) {
-        const { id: recordId, attempt, kind } = this.#execution.record;
-        this.#childLog ??= this.#settings.log.child({ recordId, attempt, kind });
-        return this.#childLog;
+        return this.#execution.log;
       },
     },
   };
 
   constructor(execution: Execution, settings: ExecutionSettings) {
     this.#execution = execution;
-    this.#settings = settings;
     this.attempt = execution.record.attempt;
     this.fencingToken = settings.fencingToken;
     this.replicaId = settings.replicaId;

@@ -136,16 +136,20 @@ test('ctx.isSafe, even taken off ctx: true while running, false once aborted, ro
       rowsSafe = false;
       seen.push(ctx.isSafe());
       rowsSafe = true;
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      seen.push(isSafe());
+      execution.abort(new ExecutionAborted('shutdown', 'stopping'));
       seen.push(isSafe());
     },
     { rowsSafe: () => rowsSafe },
   );
-  const outcome = execution.run();
-  setTimeout(() => execution.abort(new ExecutionAborted('shutdown', 'stopping')), 10);
-  await outcome;
-  assert.deepEqual(seen, [true, false, false]);
+  await execution.run();
+  assert.deepEqual(seen, [true, false, true, false]);
   assert.equal(later?.(), false);
+  let kept: (() => boolean) | undefined;
+  await run((_r, ctx) => {
+    kept = ctx.isSafe;
+  }).run();
+  assert.equal(kept?.(), false, 'an execution that ended is not safe');
 });
 
 test('a signal first read after the abort is already aborted, with the abort reason', async () => {
