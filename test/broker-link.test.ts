@@ -1,26 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Channel } from 'amqplib';
 import { pino } from 'pino';
 import { BrokerLink } from '../src/dispatch/broker-link.js';
 import { waitFor } from './support/ports.js';
-import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
+import { fileVhost } from './support/rabbitmq.js';
 
-const unavailable = await rabbitUnavailable();
-let vhost: RabbitVhost;
-before(async () => {
-  if (!unavailable) vhost = await createVhost('rw-link');
-});
-after(async () => {
-  await vhost?.drop();
-});
+const { unavailable, vhost } = await fileVhost('rw-link');
 
 test('a channel closed by the broker while its connection stays up is set up again', {
   skip: unavailable,
 }, async () => {
   const channels: Channel[] = [];
   const link = new BrokerLink({
-    url: vhost.url,
+    url: vhost().url,
     role: 'test',
     log: pino({ level: 'silent' }),
     setup: async (connection) => {

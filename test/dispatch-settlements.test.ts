@@ -1,24 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import amqp, { type ConsumeMessage } from 'amqplib';
 import { QUEUE_OPTIONS } from '../src/dispatch/dispatch-message.js';
 import { Settlements } from '../src/dispatch/settlements.js';
 import { waitFor } from './support/ports.js';
-import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
+import { fileVhost } from './support/rabbitmq.js';
 
-const unavailable = await rabbitUnavailable();
-let vhost: RabbitVhost;
-before(async () => {
-  if (!unavailable) vhost = await createVhost('rw-settle');
-});
-after(async () => {
-  await vhost?.drop();
-});
+const { unavailable, vhost } = await fileVhost('rw-settle');
 
 test("a group's acknowledgements go as one frame only when no older delivery of the channel is open", {
   skip: unavailable,
 }, async () => {
-  const connection = await amqp.connect(vhost.url);
+  const connection = await amqp.connect(vhost().url);
   try {
     const channel = await connection.createChannel();
     const closed = new Promise<unknown>((resolve) => channel.on('error', resolve).on('close', resolve));
@@ -62,7 +55,7 @@ test("a group's acknowledgements go as one frame only when no older delivery of 
     // Every frame was accepted (a tag acknowledged twice would close the channel) and nothing is left open.
     await channel.checkQueue('settle');
     await waitFor('the queue empty', async () => {
-      const depth = await vhost.queueDepth('settle');
+      const depth = await vhost().queueDepth('settle');
       return depth?.ready === 0 && depth.unacked === 0;
     });
     assert.equal(await Promise.race([closed, 'open']), 'open');

@@ -19,33 +19,32 @@ const USAGE = `usage: node dist/test/chaos/main.js [--runs 2] [--records 1000] [
 Every fault on every backend it applies to, --runs times each (filters narrow it; --only matches fault names).
 Faults: ${FAULTS.map((f) => f.name).join('; ')}`;
 
-let parsed: ReturnType<typeof parseArguments>;
-try {
-  parsed = parseArguments();
-} catch (err) {
-  console.error(`${(err as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-if (parsed.values.help) {
+const { values } = parseArguments();
+if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const { values } = parsed;
 
+/** The command line's options; a wrong one exits 2, with the usage. */
 function parseArguments() {
-  return parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      runs: { type: 'string', default: '2' },
-      records: { type: 'string', default: '1000' },
-      mode: { type: 'string' },
-      backend: { type: 'string' },
-      timeout: { type: 'string' },
-      only: { type: 'string' },
-      ttl: { type: 'string' },
-      write: { type: 'string' },
-    },
-  });
+  try {
+    return parseArgs({
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        runs: { type: 'string', default: '2' },
+        records: { type: 'string', default: '1000' },
+        mode: { type: 'string' },
+        backend: { type: 'string' },
+        timeout: { type: 'string' },
+        only: { type: 'string' },
+        ttl: { type: 'string' },
+        write: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
 }
 const runs = Number(values.runs);
 const records = Number(values.records);

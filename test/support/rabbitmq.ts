@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -70,4 +71,26 @@ export async function createVhost(prefix = 'rw-test'): Promise<RabbitVhost> {
       await run(RABBITMQCTL, ['-q', 'delete_vhost', vhost], { timeout: 60_000 }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * A vhost for the calling test file: made before its tests and dropped after them, where RabbitMQ answers.
+ * `unavailable` says why not (for the tests' `skip`); `vhost()` is the vhost, inside a test.
+ */
+export async function fileVhost(
+  prefix: string,
+): Promise<{ unavailable: string | undefined; vhost: () => RabbitVhost }> {
+  const unavailable = await rabbitUnavailable();
+  let made: RabbitVhost | undefined;
+  before(async () => {
+    if (!unavailable) made = await createVhost(prefix);
+  });
+  after(async () => {
+    await made?.drop();
+  });
+  const vhost = () => {
+    if (!made) throw new Error(`no vhost: ${unavailable ?? 'before() has not run'}`);
+    return made;
+  };
+  return { unavailable, vhost };
 }
