@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { type ClaimArgs, claimStatement, fencedStatements } from './claim-records.js';
+import { CLAIM_TYPES, type ClaimArgs, claimSql, claimValues, fencedStatements } from './claim-records.js';
+import { PreparedSql } from './prepared-sql.js';
 
 /** A record chosen for dispatch: what its message carries. */
 export interface DispatchedRow {
@@ -11,6 +12,16 @@ export interface DispatchedRow {
   /** Its previous message was published more than DISPATCH_REDELIVER_AFTER_MS ago and is taken as lost. */
   redispatch: boolean;
 }
+
+/** The claim of dispatch mode ($8: DISPATCH_REDELIVER_AFTER_MS), marking what it chose; prepared once per connection. */
+const DISPATCH = new PreparedSql(
+  'retry_worker_dispatch',
+  [...CLAIM_TYPES, 'bigint'],
+  `WITH chosen AS (${claimSql(true)})
+   UPDATE failed_records f SET dispatched_at = clock_timestamp(), dispatch_token = gen_random_uuid()
+   FROM chosen c WHERE f.id = c.id
+   RETURNING f.id, f.uid, f.kind, f.dispatch_token AS token, c.redispatch`,
+);
 
 /**
  * Dispatch mode, on the leader: chooses due records exactly as a claim does (fair across kinds, not paused,
@@ -25,15 +36,7 @@ export async function dispatchRecords(
 ): Promise<DispatchedRow[]> {
   try {
     // The COMMIT is the round trip's last statement: the rows are marked for good when it answers.
-    return await fencedStatements<DispatchedRow>(
-      client,
-      args,
-      `WITH chosen AS (${claimStatement(client, args)})
-       UPDATE failed_records f SET dispatched_at = clock_timestamp(), dispatch_token = gen_random_uuid()
-       FROM chosen c WHERE f.id = c.id
-       RETURNING f.id, f.uid, f.kind, f.dispatch_token AS token, c.redispatch;
-       COMMIT;`,
-    );
+    return await fencedStatements<DispatchedRow>(client, args, DISPATCH, claimValues(client, args), 'COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
