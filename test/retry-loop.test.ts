@@ -340,3 +340,43 @@ test(
     assert.equal(attempts[0]!.n, 2, 'only the two attempts that started are in the ledger');
   },
 );
+
+const emptyClaims = async (run: { worker: { metrics: { render(): Promise<{ body: string }> } } }) =>
+  Number(/^retry_worker_empty_claims_total (\d+)$/m.exec((await run.worker.metrics.render()).body)?.[1]);
+
+test('an idle leader claims once per record it is woken for, not again when that batch ends', async () => {
+  await withWorker(
+    db,
+    'idle-claims',
+    { ok: async () => undefined },
+    async (run) => {
+      // Past the claims of the term's start (nothing due): the count stays put.
+      let before = -1;
+      await waitFor('the first claims to be done', async () => {
+        const now = await emptyClaims(run);
+        const still = now > 0 && now === before;
+        before = now;
+        await new Promise((r) => setTimeout(r, 300));
+        return still || undefined;
+      });
+      for (let i = 0; i < 5; i++) {
+        const [id] = await insert(['ok']);
+        await waitFor('the record to succeed', settled([id!]), 10_000);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(await emptyClaims(run), before, 'a claim that found nothing after a batch ended');
+    },
+    { settings: { pollIntervalMs: 60_000 } },
+  );
+});
+
+test('a leader with no room for another batch claims again as soon as one ends, not at its next poll', async () => {
+  const ids = await insert(Array.from({ length: 8 }, () => 'ok'));
+  await withWorker(
+    db,
+    'room-claims',
+    { ok: async () => new Promise((r) => setTimeout(r, 20)) },
+    async () => waitFor('every record to succeed', settled(ids), 10_000),
+    { settings: { pollIntervalMs: 60_000, maxOpenBatches: 1, batchSize: 2, concurrency: 2 } },
+  );
+});

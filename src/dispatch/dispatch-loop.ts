@@ -153,8 +153,8 @@ export class DispatchLoop implements TermLoop {
     if (limit <= 0 || (!afterWait && total > 0 && limit < claim.batchSize / 2)) return 'full';
     const rows = await this.contact.report(clock(), this.choose(limit, inFlight, redeliverAfterMs));
     this.sweepEarlierMarks = false;
-    if (rows.length === 0) return 'idle';
     metrics.claimed(rows.length);
+    if (rows.length === 0) return 'idle';
     const failed = await this.publishAll(rows);
     if (failed.length > 0) {
       this.log.warn({ records: failed.length }, 'RabbitMQ did not confirm some messages; their records stay due');

@@ -102,6 +102,14 @@ export class Batch {
     return this.wasCommitted;
   }
 
+  /**
+   * Whether it leaves records due now: some were not started (they stay pending), or are pending again with no
+   * delay. Else, once committed, its end makes nothing new to claim.
+   */
+  get leftDue(): boolean {
+    return this.skipped.size > 0 || this.completions.some((c) => c.status === 'pending' && c.delayMs <= 0);
+  }
+
   uids(): string[] {
     return this.rows.map((r) => r.uid);
   }

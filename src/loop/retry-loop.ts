@@ -71,6 +71,10 @@ export class RetryLoop {
   private readonly contact: DatabaseContact;
   private running: Promise<LoopStop> | undefined;
   private readonly ending: TermEnding;
+  /** The loop waits for a batch to end (MAX_OPEN_BATCHES open, or claimAhead records queued). */
+  private waitingForRoom = false;
+  /** A claim left a record because its earlier batch was still open: that batch's end must wake the loop. */
+  private leftHeld = false;
 
   constructor(
     private readonly deps: RetryLoopDeps,
@@ -142,15 +146,17 @@ export class RetryLoop {
       { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock, contact: this.contact },
       this.claimArgs(),
     );
-    if (!session) return 0;
     this.deps.metrics.claimed(rows.length);
+    if (!session) return 0;
     const batch = new Batch(this.batchDeps, session);
     this.batches.add(batch);
     const entries: Entry[] = [];
     for (const row of rows) {
       if (this.held.has(row.uid) || this.releasedDuringClaim.has(row.uid)) {
         // Its earlier batch lost its rows (a failed transaction frees them at once) and had not ended when
-        // this claim read the ledger.
+        // this claim read the ledger. Claim again once that batch has ended (it has, if released).
+        if (this.held.has(row.uid)) this.leftHeld = true;
+        else this.waker.wake();
         this.log.warn(
           { recordId: row.id },
           'claimed a record whose earlier batch had not ended; leaving it for a later claim',
@@ -197,7 +203,9 @@ export class RetryLoop {
     try {
       while (!stopClaiming.aborted && this.term.isSafe()) {
         if (this.batches.size >= claim.maxOpenBatches || this.queue.length >= this.claimAhead) {
+          this.waitingForRoom = true;
           await this.waker.wait(claim.pollIntervalMs, stopClaiming);
+          this.waitingForRoom = false;
           continue;
         }
         let claimed: number;
@@ -247,7 +255,13 @@ export class RetryLoop {
       this.held.delete(uid);
       this.releasedDuringClaim.add(uid);
     }
-    this.waker.wake();
+    // A batch that committed its records, none left due, makes nothing new to claim: waking the loop for it
+    // would cost an empty claim (three round trips) after every batch of an idle leader, in the way of the
+    // next record's claim.
+    if (this.waitingForRoom || this.leftHeld || !batch.committed || batch.leftDue) {
+      this.leftHeld = false;
+      this.waker.wake();
+    }
   }
 
   private stalled(stalledMs: number): void {

@@ -33,6 +33,7 @@ export class Metrics {
   private readonly termsEnded: Counter<'reason'>;
   private readonly claimedBatches: Counter;
   private readonly claimedRecords: Counter;
+  private readonly emptyClaims: Counter;
   private readonly executions: Counter<'kind' | 'outcome'>;
   private readonly durations: Histogram<'kind' | 'outcome'>;
   private readonly skipped: Counter<'reason'>;
@@ -62,6 +63,11 @@ export class Metrics {
     this.claimedRecords = new Counter({
       name: 'retry_worker_claimed_records_total',
       help: 'records locked by claims',
+      registers,
+    });
+    this.emptyClaims = new Counter({
+      name: 'retry_worker_empty_claims_total',
+      help: 'claims that found no due record (polls, and wake-ups with nothing to do)',
       registers,
     });
     this.executions = new Counter({
@@ -115,7 +121,12 @@ export class Metrics {
     this.termsEnded.inc({ reason });
   }
 
+  /** A claim (leader mode), or a dispatch leader's choice of records to publish, locked `records` (0: none due). */
   claimed(records: number): void {
+    if (records === 0) {
+      this.emptyClaims.inc();
+      return;
+    }
     this.claimedBatches.inc();
     this.claimedRecords.inc(records);
   }

@@ -44,6 +44,7 @@ test(
     metrics.observeState({ leadership: () => term, executingByKind: () => executing });
     metrics.termStarted();
     metrics.claimed(3);
+    metrics.claimed(0);
     metrics.claimed(2);
     metrics.executionFinished(execution('email', 'succeeded', 3));
     metrics.executionFinished(execution('email', 'succeeded', 40));
@@ -56,6 +57,7 @@ test(
     assert.equal(s.get('retry_worker_safe_until_remaining_ms'), 1500);
     assert.equal(s.get('retry_worker_claimed_batches_total'), 2);
     assert.equal(s.get('retry_worker_claimed_records_total'), 5);
+    assert.equal(s.get('retry_worker_empty_claims_total'), 1);
     assert.equal(s.get('retry_worker_executions_total{kind="email",outcome="succeeded"}'), 2);
     assert.equal(s.get('retry_worker_executions_total{kind="http",outcome="failed"}'), 1);
     assert.equal(s.get('retry_worker_execution_seconds_bucket{le="0.005",kind="email",outcome="succeeded"}'), 1);
