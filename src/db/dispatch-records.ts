@@ -13,7 +13,7 @@ export interface DispatchedRow {
   redispatch: boolean;
 }
 
-/** The claim of dispatch mode ($8: DISPATCH_REDELIVER_AFTER_MS), marking what it chose; prepared once per connection. */
+/** The claim of dispatch mode ($8: DISPATCH_REDELIVER_AFTER_MS), marking what it chose; prepared per connection. */
 const DISPATCH = new PreparedSql(
   'retry_worker_dispatch',
   [...CLAIM_TYPES, 'bigint'],
