@@ -89,3 +89,26 @@ test("a group's completion (dispatch mode) is prepared: planned once per connect
     client.release(true);
   }
 });
+
+test(
+  'completing a batch of 500 on a table last analyzed while empty, 30,000 records since, still goes by key' +
+    ' (not a hash join over every pending row)',
+  async () => {
+    // A new deployment: the tables are analyzed empty, then a burst of records arrives before autovacuum
+    // analyzes them again; the planner takes the table for a few rows.
+    await db.pool.query('TRUNCATE failed_records CASCADE');
+    await db.pool.query('ANALYZE failed_records');
+    const ids = await insert(30_000);
+    const { nodes, described } = await planOf(db.pool, (recorder) =>
+      completeAndCommit(recorder, ids.slice(10_000, 10_500).map(done)),
+    );
+    const byKey = nodes.filter((n) => n['Node Type'] === 'Index Scan' && n['Relation Name'] === 'failed_records');
+    assert.deepEqual(
+      byKey.map((n) => n['Actual Loops']),
+      [500],
+      `not one index probe per completed record: ${described}`,
+    );
+    const wide = nodes.filter((n) => /Seq Scan|Bitmap|Hash|Merge/.test(n['Node Type']));
+    assert.deepEqual(wide, [], `read more than the batch's rows: ${described}`);
+  },
+);
