@@ -4,7 +4,8 @@
  * stderr; results, the table and every process's log go to .tmp/bench/<time>/.
  *
  *   node dist/bench/run.js [--quick] [--reps N] [--records N]
- *                          [--only drain,io,latency,backlog,footprint,failover,reference,retention,dispatch]
+ *                          [--only drain,io,latency,burst,backlog,footprint,failover,reference,retention,
+ *                                  dispatch]
  *                          [--peers graphile-worker,pg-boss | --peers none] [--ours-env KEY=VALUE ...]
  *                          [--compare CHECKOUT] [--layouts leader,1,2,3]
  *
@@ -41,6 +42,7 @@ const ALL = [
   'drain',
   'io',
   'latency',
+  'burst',
   'backlog',
   'footprint',
   'failover',
@@ -153,6 +155,20 @@ async function main(): Promise<void> {
           )),
         );
       }
+    }
+    if (only.has('burst')) {
+      // A new deployment's first burst: the records arrive at a ready worker, on tables analyzed while empty.
+      measurements.push(
+        ...(await throughput(
+          ctx,
+          'burst',
+          [us, ...alt, ...peer('graphile-worker', 'batched')],
+          'noop',
+          quick ? 300 : records,
+          10,
+          { burst: true },
+        )),
+      );
     }
     if (only.has('latency')) {
       measurements.push(

@@ -44,6 +44,12 @@ export interface DrainExtras {
   seed?(db: BenchDatabase, count: number): Promise<void>;
   /** Read when the database shows every record done (or at the cap), before the worker stops. */
   atDone?(db: BenchDatabase): Promise<Record<string, number>>;
+  /**
+   * The records are inserted in bulk only once the worker is ready, into tables analyzed while empty: a new
+   * deployment's first burst, met with the planner's statistics of an empty table (until autovacuum
+   * analyzes it again).
+   */
+  burst?: boolean;
 }
 
 async function commits(db: BenchDatabase): Promise<number> {
@@ -72,7 +78,7 @@ async function drainOnce(
   const db = await freshDatabase(ctx.server, `${system.peer}_${system.config}_${kind}`, system.migratedByBench);
   try {
     await extras.seed?.(db, count);
-    await system.prepare(db, [{ kind, count }], concurrency);
+    await system.prepare(db, extras.burst ? [] : [{ kind, count }], concurrency);
     await settle(db);
     const commitsBefore = await commits(db);
     const machineBefore = await machineJiffies();
@@ -87,10 +93,18 @@ async function drainOnce(
       cpuAtFirst ??= cpuSeconds(run.pid);
       serverAtFirst ??= serverCpuSeconds(postmaster);
     });
-    let peakRssMiB = 0;
-    let lastRss = 0;
     let exitedEarly = false;
     void run.exited.then(() => (exitedEarly = true));
+    if (extras.burst) {
+      const readyBy = wallNow() + 30_000;
+      while (!Number.isFinite(await system.readyAt(run, logTo))) {
+        if (exitedEarly || wallNow() > readyBy) throw new Error(`${system.peer} ${system.config}: never ready`);
+        await sleep(20);
+      }
+      await system.prepare(db, [{ kind, count }], concurrency);
+    }
+    let peakRssMiB = 0;
+    let lastRss = 0;
     const deadline = run.spawnedAt + capSeconds * 1000;
     let doneAt: number | undefined;
     for (;;) {
