@@ -74,7 +74,10 @@ export function ours(etcdEndpoints: string, options: OursOptions = {}): System {
     allDone: async (db) =>
       (
         await db.pool.query<{ done: boolean }>(
-          `SELECT NOT EXISTS (SELECT 1 FROM failed_records WHERE status = 'pending') AS done`,
+          // By the claim's index (pending rows only): a sequential scan read every finished row at each 5 ms
+          // poll, 0.5-1.7 ms of Postgres CPU each time, counted as ours.
+          `SELECT count(*) = 0 AS done FROM (SELECT 1 FROM failed_records WHERE status = 'pending'
+           ORDER BY kind, priority, next_run_at, id LIMIT 1) r`,
         )
       ).rows[0]!.done,
     finished: async (db, _enqueued, kind) =>
