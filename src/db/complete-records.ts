@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { FEW_ROWS } from './batch-statement.js';
 import { intArrayLiteral, textArrayLiteral } from './literal.js';
 import { PreparedSql } from './prepared-sql.js';
 import { storableText } from './sql-text.js';
@@ -19,6 +18,9 @@ export interface Completion {
   delayMs: number;
   lastError: string | null;
 }
+
+/** Up to this many rows, the completion is a prepared statement. */
+const FEW_ROWS = 16;
 
 /** The completion, over five arrays (ids, statuses, attempts, delays in ms, last errors): SQL expressions. */
 const completion = (arrays: readonly string[]) => `
@@ -49,8 +51,9 @@ const COMPLETE_FEW = new PreparedSql(
  * the batch completes. In dispatch mode it also clears the row's dispatch mark: its message is done with, and
  * any other is stale. The caller rolls back if it throws.
  *
- * Planned as batchStatement says: prepared for a few rows (a dispatch group), planned for its values for many
- * (a claimed batch); here the few are prepared in SQL, so that the UPDATE and the COMMIT go in one simple query.
+ * Up to FEW_ROWS (a dispatch group) it is prepared in SQL, so that the UPDATE and the COMMIT go in one simple
+ * query, and planned once per connection; a claimed batch's completion is planned for its values (0.2 ms for
+ * 500 rows, once per batch).
  */
 export async function completeAndCommit(client: pg.ClientBase, completions: readonly Completion[]): Promise<number> {
   if (completions.length === 0) {

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { batchStatement } from './batch-statement.js';
 import { storableText } from './sql-text.js';
 
 /** How an attempt ended. */
@@ -13,25 +12,26 @@ export interface FinishedAttempt {
   finishedAt: number;
 }
 
-/** Records how attempts ended, many in one autocommit statement. Only an attempt with no outcome yet is written. */
+/**
+ * Records how attempts ended, many in one autocommit statement. Only an attempt with no outcome yet is written.
+ * A named statement, planned once per connection: the pools that run it leave the planner a nested loop over the
+ * values by primary key (leaderSessionSettings), the right plan for one row or 500.
+ */
 export async function finishAttempts(db: pg.Pool | pg.ClientBase, attempts: readonly FinishedAttempt[]): Promise<void> {
   if (attempts.length === 0) return;
-  await db.query(
-    batchStatement(
-      'retry-worker-finish-attempts',
-      attempts.length,
-      `UPDATE retry_worker_attempts AS a
+  await db.query({
+    name: 'retry-worker-finish-attempts',
+    text: `UPDATE retry_worker_attempts AS a
      SET outcome = u.outcome, error = u.error, finished_at = to_timestamp(u.finished_ms / 1000.0)
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) AS u(id, outcome, error, finished_ms)
      WHERE a.id = u.id AND a.outcome IS NULL`,
-      [
-        attempts.map((a) => a.ledgerId),
-        attempts.map((a) => a.outcome),
-        attempts.map((a) => storableText(a.error)),
-        attempts.map((a) => a.finishedAt),
-      ],
-    ),
-  );
+    values: [
+      attempts.map((a) => a.ledgerId),
+      attempts.map((a) => a.outcome),
+      attempts.map((a) => storableText(a.error)),
+      attempts.map((a) => a.finishedAt),
+    ],
+  });
 }
 
 /** Deletes the ledger rows of attempts that never started (the term ended, or the rows' locks became uncertain). */

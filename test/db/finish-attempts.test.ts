@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type FinishedAttempt, finishAttempts } from '../../src/db/finish-attempts.js';
-import { planOf } from '../support/plan.js';
+import { LEADER_SESSION, type PlanNode, planOf } from '../support/plan.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
 let db: TestDatabase;
@@ -172,4 +172,41 @@ test('only an outcome can be written through failed_record_attempts', async () =
   );
   const { rows } = await db.pool.query<{ epoch: number }>('SELECT epoch FROM retry_worker_attempts WHERE id = $1', [a]);
   assert.deepEqual(rows, [{ epoch: 1 }]);
+});
+
+test('the outcome statement, planned once for any number of rows (its generic plan), goes by key for 500', async () => {
+  // Statistics of an empty ledger (a new deployment), 2,000 attempts since.
+  await db.pool.query('TRUNCATE retry_worker_attempts');
+  await db.pool.query('ANALYZE retry_worker_attempts');
+  const ids = await startAttempts(2_000);
+  const client = await db.pool.connect();
+  try {
+    for (const [name, value] of Object.entries(LEADER_SESSION))
+      await client.query('SELECT set_config($1, $2, false)', [name, String(value)]);
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await finishAttempts(client, ids.slice(0, 2).map(succeeded));
+    await client.query('BEGIN');
+    const fresh = ids.slice(1_000, 1_500);
+    const { rows } = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "retry-worker-finish-attempts"
+         ('{${fresh.join(',')}}', '{${fresh.map(() => 'succeeded').join(',')}}',
+          '{${fresh.map(() => 'NULL').join(',')}}', '{${fresh.map(() => Date.now()).join(',')}}')`,
+    );
+    await client.query('ROLLBACK');
+    const flatten = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flatten)];
+    const nodes = flatten(rows[0]!['QUERY PLAN'][0]!.Plan);
+    const described = nodes.map((n) => `${n['Node Type']} x${n['Actual Loops']}`).join(', ');
+    const byKey = nodes.filter((n) => n['Node Type'] === 'Index Scan' && n['Relation Name'] === 'retry_worker_attempts');
+    assert.deepEqual(
+      byKey.map((n) => n['Actual Loops']),
+      [500],
+      `not one index probe per attempt: ${described}`,
+    );
+    const wide = nodes.filter((n) => /Seq Scan|Bitmap|Hash|Merge/.test(n['Node Type']));
+    assert.deepEqual(wide, [], `read more than the attempts finished: ${described}`);
+    for (const n of nodes.filter((n) => n['Node Type'] === 'Function Scan'))
+      assert.equal(n['Actual Loops'], 1, `the values were read more than once: ${described}`);
+  } finally {
+    client.release(true);
+  }
 });
