@@ -196,7 +196,9 @@ test('the outcome statement, planned once for any number of rows (its generic pl
     const flatten = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(flatten)];
     const nodes = flatten(rows[0]!['QUERY PLAN'][0]!.Plan);
     const described = nodes.map((n) => `${n['Node Type']} x${n['Actual Loops']}`).join(', ');
-    const byKey = nodes.filter((n) => n['Node Type'] === 'Index Scan' && n['Relation Name'] === 'retry_worker_attempts');
+    const byKey = nodes.filter(
+      (n) => n['Node Type'] === 'Index Scan' && n['Relation Name'] === 'retry_worker_attempts',
+    );
     assert.deepEqual(
       byKey.map((n) => n['Actual Loops']),
       [500],

@@ -3,7 +3,9 @@ import { resolveConfig } from '../../src/config.js';
 import { deriveTimings, leaderSessionSettings } from '../../src/timings.js';
 
 /** The leader pool's session settings at default settings. */
-export const LEADER_SESSION = leaderSessionSettings(deriveTimings(resolveConfig({ databaseUrl: 'postgres://x@127.0.0.1/x' })));
+export const LEADER_SESSION = leaderSessionSettings(
+  deriveTimings(resolveConfig({ databaseUrl: 'postgres://x@127.0.0.1/x' })),
+);
 
 export interface PlanNode {
   'Node Type': string;
