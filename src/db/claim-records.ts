@@ -73,7 +73,7 @@ export async function fencedStatements<Row>(
 ): Promise<Row[]> {
   const results = await statement.query<pg.QueryResult<Row & pg.QueryResultRow>[]>(
     client,
-    `BEGIN; ${barrierStatement(args.lockKey, 'shared')}; ${statement.execute(values)}; ${then}`,
+    ['BEGIN', barrierStatement(args.lockKey, 'shared'), statement.execute(values), then].filter(Boolean).join('; '),
   );
   const rows = results[2]?.rows ?? [];
   if (rows.length > 0) return rows;
