@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClaimedRow } from '../src/db/claim-records.js';
 import { type Kind, KindRegistry } from '../src/executor/kinds.js';
-import { classify, type PlanRules, planAttempt } from '../src/loop/attempts.js';
+import { classify, type PlanRules, planAttempt, withoutAttemptAhead } from '../src/loop/attempts.js';
 
 const known: Kind = {
   name: 'known',
@@ -71,6 +71,21 @@ test('an attempt whose executor died counts: the next one runs, or the record is
     lastError:
       'attempts exhausted: attempt 3 of 3 started and never finished (its executor stopped); earlier error: e2',
   });
+});
+
+test("an idle leader's attempt recorded beside its claim, read by that claim, is not an attempt that died", () => {
+  const ahead = { ledgerId: 9, recordUid: 'u', attempt: 3 };
+  const seen = row({ attempts: 2, ledgerAttempt: 3 });
+  assert.deepEqual(planAttempt(withoutAttemptAhead(seen, ahead), rules), {
+    action: 'run',
+    attempt: 3,
+    maxAttempts: 3,
+    kind: known,
+  });
+  assert.deepEqual(withoutAttemptAhead(row({ attempts: 2 }), ahead), row({ attempts: 2 }), 'not read: as it is');
+  // Another record's row, or another attempt of this one, still counts.
+  assert.equal(withoutAttemptAhead(row({ uid: 'v', attempts: 2, ledgerAttempt: 3 }), ahead).ledgerAttempt, 3);
+  assert.equal(withoutAttemptAhead(row({ attempts: 3, ledgerAttempt: 4 }), ahead).ledgerAttempt, 4);
 });
 
 test(

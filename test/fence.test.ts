@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { claimRecords } from '../src/db/claim-records.js';
 import { fenceTerm } from '../src/db/fence-term.js';
 import { createPool } from '../src/db/pool.js';
+import { startAttemptAhead } from '../src/db/start-ahead.js';
 import { termLockKey } from '../src/db/term-lock.js';
 import { FencedError } from '../src/errors.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -268,3 +269,26 @@ test(
     assert.equal(outcome, 'busy', 'short waits kept losing their place to the old term’s claims');
   },
 );
+
+test('a superseded leader cannot record an attempt ahead of its claim either; the current one can', async () => {
+  await fence(100);
+  // First in every claim's order: a kind of its own, the highest priority.
+  const { rows } = await db.pool.query<{ uid: string }>(
+    `INSERT INTO failed_records (kind, priority) VALUES ('ahead', -1) RETURNING uid`,
+  );
+  const ahead = (epoch: number, token = tokenOf(epoch)) =>
+    startAttemptAhead(
+      db.pool,
+      { name, epoch, token, limit: 10, payloadMaxBytes: 1_000_000, lockKey, caps: new Map() },
+      'test-replica',
+    );
+  assert.equal(await ahead(99), undefined);
+  assert.equal(await ahead(100, randomUUID()), undefined, 'the same epoch with another term token');
+  const written = await ahead(100);
+  assert.ok(written, 'the current term records the next attempt of the first due record');
+  assert.ok(written.attempt === 1 && written.recordUid === rows[0]!.uid);
+  const next = await ahead(100);
+  assert.notEqual(next?.recordUid, written.recordUid, 'a record with an attempt above its count is not recorded again');
+  await db.pool.query('DELETE FROM retry_worker_attempts WHERE id = ANY ($1)', [[written.ledgerId, next?.ledgerId]]);
+  await db.pool.query(`UPDATE failed_records SET status = 'succeeded' WHERE uid = $1`, [rows[0]!.uid]);
+});

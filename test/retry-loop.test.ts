@@ -341,8 +341,10 @@ test(
   },
 );
 
-const emptyClaims = async (run: { worker: { metrics: { render(): Promise<{ body: string }> } } }) =>
-  Number(/^retry_worker_empty_claims_total (\d+)$/m.exec((await run.worker.metrics.render()).body)?.[1]);
+type Run = { worker: { metrics: { render(): Promise<{ body: string }> } } };
+const counter = async (run: Run, name: string) =>
+  Number(new RegExp(`^retry_worker_${name} (\\d+)$`, 'm').exec((await run.worker.metrics.render()).body)?.[1]);
+const emptyClaims = (run: Run) => counter(run, 'empty_claims_total');
 
 test('an idle leader claims once per record it is woken for, not again when that batch ends', async () => {
   await withWorker(
@@ -359,12 +361,16 @@ test('an idle leader claims once per record it is woken for, not again when that
         await new Promise((r) => setTimeout(r, 300));
         return still || undefined;
       });
+      const ahead = await counter(run, 'attempts_recorded_ahead_total');
       for (let i = 0; i < 5; i++) {
         const [id] = await insert(['ok']);
         await waitFor('the record to succeed', settled([id!]), 10_000);
+        // Its attempt was recorded beside its claim, once: the claim did not count that row as a dead attempt.
+        assert.deepEqual(await ledger(id!), [[1, 'succeeded', null]]);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(await emptyClaims(run), before, 'a claim that found nothing after a batch ended');
+      assert.equal(await counter(run, 'attempts_recorded_ahead_total'), ahead + 5);
     },
     { settings: { pollIntervalMs: 60_000 } },
   );
@@ -379,4 +385,32 @@ test('a leader with no room for another batch claims again as soon as one ends, 
     async () => waitFor('every record to succeed', settled(ids), 10_000),
     { settings: { pollIntervalMs: 60_000, maxOpenBatches: 1, batchSize: 2, concurrency: 2 } },
   );
+});
+
+test('an attempt recorded ahead for a record another transaction holds is deleted, never counted', async () => {
+  const [id] = await insert(['ok']);
+  // Held, as an operator's command or a previous term's batch would hold it: every claim skips it, while the
+  // row written ahead of each claim (which locks nothing) names it.
+  const holder = await db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM failed_records WHERE id = $1 FOR UPDATE', [id]);
+    await withWorker(
+      db,
+      'ahead-held',
+      { ok: async () => undefined },
+      async (run) => {
+        await waitFor('claims that skipped the held record', async () => (await emptyClaims(run)) >= 5 || undefined);
+        await holder.query('COMMIT');
+        await db.pool.query('NOTIFY retry_worker_due');
+        await waitFor('the record to succeed', settled([id!]), 10_000);
+      },
+      { settings: { pollIntervalMs: 50 } },
+    );
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  assert.deepEqual(await record(id!), { status: 'succeeded', attempts: 1, lastError: null });
+  assert.deepEqual(await ledger(id!), [[1, 'succeeded', null]]);
 });

@@ -133,9 +133,10 @@ export const CLAIM_TYPES = ['text', 'bigint', 'uuid', 'int', 'int', 'text[]', 'i
  * batch's size, $5 the largest payload read in full, $6 and $7 the capped kinds and their caps; with `dispatch`,
  * $8 DISPATCH_REDELIVER_AFTER_MS, and it takes only records with no message in flight (no dispatch mark, or one
  * older than that) and returns `redispatch` (whether a mark was there). Prepared once per connection: planning
- * this statement took Postgres several times longer than running it for one record.
+ * this statement took Postgres several times longer than running it for one record. Without `lock`, it only
+ * reads the records a claim would take (start-ahead.ts).
  */
-export function claimSql(dispatch: boolean): string {
+export function claimSql(dispatch: boolean, lock = true): string {
   const free = (alias: string) =>
     dispatch
       ? `AND (${alias}.dispatched_at IS NULL OR ${alias}.dispatched_at < now() - $8::bigint * interval '1 millisecond')`
@@ -170,7 +171,7 @@ export function claimSql(dispatch: boolean): string {
         AND EXISTS (SELECT 1 FROM retry_worker_leader WHERE name = $1::text AND epoch = $2::bigint AND token = $3::uuid)
       ORDER BY priority, next_run_at, id
       LIMIT s.share
-      FOR UPDATE SKIP LOCKED
+      ${lock ? 'FOR UPDATE SKIP LOCKED' : ''}
     ) r
     ${LEDGER_JOIN}
     ORDER BY r.priority, r.next_run_at, r.id`;

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { withTimeout } from '../async.js';
 import type { Clock } from '../clock.js';
+import type { ClaimArgs } from '../db/claim-records.js';
 import { discardAttempts, type FinishedAttempt, finishAttempts } from '../db/finish-attempts.js';
+import { type AttemptAhead, startAttemptAhead } from '../db/start-ahead.js';
 import { type AttemptStart, startAttempts } from '../db/start-attempts.js';
 import type { Logger } from '../observability/logger.js';
 import type { DatabaseContact } from './database-contact.js';
@@ -10,6 +12,7 @@ import type { DatabaseContact } from './database-contact.js';
  * The attempt ledger of one term, on autocommit pool connections (never a claim transaction, whose
  * rollback would erase it):
  * - start(): one row per attempt about to start, written and committed before any of them starts;
+ * - startAhead(): an idle leader's next attempt, written while it claims (start-ahead.ts);
  * - finish(): outcomes, gathered while a write is in flight and written together (one statement each);
  * - discard(): rows of attempts that never started (they must not count).
  * Every write is bounded by `timeoutMs`.
@@ -34,6 +37,60 @@ export class AttemptLedger {
     return this.contact.report(
       this.clock(),
       withTimeout(startAttempts(this.pool, starts, this.epoch, this.replicaId), this.timeoutMs, 'recording attempts'),
+    );
+  }
+
+  /**
+   * The ledger row of the next attempt a claim with `args` would make, written beside that claim; undefined
+   * if there was none or the write failed (logged: the claim's records are then recorded as usual).
+   */
+  startAhead(args: ClaimArgs): Promise<AttemptAhead | undefined> {
+    return this.contact
+      .report(
+        this.clock(),
+        withTimeout(
+          startAttemptAhead(this.pool, args, this.replicaId),
+          this.timeoutMs,
+          'recording an attempt ahead of its claim',
+        ),
+      )
+      .catch((err: unknown) => {
+        this.log.warn({ err }, 'could not record an attempt ahead of its claim; it is recorded after the claim');
+        return undefined;
+      });
+  }
+
+  /**
+   * `claim()`, and beside it, if `idle`, startAhead(args): the claim's result with the row written ahead, if any.
+   * A row written ahead of a claim that failed or locked nothing is deleted before this returns.
+   */
+  async besideClaim<Claimed extends { session: unknown }>(
+    idle: boolean,
+    args: ClaimArgs,
+    claim: () => Promise<Claimed>,
+  ): Promise<Claimed & { ahead: AttemptAhead | undefined }> {
+    const writing = idle ? this.startAhead(args) : Promise.resolve(undefined);
+    let claimed: Claimed;
+    try {
+      claimed = await claim();
+    } catch (err) {
+      await this.discardAhead(await writing);
+      throw err;
+    }
+    const ahead = await writing;
+    if (claimed.session) return { ...claimed, ahead };
+    await this.discardAhead(ahead);
+    return { ...claimed, ahead: undefined };
+  }
+
+  /** Deletes a row written ahead of a claim that did not use it (a failed delete is logged: the attempt counts). */
+  async discardAhead(ahead: AttemptAhead | undefined): Promise<void> {
+    if (!ahead) return;
+    await this.discard([ahead.ledgerId]).catch((err: unknown) =>
+      this.log.warn(
+        { err, ledgerId: ahead.ledgerId },
+        'could not delete an attempt recorded ahead of a claim that did not take it; it counts as an attempt',
+      ),
     );
   }
 

@@ -1,6 +1,7 @@
 import type { ClaimedRow } from '../db/claim-records.js';
 import type { Completion } from '../db/complete-records.js';
 import type { AttemptOutcome } from '../db/finish-attempts.js';
+import type { AttemptAhead } from '../db/start-ahead.js';
 import { nextRunDelayMs } from '../executor/backoff.js';
 import type { Kind, KindRegistry } from '../executor/kinds.js';
 
@@ -30,6 +31,16 @@ export interface PlanRules {
   /** For a record of a kind nobody handles (it is dead anyway). */
   defaultMaxAttempts: number;
   payloadMaxBytes: number;
+}
+
+/**
+ * `row` as its claim would have read it without `ahead`, the ledger row an idle leader wrote for it beside that
+ * claim (AttemptLedger.startAhead): both were in flight at once, so the claim may have read it, and it is no
+ * attempt that started and never finished.
+ */
+export function withoutAttemptAhead(row: ClaimedRow, ahead: AttemptAhead | undefined): ClaimedRow {
+  if (ahead?.recordUid !== row.uid || row.ledgerAttempt !== ahead.attempt) return row;
+  return { ...row, ledgerAttempt: null, ledgerOutcome: null, ledgerError: null };
 }
 
 export function planAttempt(row: ClaimedRow, rules: PlanRules): Plan {

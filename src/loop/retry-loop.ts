@@ -13,9 +13,9 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
 import { Waker } from '../waker.js';
 import { AttemptLedger } from './attempt-ledger.js';
-import { type PlanRules, planAttempt } from './attempts.js';
+import { type PlanRules, planAttempt, withoutAttemptAhead } from './attempts.js';
 import { Batch, type BatchDeps, type Entry } from './batch.js';
-import { ClaimSession } from './claim-session.js';
+import { ClaimSession, type ClaimSessionDeps } from './claim-session.js';
 import { DatabaseContact } from './database-contact.js';
 import { KindLimits } from './kind-limits.js';
 import { Retention } from './retention.js';
@@ -69,6 +69,7 @@ export class RetryLoop {
   private readonly stallWatch: StallWatch;
   private readonly claimAhead: number;
   private readonly contact: DatabaseContact;
+  private readonly sessionDeps: ClaimSessionDeps;
   private running: Promise<LoopStop> | undefined;
   private readonly ending: TermEnding;
   /** The loop waits for a batch to end (MAX_OPEN_BATCHES open, or claimAhead records queued). */
@@ -85,6 +86,7 @@ export class RetryLoop {
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
     this.ending = new TermEnding(term, log, deps.metrics);
     this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, this.ending.databaseLost);
+    this.sessionDeps = { pool: deps.pool, timings, clock: deps.clock, contact: this.contact };
     this.ledger = new AttemptLedger(
       deps.pool,
       term.epoch,
@@ -139,22 +141,26 @@ export class RetryLoop {
     }
   }
 
-  /** One claim, its records queued and started as slots allow. Returns how many records it locked. */
+  /**
+   * One claim, its records queued and started as slots allow. Returns how many records it locked. An idle leader
+   * records its likely next attempt beside the claim (AttemptLedger.besideClaim), used only if planned here.
+   */
   async runOnce(): Promise<number> {
     this.releasedDuringClaim.clear();
-    const { session, rows } = await ClaimSession.claim(
-      { pool: this.deps.pool, timings: this.deps.timings, clock: this.deps.clock, contact: this.contact },
-      this.claimArgs(),
-    );
-    this.deps.metrics.claimed(rows.length);
-    if (!session) return 0;
-    const batch = new Batch(this.batchDeps, session);
+    const args = this.claimArgs();
+    const idle = this.batches.size === 0 && this.queue.length === 0;
+    const claim = await this.ledger.besideClaim(idle, args, () => ClaimSession.claim(this.sessionDeps, args));
+    let { ahead } = claim;
+    this.deps.metrics.claimed(claim.rows.length);
+    if (!claim.session) return 0;
+    const batch = new Batch(this.batchDeps, claim.session);
     this.batches.add(batch);
     const entries: Entry[] = [];
-    for (const row of rows) {
+    const recorded: Entry[] = [];
+    for (const claimed of claim.rows) {
+      const row = withoutAttemptAhead(claimed, ahead);
       if (this.held.has(row.uid) || this.releasedDuringClaim.has(row.uid)) {
-        // Its earlier batch lost its rows (a failed transaction frees them at once) and had not ended when
-        // this claim read the ledger. Claim again once that batch has ended (it has, if released).
+        // Its earlier batch lost its rows and had not ended when this claim read the ledger: claim it later.
         if (this.held.has(row.uid)) this.leftHeld = true;
         else this.waker.wake();
         this.log.warn(
@@ -167,11 +173,16 @@ export class RetryLoop {
       batch.hold(row);
       const plan = planAttempt(row, this.rules);
       if (plan.action === 'settle') batch.settle(plan.completion);
-      else entries.push(batch.entry(row, plan));
+      else if (ahead?.recordUid === row.uid && plan.attempt === ahead.attempt && this.limits.mayRecord(plan.kind)) {
+        recorded.push({ ...batch.entry(row, plan), ledgerId: ahead.ledgerId });
+        this.deps.metrics.recordedAhead();
+        ahead = undefined;
+      } else entries.push(batch.entry(row, plan));
     }
+    await this.ledger.discardAhead(ahead);
     batch.sealed();
-    this.queue.push(entries);
-    return rows.length;
+    this.queue.push(entries, recorded);
+    return claim.rows.length;
   }
 
   /** Executions running now, by kind. */
@@ -255,9 +266,8 @@ export class RetryLoop {
       this.held.delete(uid);
       this.releasedDuringClaim.add(uid);
     }
-    // A batch that committed its records, none left due, makes nothing new to claim: waking the loop for it
-    // would cost an empty claim (three round trips) after every batch of an idle leader, in the way of the
-    // next record's claim.
+    // A batch that committed its records, none left due, leaves nothing new to claim: a wake would cost an idle
+    // leader an empty claim (three round trips) after every batch, in the way of the next record's claim.
     if (this.waitingForRoom || this.leftHeld || !batch.committed || batch.leftDue) {
       this.leftHeld = false;
       this.waker.wake();

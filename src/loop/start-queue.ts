@@ -39,7 +39,13 @@ export class StartQueue {
     return this.waiting.length + this.ready.length + this.parkedWaiting.length + this.parkedReady.length;
   }
 
-  push(entries: readonly Entry[]): void {
+  /** Claimed records; those in `recorded` have their attempt in the ledger already (ledgerId set). */
+  push(entries: readonly Entry[], recorded: readonly Entry[] = []): void {
+    for (const entry of recorded) {
+      this.limits.queued(entry.kind.name, 1);
+      this.limits.recorded(entry.kind.name, 1);
+      this.ready.push(entry);
+    }
     for (const entry of entries) {
       this.limits.queued(entry.kind.name, 1);
       this.waiting.push(entry);

@@ -34,6 +34,7 @@ export class Metrics {
   private readonly claimedBatches: Counter;
   private readonly claimedRecords: Counter;
   private readonly emptyClaims: Counter;
+  private readonly startedAhead: Counter;
   private readonly executions: Counter<'kind' | 'outcome'>;
   private readonly durations: Histogram<'kind' | 'outcome'>;
   private readonly skipped: Counter<'reason'>;
@@ -68,6 +69,11 @@ export class Metrics {
     this.emptyClaims = new Counter({
       name: 'retry_worker_empty_claims_total',
       help: 'claims that found no due record (polls, and wake-ups with nothing to do)',
+      registers,
+    });
+    this.startedAhead = new Counter({
+      name: 'retry_worker_attempts_recorded_ahead_total',
+      help: 'attempts an idle leader recorded in the ledger beside the claim that took their record, not after it',
       registers,
     });
     this.executions = new Counter({
@@ -129,6 +135,11 @@ export class Metrics {
     }
     this.claimedBatches.inc();
     this.claimedRecords.inc(records);
+  }
+
+  /** An idle leader's attempt recorded beside its claim was used (AttemptLedger.startAhead). */
+  recordedAhead(): void {
+    this.startedAhead.inc();
   }
 
   executionFinished(execution: ExecutionFinished): void {
