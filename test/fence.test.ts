@@ -298,7 +298,7 @@ test('a superseded leader cannot record an attempt ahead of its claim either; th
   }
 });
 
-test('the attempt written ahead waits for a new term holding the barrier, then sees its epoch and writes nothing', async () => {
+test('an attempt written ahead waits for a new term holding the barrier, sees its epoch, writes nothing', async () => {
   await fence(110);
   const { rows } = await db.pool.query<{ uid: string }>(
     `INSERT INTO failed_records (kind, priority) VALUES ('ahead', -1) RETURNING uid`,
