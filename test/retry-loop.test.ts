@@ -387,7 +387,30 @@ test('a leader with no room for another batch claims again as soon as one ends, 
   );
 });
 
+/** Ledger ids taken so far (a deleted row keeps its id taken). */
+const attemptIds = async () =>
+  Number(
+    (
+      await db.pool.query<{ n: string }>(
+        `SELECT coalesce(last_value, 0) AS n
+         FROM pg_sequences WHERE sequencename = (SELECT relname FROM pg_class
+           WHERE oid = pg_get_serial_sequence('retry_worker_attempts', 'id')::regclass)`,
+      )
+    ).rows[0]!.n,
+  );
+
+test('an attempt recorded ahead of a claim that settles its record without running it is deleted', async () => {
+  await withWorker(db, 'ahead-settled', { ok: async () => undefined }, async () => {
+    const [id] = await insert(['nobody-handles-this']);
+    await waitFor('the record to be dead', settled([id!]), 10_000);
+    assert.equal((await record(id!)).status, 'dead');
+    assert.deepEqual(await ledger(id!), []);
+  });
+});
+
 test('an attempt recorded ahead for a record another transaction holds is deleted, never counted', async () => {
+  // Nothing else due (earlier tests leave records in backoff): every claim here is about this record.
+  await db.pool.query(`UPDATE failed_records SET status = 'discarded' WHERE status = 'pending'`);
   const [id] = await insert(['ok']);
   // Held, as an operator's command or a previous term's batch would hold it: every claim skips it, while the
   // row written ahead of each claim (which locks nothing) names it.
@@ -400,7 +423,10 @@ test('an attempt recorded ahead for a record another transaction holds is delete
       'ahead-held',
       { ok: async () => undefined },
       async (run) => {
+        const written = await attemptIds();
         await waitFor('claims that skipped the held record', async () => (await emptyClaims(run)) >= 5 || undefined);
+        // After one unused row, the polls write no more of them.
+        assert.ok((await attemptIds()) - written <= 1, `${(await attemptIds()) - written} ledger rows written ahead`);
         await holder.query('COMMIT');
         await db.pool.query('NOTIFY retry_worker_due');
         await waitFor('the record to succeed', settled([id!]), 10_000);

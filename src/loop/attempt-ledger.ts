@@ -22,6 +22,8 @@ export class AttemptLedger {
   private writing: Promise<void> | undefined;
   private startsQueued: { start: AttemptStart; resolve: (id: number) => void; reject: (err: unknown) => void }[] = [];
   private startsWriting: Promise<void> | undefined;
+  /** A row was written ahead of a claim that locked nothing: no more are, until a claim locks records. */
+  private aheadMissed = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -62,14 +64,16 @@ export class AttemptLedger {
 
   /**
    * `claim()`, and beside it, if `idle`, startAhead(args): the claim's result with the row written ahead, if any.
-   * A row written ahead of a claim that failed or locked nothing is deleted before this returns.
+   * A row written ahead of a claim that failed or locked nothing is deleted before this returns. After a claim
+   * that locked nothing while a row was written ahead (its record held by another transaction, say), none is
+   * written until a claim locks records: an idle leader's polls do not write and delete a ledger row each.
    */
   async besideClaim<Claimed extends { session: unknown }>(
     idle: boolean,
     args: ClaimArgs,
     claim: () => Promise<Claimed>,
   ): Promise<Claimed & { ahead: AttemptAhead | undefined }> {
-    const writing = idle ? this.startAhead(args) : Promise.resolve(undefined);
+    const writing = idle && !this.aheadMissed ? this.startAhead(args) : Promise.resolve(undefined);
     let claimed: Claimed;
     try {
       claimed = await claim();
@@ -78,7 +82,11 @@ export class AttemptLedger {
       throw err;
     }
     const ahead = await writing;
-    if (claimed.session) return { ...claimed, ahead };
+    if (claimed.session) {
+      this.aheadMissed = false;
+      return { ...claimed, ahead };
+    }
+    if (ahead) this.aheadMissed = true;
     await this.discardAhead(ahead);
     return { ...claimed, ahead: undefined };
   }
