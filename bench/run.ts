@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { startEtcd } from '../test/support/etcd.js';
 import { createVhost } from '../test/support/rabbitmq.js';
 import { benchServer, serverInfo } from './bench-postgres.js';
+import { handleInterrupts, undoOnInterrupt } from './interrupt.js';
 import { PEER_NODE, PEERS_DIR, ROOT } from './paths.js';
 import { markdownTable } from './report.js';
 import { ours } from './system-ours.js';
@@ -83,9 +84,12 @@ async function main(): Promise<void> {
   const outDir = `${ROOT}.tmp/bench/${stamp}${quick ? '-quick' : ''}`;
   const logDir = `${outDir}/logs`;
   await mkdir(logDir, { recursive: true });
-  const server = await benchServer();
-  const etcd = await startEtcd(1);
   const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+  handleInterrupts(log);
+  const server = await benchServer();
+  const forgetServer = undoOnInterrupt('Postgres', () => server.stop());
+  const etcd = await startEtcd(1);
+  const forgetEtcd = undoOnInterrupt('etcd', () => etcd.stop());
   const ctx: BenchContext = { server, etcdEndpoints: etcd.endpoints[0]!, logDir, reps, quick, log };
   const info = await serverInfo(server);
   const machine = {
@@ -217,7 +221,9 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    forgetEtcd();
     await etcd.stop();
+    forgetServer();
     await server.stop();
   }
   // Busy-leader RSS: the peak sampled during each system's drain.

@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { BenchDatabase } from './bench-postgres.js';
 import type { HandlerMessage } from './handler-report.js';
+import { undoOnInterrupt } from './interrupt.js';
 import { sleep, wallNow } from './stats.js';
 
 export type Peer = 'ours' | 'graphile-worker' | 'pg-boss';
@@ -107,6 +108,11 @@ export function launch(
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const alive = () => child.exitCode === null && child.signalCode === null;
+  const forget = undoOnInterrupt(`pid ${child.pid}`, async () => {
+    if (alive()) child.kill('SIGKILL');
+    await exited;
+  });
+  void exited.then(forget);
   return {
     pid: child.pid!,
     spawnedAt,

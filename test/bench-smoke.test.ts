@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import { waitFor } from './support/ports.js';
+import { postgresServer } from './support/postgres.js';
 
 const BENCH = fileURLToPath(new URL('../bench/run.js', import.meta.url));
 
@@ -22,4 +26,69 @@ test('the quick bench runs our CLI through drain, io and latency and prints a Ma
       new RegExp(`^\\| ${workload} \\| .* \\| \\*\\*ours\\*\\* \\|`, 'm'),
       `a ${workload} row for ours`,
     );
+});
+
+/** PIDs whose parent is `pid` (from /proc). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
+  }
+  return found;
+}
+
+const running = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a bench stopped by SIGTERM stops the processes it started and drops its databases', {
+  timeout: 120_000,
+}, async () => {
+  const server = await postgresServer();
+  const bench = spawn(process.execPath, [BENCH, '--quick', '--only', 'latency'], {
+    env: { ...process.env, DATABASE_URL: server.urlFor('postgres') },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  bench.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => bench.once('exit', (code) => resolve(code)));
+  try {
+    // Its etcd and our replica (which idles before the probes): the run is in the middle of its work.
+    const children = await waitFor(
+      'the bench to start etcd and a replica',
+      async () => {
+        const pids = await childrenOf(bench.pid!);
+        const commands = await Promise.all(pids.map((p) => readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')));
+        const replica = commands.some((c) => c.split('\0').includes('start'));
+        return replica && commands.some((c) => /etcd/.test(c)) ? pids : undefined;
+      },
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    bench.kill('SIGTERM');
+    assert.equal(await exited, 143, stderr);
+    assert.deepEqual(children.filter(running), [], 'every process the bench started has stopped');
+    const admin = new pg.Client({ connectionString: server.urlFor('postgres') });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [
+        `rw_bench_${bench.pid}_%`,
+      ]);
+      assert.deepEqual(rows, [], 'its databases are dropped');
+    } finally {
+      await admin.end();
+    }
+  } finally {
+    if (running(bench.pid!)) bench.kill('SIGKILL');
+    await server.stop();
+  }
 });

@@ -1,5 +1,6 @@
 import { startEtcd } from '../../test/support/etcd.js';
 import { freshDatabase } from '../bench-postgres.js';
+import { undoOnInterrupt } from '../interrupt.js';
 import { sleep } from '../stats.js';
 import { ours } from '../system-ours.js';
 import { rssMiB, type System } from '../systems.js';
@@ -22,6 +23,7 @@ async function etcdMessages(endpoint: string): Promise<number> {
 export async function footprint(ctx: BenchContext, peers: System[]): Promise<Measurement[]> {
   const out: Measurement[] = [];
   const etcd = await startEtcd(1);
+  const forgetEtcd = undoOnInterrupt('etcd (footprint)', () => etcd.stop());
   const db = await freshDatabase(ctx.server, 'footprint_ours', true);
   const ourSystem = ours(etcd.endpoints[0]!);
   const env = { ELECTION_NAME: 'bench-footprint' };
@@ -56,6 +58,7 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
     await Promise.all([leader.stop(), standby.stop()]);
   } finally {
     await db.drop();
+    forgetEtcd();
     await etcd.stop();
   }
   const base = { workload: 'footprint', concurrency: '10', higherIsBetter: false };
