@@ -86,6 +86,9 @@ test("an idle leader's attempt recorded beside its claim, read by that claim, is
   // Another record's row, or another attempt of this one, still counts.
   assert.equal(withoutAttemptAhead(row({ uid: 'v', attempts: 2, ledgerAttempt: 3 }), ahead).ledgerAttempt, 3);
   assert.equal(withoutAttemptAhead(row({ attempts: 3, ledgerAttempt: 4 }), ahead).ledgerAttempt, 4);
+  // One with an outcome is not the row written ahead (nothing writes outcomes to it before it is used).
+  const finished = row({ attempts: 2, ledgerAttempt: 3, ledgerOutcome: 'succeeded' });
+  assert.equal(withoutAttemptAhead(finished, ahead), finished);
 });
 
 test(

@@ -39,7 +39,7 @@ export interface PlanRules {
  * attempt that started and never finished.
  */
 export function withoutAttemptAhead(row: ClaimedRow, ahead: AttemptAhead | undefined): ClaimedRow {
-  if (ahead?.recordUid !== row.uid || row.ledgerAttempt !== ahead.attempt) return row;
+  if (ahead?.recordUid !== row.uid || row.ledgerAttempt !== ahead.attempt || row.ledgerOutcome !== null) return row;
   return { ...row, ledgerAttempt: null, ledgerOutcome: null, ledgerError: null };
 }
 
