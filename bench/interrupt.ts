@@ -4,14 +4,13 @@
  * on SIGINT or SIGTERM the ones left are undone, newest first (children before the databases they use, those
  * before the servers), and the bench exits.
  */
-const undos = new Map<number, { what: string; undo: () => Promise<unknown> }>();
-let serial = 0;
+const undos = new Set<{ what: string; undo: () => Promise<unknown> }>();
 
 /** Registers `undo` (for `what`, named in the log if it fails); returns its unregistration. */
 export function undoOnInterrupt(what: string, undo: () => Promise<unknown>): () => void {
-  const key = ++serial;
-  undos.set(key, { what, undo });
-  return () => void undos.delete(key);
+  const entry = { what, undo };
+  undos.add(entry);
+  return () => void undos.delete(entry);
 }
 
 export function handleInterrupts(log: (message: string) => void): void {
@@ -22,8 +21,9 @@ export function handleInterrupts(log: (message: string) => void): void {
     process.once(signal, () => {
       log(`${signal}: stopping what this run started (${undos.size})`);
       void (async () => {
-        for (const [key, { what, undo }] of [...undos].reverse()) {
-          undos.delete(key);
+        for (const entry of [...undos].reverse()) {
+          undos.delete(entry);
+          const { what, undo } = entry;
           await undo().catch((err: unknown) => log(`could not stop ${what}: ${String(err)}`));
         }
         process.exit(code);

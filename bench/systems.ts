@@ -158,22 +158,22 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /**
- * CPU seconds used so far by each child of a Postgres server's postmaster (its backends and background
- * processes), by PID: a backend that exits takes its figure with it, so read them while the run's
- * connections are open.
+ * CPU seconds used so far by each child of `parent`, by PID (from /proc). For a Postgres server's postmaster:
+ * its backends and background processes; a backend that exits takes its figure with it, so read them while the
+ * run's connections are open.
  */
-export async function serverCpuSeconds(postmasterPid: number): Promise<Map<number, number>> {
+export async function childCpuSeconds(parent: number): Promise<Map<number, number>> {
   const byPid = new Map<number, number>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) === postmasterPid) byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
+    if (Number(fields[1]) === parent) byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
   }
   return byPid;
 }
 
-/** CPU seconds Postgres's processes used between two serverCpuSeconds() readings. */
+/** CPU seconds Postgres's processes used between two childCpuSeconds() readings of its postmaster. */
 export function serverCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
   let total = 0;
   for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);

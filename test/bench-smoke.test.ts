@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { childCpuSeconds } from '../bench/systems.js';
 import { waitFor } from './support/ports.js';
 import { postgresServer } from './support/postgres.js';
 
@@ -28,16 +29,8 @@ test('the quick bench runs our CLI through drain, io and latency and prints a Ma
     );
 });
 
-/** PIDs whose parent is `pid` (from /proc). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
-  }
-  return found;
-}
+/** PIDs whose parent is `pid`. */
+const childrenOf = async (pid: number) => [...(await childCpuSeconds(pid)).keys()];
 
 const running = (pid: number) => {
   try {

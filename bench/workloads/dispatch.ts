@@ -3,13 +3,13 @@ import { promisify } from 'node:util';
 import { freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, spread, wallNow } from '../stats.js';
 import {
+  childCpuSeconds,
   cpuSeconds,
   machineJiffies,
   postmasterPid,
   type Running,
   type System,
   serverCpuBetween,
-  serverCpuSeconds,
 } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
@@ -116,7 +116,7 @@ async function brokerPid(): Promise<number | undefined> {
 async function cpuNow(runs: readonly Running[], postmaster: number, broker: number | undefined) {
   const [replicas, server, brokerS, machine] = await Promise.all([
     Promise.all(runs.map((r) => cpuSeconds(r.pid))).then((xs) => xs.reduce((a, b) => a + b, 0)),
-    serverCpuSeconds(postmaster),
+    childCpuSeconds(postmaster),
     broker === undefined ? Number.NaN : cpuSeconds(broker),
     machineJiffies(),
   ]);

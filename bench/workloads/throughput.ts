@@ -1,13 +1,13 @@
 import { type BenchDatabase, freshDatabase, settle } from '../bench-postgres.js';
 import { sleep, spread, wallNow } from '../stats.js';
 import {
+  childCpuSeconds,
   cpuSeconds,
   machineJiffies,
   postmasterPid,
   rssMiB,
   type System,
   serverCpuBetween,
-  serverCpuSeconds,
 } from '../systems.js';
 import type { BenchContext, Measurement } from './context.js';
 
@@ -91,7 +91,7 @@ async function drainOnce(
     run.onMessage((m) => {
       if (m.type !== 'first') return;
       cpuAtFirst ??= cpuSeconds(run.pid);
-      serverAtFirst ??= serverCpuSeconds(postmaster);
+      serverAtFirst ??= childCpuSeconds(postmaster);
     });
     let exitedEarly = false;
     void run.exited.then(() => (exitedEarly = true));
@@ -123,7 +123,7 @@ async function drainOnce(
     }
     const end = doneAt ?? wallNow();
     const extra = (await extras.atDone?.(db)) ?? {};
-    const serverCpuS = serverCpuBetween((await serverAtFirst) ?? new Map(), await serverCpuSeconds(postmaster));
+    const serverCpuS = serverCpuBetween((await serverAtFirst) ?? new Map(), await childCpuSeconds(postmaster));
     const finished = doneAt ? count : await system.finished(db, count, kind);
     peakRssMiB = Math.max(peakRssMiB, await rssMiB(run.pid));
     const workerCpuS = await cpuSeconds(run.pid);

@@ -73,7 +73,7 @@ export async function fencedStatements<Row>(
 ): Promise<Row[]> {
   const results = await statement.query<pg.QueryResult<Row & pg.QueryResultRow>[]>(
     client,
-    ['BEGIN', barrierStatement(args.lockKey, 'shared'), statement.execute(values), then].filter(Boolean).join('; '),
+    fencedText(args.lockKey, statement, values, then),
   );
   const rows = results[2]?.rows ?? [];
   if (rows.length > 0) return rows;
@@ -85,6 +85,14 @@ export async function fencedStatements<Row>(
     throw new FencedError(args.epoch, stored[0]?.epoch ?? null);
   }
   return rows;
+}
+
+/**
+ * One simple query: BEGIN; the barrier, shared; then `statement` EXECUTEd with `values` (its result is the third,
+ * and its snapshot, taken after the barrier was granted, sees any newer term's epoch); then `then`, if given.
+ */
+export function fencedText(lockKey: TermLockKey, statement: PreparedSql, values: readonly string[], then = ''): string {
+  return ['BEGIN', barrierStatement(lockKey, 'shared'), statement.execute(values), then].filter(Boolean).join('; ');
 }
 
 /**

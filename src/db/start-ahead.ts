@@ -1,8 +1,7 @@
 import type pg from 'pg';
-import { CLAIM_TYPES, type ClaimArgs, claimSql, claimValues } from './claim-records.js';
+import { CLAIM_TYPES, type ClaimArgs, claimSql, claimValues, fencedText } from './claim-records.js';
 import { textLiteral } from './literal.js';
 import { PreparedSql } from './prepared-sql.js';
-import { barrierStatement } from './term-lock.js';
 
 /** A ledger row written before its record was claimed. */
 export interface AttemptAhead {
@@ -27,11 +26,10 @@ const START_AHEAD = new PreparedSql(
  * Writes the ledger row of the next attempt of the first record a claim with `args` would take now, without
  * locking it, in a transaction of its own on a connection of its own, committed; fenced as the claim is (the
  * handover barrier, shared, then the term's epoch and token), and only for a record with no attempt in the
- * ledger above its count. An idle
- * leader sends it beside its claim, so that a record inserted at an idle leader starts after one round trip
- * instead of two (the claim, then the ledger). The caller uses the row only if its claim locked that record
- * and planned that attempt, and otherwise deletes it (discardAttempts) before it claims again. Returns
- * undefined when no record qualified, or its attempt was in the ledger already.
+ * ledger above its count. An idle leader sends it beside its claim, so that a record inserted at an idle leader
+ * starts after one round trip instead of two (the claim, then the ledger). The caller uses the row only if its
+ * claim locked that record and planned that attempt, and otherwise deletes it (discardAttempts) before it
+ * claims again. Returns undefined when no record qualified, or its attempt was in the ledger already.
  */
 export async function startAttemptAhead(
   pool: pg.Pool,
@@ -41,9 +39,8 @@ export async function startAttemptAhead(
   const client = await pool.connect();
   try {
     const values = [...claimValues(client, { ...args, limit: 1, dispatch: undefined }), textLiteral(client, replicaId)];
-    // As the claim: the barrier, shared, then the statement, whose snapshot sees any newer term's epoch; a new
-    // leader's barrier waits for this transaction. One round trip.
-    const text = ['BEGIN', barrierStatement(args.lockKey, 'shared'), START_AHEAD.execute(values), 'COMMIT'].join('; ');
+    // As the claim: a new leader's barrier waits for this transaction. One round trip.
+    const text = fencedText(args.lockKey, START_AHEAD, values, 'COMMIT');
     const results = await START_AHEAD.query<pg.QueryResult<AttemptAhead>[]>(client, text);
     const row = results[2]?.rows[0];
     client.release();

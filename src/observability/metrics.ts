@@ -34,7 +34,7 @@ export class Metrics {
   private readonly claimedBatches: Counter;
   private readonly claimedRecords: Counter;
   private readonly emptyClaims: Counter;
-  private readonly startedAhead: Counter;
+  private readonly recordedAheadTotal: Counter;
   private readonly executions: Counter<'kind' | 'outcome'>;
   private readonly durations: Histogram<'kind' | 'outcome'>;
   private readonly skipped: Counter<'reason'>;
@@ -71,7 +71,7 @@ export class Metrics {
       help: 'claims that found no due record (polls, and wake-ups with nothing to do)',
       registers,
     });
-    this.startedAhead = new Counter({
+    this.recordedAheadTotal = new Counter({
       name: 'retry_worker_attempts_recorded_ahead_total',
       help: 'attempts an idle leader recorded in the ledger beside the claim that took their record, not after it',
       registers,
@@ -139,7 +139,7 @@ export class Metrics {
 
   /** An idle leader's attempt recorded beside its claim was used (AttemptLedger.startAhead). */
   recordedAhead(): void {
-    this.startedAhead.inc();
+    this.recordedAheadTotal.inc();
   }
 
   executionFinished(execution: ExecutionFinished): void {
