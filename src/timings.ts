@@ -41,6 +41,12 @@ export interface Timings {
   readonly stallLimitMs: number;
   /** After its signal aborts, a handler that ignores it is given up on after this. */
   readonly abandonAfterMs: number;
+  /**
+   * A success (not its record's last allowed attempt) waits this long for its batch to commit it with its
+   * record; only if the batch has not committed by then is it written to the ledger too. A crash in that
+   * window loses the success, and the record runs again (never beyond its max_attempts, never dead for it).
+   */
+  readonly successHoldMs: number;
   /** First wait after a failed claim or fence; doubles up to the poll interval. */
   readonly retryMinMs: number;
   /** HANDLERS_MODULE must finish importing within this (its top-level code runs at import). */
@@ -69,6 +75,7 @@ export function deriveTimings(config: Config): Timings {
     claimLockTimeoutMs: 2_000,
     stallLimitMs: rowLockMarginMs,
     abandonAfterMs: Math.min(5_000, config.execution.timeoutMs),
+    successHoldMs: 50,
     retryMinMs: 50,
     handlersImportTimeoutMs: 30_000,
     readinessCheckTimeoutMs: 1_000,

@@ -38,7 +38,7 @@ const settled = (ids: number[]) => async () =>
 const ledger = async (id: number) =>
   (
     await db.pool.query<{ attempt: number; outcome: string | null; error: string | null }>(
-      `SELECT a.attempt, a.outcome, a.error FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid
+      `SELECT a.attempt, a.outcome, a.error FROM failed_record_attempts a JOIN failed_records f ON f.uid = a.record_uid
        WHERE f.id = $1 ORDER BY a.attempt`,
       [id],
     )

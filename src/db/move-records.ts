@@ -63,7 +63,9 @@ export interface MoveArgs {
  * `afterId`, of which those no claim holds (FOR UPDATE SKIP LOCKED, with the selector checked again on the
  * locked row) are moved and their action recorded in retry_worker_record_actions. A row a claim holds is
  * executing, or about to: it is never touched, only reported. Its locks last only as long as the caller's
- * transaction: autocommit, or the caller's short one.
+ * transaction: autocommit, or the caller's short one. A succeeded record's last attempt may have no outcome in
+ * the ledger (failed_record_attempts shows it from the record's status): moving the record, that success is
+ * written to the ledger in the same statement, so the view still shows it.
  */
 export async function moveRecords(db: pg.Pool | pg.ClientBase, args: MoveArgs): Promise<MoveBatch> {
   const values = [...filterValues(args.selector), args.afterId, args.limit];
@@ -76,10 +78,15 @@ export async function moveRecords(db: pg.Pool | pg.ClientBase, args: MoveArgs): 
               (SELECT count(*) FROM locked)::int AS moved,
               ARRAY(SELECT id FROM picked EXCEPT SELECT id FROM locked ORDER BY 1) AS skipped`
     : `WITH picked AS (${picked}),
-       locked AS (SELECT f.id FROM failed_records f WHERE f.id IN (SELECT id FROM picked) AND ${FILTER}
+       locked AS (SELECT f.id, f.uid, f.status, f.attempts, f.finished_at FROM failed_records f
+                  WHERE f.id IN (SELECT id FROM picked) AND ${FILTER}
                   FOR UPDATE SKIP LOCKED),
        moved AS (UPDATE failed_records f SET ${SET[args.action]} FROM locked l WHERE f.id = l.id
                  RETURNING f.id, f.uid),
+       kept AS (UPDATE retry_worker_attempts a SET outcome = 'succeeded', finished_at = l.finished_at
+                FROM locked l
+                WHERE l.status = 'succeeded' AND a.record_uid = l.uid AND a.attempt = l.attempts
+                  AND a.outcome IS NULL),
        logged AS (INSERT INTO retry_worker_record_actions (record_uid, record_id, action, actor, reason)
                   SELECT uid, id, $9, $10, $11 FROM moved)
        SELECT (SELECT max(id) FROM picked) AS "lastId", (SELECT count(*) FROM picked)::int AS matched,

@@ -125,6 +125,17 @@ export class AttemptLedger {
     while (this.writing) await this.writing;
   }
 
+  /** Deletes the rows of attempts that never started (a failed delete is logged: they count as attempts). */
+  async discardUnstarted(ledgerIds: readonly number[]): Promise<void> {
+    if (ledgerIds.length === 0) return;
+    await this.discard(ledgerIds).catch((err: unknown) =>
+      this.log.warn(
+        { err, attempts: ledgerIds.length },
+        'could not delete the ledger rows of attempts that never started; they count',
+      ),
+    );
+  }
+
   discard(ledgerIds: readonly number[]): Promise<void> {
     return this.contact.report(
       this.clock(),

@@ -12,6 +12,7 @@ import type { Timings } from '../timings.js';
 import type { AttemptLedger } from './attempt-ledger.js';
 import { classify, type ExecutionOutcome } from './attempts.js';
 import type { ClaimSession } from './claim-session.js';
+import { HeldSuccesses } from './held-successes.js';
 
 /** A claimed record on its way to a slot: its attempt, and its ledger row once written. */
 export interface Entry {
@@ -49,8 +50,9 @@ export interface BatchDeps {
  *
  *   claimed ──every record settled (ran, settled without running, or skipped)──▶ ending ──▶ ended
  *                                           ending: discard ledger rows of attempts that never started;
- *                                           complete + COMMIT, or (rows uncertain, or the completion failed)
- *                                           flush the ledger's outcomes and roll back
+ *                                           complete + COMMIT (held successes go with their records), or
+ *                                           (rows uncertain, or the completion failed) write the held
+ *                                           successes, flush the ledger's outcomes and roll back
  *
  * A record starts only if, at that instant, the term is safe, the loop is not draining, and the session's
  * rows are certainly still locked. If the rows become uncertain, running handlers are aborted at once.
@@ -64,6 +66,7 @@ export class Batch {
   private readonly skipped = new Map<string, number>();
   /** Records an operator cancelled while this batch holds them (`retry-worker cancel`). */
   private readonly cancelled = new Set<number>();
+  private readonly successes: HeldSuccesses;
   private outstanding = 0;
   private isSealed = false;
   private wasCommitted = false;
@@ -74,6 +77,7 @@ export class Batch {
     private readonly session: ClaimSession,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.successes = new HeldSuccesses(deps.ledger, deps.timings.successHoldMs);
   }
 
   hold(row: ClaimedRow): void {
@@ -218,7 +222,8 @@ export class Batch {
     endAttemptSpan(span, result.label, result.error);
     const finishedAt = Date.now();
     const error = result.error?.message ?? null;
-    this.deps.ledger.finish({ ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt });
+    const recorded = { ledgerId: entry.ledgerId!, outcome: result.ledgerOutcome, error, finishedAt };
+    this.successes.record(recorded, attempt >= entry.maxAttempts);
     this.completions.push(result.completion);
     const ms = Math.round(durationMs * 10) / 10;
     this.deps.metrics.executionFinished({
@@ -254,22 +259,14 @@ export class Batch {
     try {
       if (this.skipped.size > 0)
         log.info({ skipped: Object.fromEntries(this.skipped) }, 'claimed records not started; they stay pending');
-      if (this.discards.length > 0) {
-        await ledger
-          .discard(this.discards)
-          .catch((err: unknown) =>
-            log.warn(
-              { err, attempts: this.discards.length },
-              'could not delete the ledger rows of attempts that never started; they count',
-            ),
-          );
-      }
+      await ledger.discardUnstarted(this.discards);
       const uncertain = this.session.uncertain;
       if (uncertain) {
         log.warn(
           { reason: uncertain.message, records: this.rows.length },
           "batch ends without its completion: its rows' locks were uncertain; the ledger keeps their attempts",
         );
+        this.successes.release();
         await ledger.flush();
         await this.session.abandon();
         return;
@@ -277,16 +274,21 @@ export class Batch {
       try {
         const changed = await this.session.complete(this.completions);
         this.wasCommitted = true;
-        if (changed !== this.completions.length)
+        if (changed === this.completions.length) this.successes.drop();
+        else {
+          // Which rows it left unchanged is not known: their successes may not be on record anywhere else.
+          this.successes.release();
           log.error(
             { expected: this.completions.length, changed },
             'completion changed fewer rows than the batch held',
           );
+        }
       } catch (err) {
         log.warn(
           { err, records: this.rows.length },
           'batch completion failed; its rows roll back to pending and the ledger keeps their attempts',
         );
+        this.successes.release();
         await ledger.flush();
         await this.session.abandon();
       }

@@ -21,7 +21,7 @@ async function attemptsInProgress(
     what,
     async () => {
       const { rows } = await ctx.cluster.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM retry_worker_attempts a JOIN failed_records f ON f.uid = a.record_uid
+        `SELECT count(*)::int AS n FROM failed_record_attempts a JOIN failed_records f ON f.uid = a.record_uid
          WHERE a.outcome IS NULL AND a.started_at > now() - interval '3 seconds'
            AND ($1::text IS NULL OR a.replica_id = $1)
            AND (NOT $2 OR (f.payload #>> '{body,delayMs}')::int >= 1000)`,
@@ -85,7 +85,7 @@ async function silenceLinkOfB(ctx: FaultContext, proxies: Map<string, TcpProxy>,
 /** Died attempts (no outcome) of `replica` per the ledger, once every record is final. */
 async function diedAttempts(ctx: FaultContext, replica: string): Promise<number> {
   const { rows } = await ctx.cluster.pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM retry_worker_attempts WHERE replica_id = $1 AND outcome IS NULL`,
+    `SELECT count(*)::int AS n FROM failed_record_attempts WHERE replica_id = $1 AND outcome IS NULL`,
     [replica],
   );
   return rows[0]!.n;

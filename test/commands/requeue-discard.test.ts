@@ -173,3 +173,34 @@ test('a row a claim holds is skipped and reported, never touched, by the CLI and
     ['dead', 'pending'],
   );
 });
+
+test('a success committed only with its record stays in failed_record_attempts once it is requeued', async () => {
+  const [id] = await insertRecords(db.pool, [{ kind: 'req-success', payload: {}, maxAttempts: 3 }]);
+  // As the leader leaves it: the ledger row has no outcome, the record's own row says it succeeded.
+  await db.pool.query(
+    `INSERT INTO retry_worker_attempts (record_id, record_uid, attempt, epoch, replica_id)
+     SELECT id, uid, 1, 1, 'r' FROM failed_records WHERE id = $1`,
+    [id],
+  );
+  await db.pool.query(
+    `UPDATE failed_records SET status = 'succeeded', attempts = 1, finished_at = now() - interval '1 minute'
+     WHERE id = $1`,
+    [id],
+  );
+  const view = async () =>
+    (
+      await db.pool.query<{ attempt: number; outcome: string | null; finished: boolean }>(
+        `SELECT attempt, outcome, finished_at IS NOT NULL AS finished FROM failed_record_attempts
+         WHERE record_id = $1`,
+        [id],
+      )
+    ).rows;
+  assert.deepEqual(await view(), [{ attempt: 1, outcome: 'succeeded', finished: true }]);
+  const result = await requeue(db.pool, { ids: [id!], statuses: ['succeeded'] }, { actor: 'test' });
+  assert.equal(result.moved, 1);
+  assert.deepEqual(
+    (await rows([id!])).map((r) => r.status),
+    ['pending'],
+  );
+  assert.deepEqual(await view(), [{ attempt: 1, outcome: 'succeeded', finished: true }]);
+});
