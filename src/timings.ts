@@ -44,7 +44,8 @@ export interface Timings {
   /**
    * A success (not its record's last allowed attempt) waits this long for its batch to commit it with its
    * record; only if the batch has not committed by then is it written to the ledger too. A crash in that
-   * window loses the success, and the record runs again (never beyond its max_attempts, never dead for it).
+   * window loses the success: the record runs again, within its max_attempts (and may end dead if that run
+   * fails). The last allowed attempt's success is written at once, so it is never lost for want of a retry.
    */
   readonly successHoldMs: number;
   /** First wait after a failed claim or fence; doubles up to the poll interval. */

@@ -276,12 +276,12 @@ export class Batch {
         this.wasCommitted = true;
         if (changed === this.completions.length) this.successes.drop();
         else {
-          // Which rows it left unchanged is not known: their successes may not be on record anywhere else.
           this.successes.release();
           log.error(
             { expected: this.completions.length, changed },
-            'completion changed fewer rows than the batch held',
+            'completion changed fewer rows than the batch held; its successes are written to the ledger',
           );
+          await ledger.flush();
         }
       } catch (err) {
         log.warn(

@@ -5,8 +5,9 @@ import type { AttemptLedger } from './attempt-ledger.js';
  * A batch's successes that its completion is to commit with their records, as durably: failed_record_attempts
  * shows such a success from its record, so its ledger row is not written a second time. A success the batch
  * has not committed within `holdMs` is written after all, so that a crash re-runs few records that had
- * succeeded; so are all of them when the batch rolls back. A record's last allowed attempt is not held: lost
- * in a crash, it would leave the record dead (attempts exhausted) although its handler succeeded.
+ * succeeded; so are all of them when the batch rolls back. A success lost in a crash counts as an attempt
+ * that died: its record runs again, and ends dead if every attempt left fails. The last allowed attempt is
+ * not held: lost, it would leave the record dead (attempts exhausted) with no run left to succeed.
  */
 export class HeldSuccesses {
   private held: FinishedAttempt[] = [];

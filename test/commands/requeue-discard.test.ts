@@ -175,32 +175,43 @@ test('a row a claim holds is skipped and reported, never touched, by the CLI and
 });
 
 test('a success committed only with its record stays in failed_record_attempts once it is requeued', async () => {
-  const [id] = await insertRecords(db.pool, [{ kind: 'req-success', payload: {}, maxAttempts: 3 }]);
-  // As the leader leaves it: the ledger row has no outcome, the record's own row says it succeeded.
+  const [won, died] = await insertRecords(db.pool, [
+    { kind: 'req-success', payload: {}, maxAttempts: 3 },
+    { kind: 'req-success', payload: {}, maxAttempts: 1 },
+  ]);
+  // As the leader leaves them: ledger rows without an outcome. One record succeeded (its own row says so,
+  // committed with its completion); the other is dead, its only attempt's executor having died.
   await db.pool.query(
     `INSERT INTO retry_worker_attempts (record_id, record_uid, attempt, epoch, replica_id)
-     SELECT id, uid, 1, 1, 'r' FROM failed_records WHERE id = $1`,
-    [id],
+     SELECT id, uid, 1, 1, 'r' FROM failed_records WHERE id = ANY($1)`,
+    [[won, died]],
   );
   await db.pool.query(
-    `UPDATE failed_records SET status = 'succeeded', attempts = 1, finished_at = now() - interval '1 minute'
-     WHERE id = $1`,
-    [id],
+    `UPDATE failed_records SET status = CASE WHEN id = $1 THEN 'succeeded' ELSE 'dead' END, attempts = 1,
+            finished_at = now() - interval '1 minute'
+     WHERE id = ANY($2)`,
+    [won, [won, died]],
   );
   const view = async () =>
     (
-      await db.pool.query<{ attempt: number; outcome: string | null; finished: boolean }>(
-        `SELECT attempt, outcome, finished_at IS NOT NULL AS finished FROM failed_record_attempts
-         WHERE record_id = $1`,
-        [id],
+      await db.pool.query<{ id: number; outcome: string | null; finished: string | null }>(
+        `SELECT record_id AS id, outcome, finished_at::text AS finished FROM failed_record_attempts
+         WHERE record_id = ANY($1) ORDER BY record_id`,
+        [[won, died]],
       )
     ).rows;
-  assert.deepEqual(await view(), [{ attempt: 1, outcome: 'succeeded', finished: true }]);
-  const result = await requeue(db.pool, { ids: [id!], statuses: ['succeeded'] }, { actor: 'test' });
-  assert.equal(result.moved, 1);
+  const before = await view();
+  const finished = (await db.pool.query('SELECT finished_at::text AS f FROM failed_records WHERE id = $1', [won]))
+    .rows[0].f;
+  assert.deepEqual(before, [
+    { id: won, outcome: 'succeeded', finished },
+    { id: died, outcome: null, finished: null },
+  ]);
+  const result = await requeue(db.pool, { ids: [won!, died!], statuses: ['succeeded', 'dead'] }, { actor: 'test' });
+  assert.equal(result.moved, 2);
   assert.deepEqual(
-    (await rows([id!])).map((r) => r.status),
-    ['pending'],
+    (await rows([won!, died!])).map((r) => r.status),
+    ['pending', 'pending'],
   );
-  assert.deepEqual(await view(), [{ attempt: 1, outcome: 'succeeded', finished: true }]);
+  assert.deepEqual(await view(), before, 'the success and its time stay; the attempt that died stays open');
 });
