@@ -15,10 +15,16 @@ async function etcdMessages(endpoint: string): Promise<number> {
   return sum;
 }
 
+/** A replica settles this long after it is ready, then is read once per window (one window per repetition). */
+const SETTLE_MS = 3_000;
+const WINDOW_MS = 10_000;
+
 /**
  * Ours: a leader and an idle standby on an etcd of their own. The standby's etcd traffic is the rate with
  * both running minus the rate with the leader alone (10 s windows). RSS of the idle standby and of the idle
- * leader after they settle. Peers: RSS of an idle worker. (Busy RSS comes from the drain runs.)
+ * leader at the end of each window. Peers: RSS of one idle worker, read at the same ages after it was ready as
+ * our standby (13, 23, 33 s... after), so that every system's idle RSS is read alike. (Busy RSS comes from
+ * the drain runs.)
  */
 export async function footprint(ctx: BenchContext, peers: System[]): Promise<Measurement[]> {
   const out: Measurement[] = [];
@@ -33,14 +39,14 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
   try {
     const leader = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'leader' } });
     await waitFor(() => leader.logs.some((l) => l.msg.startsWith('leading')));
-    await sleep(3_000);
-    const window = 10_000;
+    await sleep(SETTLE_MS);
+    const window = WINDOW_MS;
     let a = await etcdMessages(etcd.endpoints[0]!);
     await sleep(window);
     const leaderAlone = (await etcdMessages(etcd.endpoints[0]!)) - a;
     const standby = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'standby' } });
     await waitFor(() => standby.logs.some((l) => l.msg === 'following the leader'));
-    await sleep(3_000);
+    await sleep(SETTLE_MS);
     for (let rep = 0; rep < ctx.reps; rep++) {
       a = await etcdMessages(etcd.endpoints[0]!);
       await sleep(window);
@@ -73,18 +79,20 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
   });
   for (const peer of peers) {
     const runs: number[] = [];
-    for (let rep = 0; rep < ctx.reps; rep++) {
-      const pdb = await freshDatabase(ctx.server, `footprint_${peer.peer}_${peer.config}`, false);
-      try {
-        await peer.prepare(pdb, [], 10);
-        const run = peer.start(pdb, { concurrency: 10, logTo: 'pipe' });
-        await waitFor(() => run.messages.some((m) => m.type === 'ready'));
-        await sleep(5_000);
+    const pdb = await freshDatabase(ctx.server, `footprint_${peer.peer}_${peer.config}`, false);
+    try {
+      await peer.prepare(pdb, [], 10);
+      const run = peer.start(pdb, { concurrency: 10, logTo: 'pipe' });
+      await waitFor(() => run.messages.some((m) => m.type === 'ready'));
+      // Read at the ages our standby is read at (SETTLE_MS, then every WINDOW_MS after it was ready).
+      await sleep(SETTLE_MS);
+      for (let rep = 0; rep < ctx.reps; rep++) {
+        await sleep(WINDOW_MS);
         runs.push(await rssMiB(run.pid));
-        await run.stop();
-      } finally {
-        await pdb.drop();
       }
+      await run.stop();
+    } finally {
+      await pdb.drop();
     }
     ctx.log(`footprint ${peer.peer} ${peer.config}: idle RSS ${runs.map((x) => x.toFixed(0)).join('/')} MiB`);
     out.push({ ...base, metric: 'idle replica RSS MiB', peer: peer.peer, config: peer.config, runs });
