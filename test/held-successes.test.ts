@@ -82,3 +82,38 @@ test('a success whose batch stays open is written to the ledger while the batch 
     await waitFor('both to succeed', succeeded([quick!, slow!]));
   });
 });
+
+test('a completion leaving a row unchanged writes its held successes; the next claim reconciles them', async () => {
+  // The first completion of this record leaves its row as it was (the trigger skips the update), as if the row
+  // had been changed under the claim: the batch cannot tell which success its COMMIT did not carry.
+  await db.pool.query(`
+    CREATE SEQUENCE held_skips;
+    CREATE FUNCTION skip_first_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status <> 'pending' AND OLD.kind = 'unchanged' AND nextval('held_skips') = 1 THEN RETURN NULL; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER skip_first_completion BEFORE UPDATE ON failed_records
+      FOR EACH ROW EXECUTE FUNCTION skip_first_completion()`);
+  try {
+    const [id] = await insert('unchanged', 1, 3);
+    let runs = 0;
+    await withWorker(
+      db,
+      'held-unchanged',
+      {
+        unchanged: async () => {
+          runs++;
+        },
+      },
+      () => waitFor('the record to succeed', succeeded([id!]), 10_000),
+    );
+    assert.equal(runs, 1, 'the next claim found the success in the ledger and did not run the record again');
+    assert.deepEqual(
+      (await outcomes([id!])).map((r) => [r.status, r.stored, r.shown]),
+      [['succeeded', 'succeeded', 'succeeded']],
+    );
+  } finally {
+    await db.pool.query('DROP TRIGGER skip_first_completion ON failed_records; DROP FUNCTION skip_first_completion()');
+  }
+});
