@@ -66,6 +66,8 @@ export interface ExecutionConfig {
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** A success waits this long for its batch's COMMIT before it is written to the ledger too (0: at once). */
+  readonly ledgerSuccessHoldMs: number;
   readonly defaultMaxAttempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
@@ -196,6 +198,7 @@ export function resolveConfig(input: ConfigInput): Config {
       concurrency: n.concurrency,
       timeoutMs: n.executionTimeoutMs,
       shutdownTimeoutMs: n.shutdownTimeoutMs,
+      ledgerSuccessHoldMs: n.ledgerSuccessHoldMs,
       defaultMaxAttempts: n.defaultMaxAttempts,
       backoffBaseMs: n.backoffBaseMs,
       backoffMaxMs: n.backoffMaxMs,

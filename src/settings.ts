@@ -176,6 +176,13 @@ export const SETTINGS = {
     default: 10_000,
     help: 'on SIGTERM, how long in-flight executions may finish before their signals abort',
   },
+  ledgerSuccessHoldMs: {
+    env: 'LEDGER_SUCCESS_HOLD_MS',
+    group: 'execution',
+    kind: { type: 'int', min: 0, max: 60_000 },
+    default: 50,
+    help: 'a success waits this long for its batch to commit it before it is written to the ledger too (0: at once)',
+  },
   defaultMaxAttempts: {
     env: 'DEFAULT_MAX_ATTEMPTS',
     group: 'execution',

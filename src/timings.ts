@@ -42,10 +42,11 @@ export interface Timings {
   /** After its signal aborts, a handler that ignores it is given up on after this. */
   readonly abandonAfterMs: number;
   /**
-   * A success (not its record's last allowed attempt) waits this long for its batch to commit it with its
-   * record; only if the batch has not committed by then is it written to the ledger too. A crash in that
-   * window loses the success: the record runs again, within its max_attempts (and may end dead if that run
-   * fails). The last allowed attempt's success is written at once, so it is never lost for want of a retry.
+   * LEDGER_SUCCESS_HOLD_MS: a success (not its record's last allowed attempt) waits this long for its batch
+   * to commit it with its record; only if the batch has not committed by then is it written to the ledger
+   * too. A crash in that window loses the success: the record runs again, within its max_attempts (and may
+   * end dead if that run fails). The last allowed attempt's success is written at once, so it is never lost
+   * for want of a retry.
    */
   readonly successHoldMs: number;
   /** First wait after a failed claim or fence; doubles up to the poll interval. */
@@ -76,7 +77,7 @@ export function deriveTimings(config: Config): Timings {
     claimLockTimeoutMs: 2_000,
     stallLimitMs: rowLockMarginMs,
     abandonAfterMs: Math.min(5_000, config.execution.timeoutMs),
-    successHoldMs: 50,
+    successHoldMs: config.execution.ledgerSuccessHoldMs,
     retryMinMs: 50,
     handlersImportTimeoutMs: 30_000,
     readinessCheckTimeoutMs: 1_000,

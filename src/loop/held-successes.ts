@@ -20,7 +20,7 @@ export class HeldSuccesses {
 
   /** An attempt's outcome: held if a success and not its record's last allowed attempt, else written now. */
   record(outcome: FinishedAttempt, lastAllowed: boolean): void {
-    if (outcome.outcome !== 'succeeded' || lastAllowed) {
+    if (outcome.outcome !== 'succeeded' || lastAllowed || this.holdMs === 0) {
       this.ledger.finish(outcome);
       return;
     }
