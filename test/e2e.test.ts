@@ -60,7 +60,7 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
 
     // The sink's own record: every attempt seen once, none overlapping, one replica per epoch, terms in order.
     const executions = cluster.sink.executions;
-    assert.equal(executions.length, 300 + 100 * 3 + 60 * 3 + 20);
+    assert.equal(executions.length, 300 + 100 * 3 + 60 * 3 + 20, await missingAttempts(cluster));
     const evidence = checkEvidence(executions);
     assert.deepEqual(evidence.overlaps, []);
     assert.deepEqual(evidence.termOverlaps, []);
@@ -77,4 +77,28 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
       for (const field of ['replicaId', 'epoch', 'recordId', 'attempt', 'kind', 'outcome', 'durationMs'])
         assert.ok(line[field] !== undefined, `execution line lacks ${field}`);
   });
+}
+
+/**
+ * For a failed count: each record whose attempts the sink did not all see (which attempts it saw, and what the
+ * ledger holds), and the terms, so that a rare failure in CI says where the attempts went.
+ */
+async function missingAttempts(cluster: TestCluster): Promise<string> {
+  const seen = new Map<string, number[]>();
+  for (const e of cluster.sink.executions) seen.set(e.key, [...(seen.get(e.key) ?? []), e.attempt]);
+  const { rows } = await cluster.pool.query<{ id: number; uid: string; attempts: number; ledger: string }>(
+    `SELECT f.id, f.uid, f.attempts,
+            string_agg(a.attempt || ':' || coalesce(a.outcome, 'open') || '@' || a.epoch || '/' || a.replica_id, ' '
+                       ORDER BY a.attempt) AS ledger
+     FROM failed_records f LEFT JOIN failed_record_attempts a ON a.record_uid = f.uid
+     WHERE f.kind = 'http' AND f.payload ? 'url' GROUP BY f.id, f.uid, f.attempts ORDER BY f.id`,
+  );
+  const odd = rows
+    .filter((r) => (seen.get(r.uid)?.length ?? 0) !== r.attempts && r.attempts > 0)
+    .map((r) => `record ${r.id}: attempts ${r.attempts}, sink saw [${seen.get(r.uid) ?? []}], ledger ${r.ledger}`);
+  const { rows: terms } = await cluster.pool.query<{ t: string }>(
+    `SELECT string_agg(epoch || '/' || holder || ' ' || coalesce(end_reason, 'open'), ', ' ORDER BY epoch) AS t
+     FROM retry_worker_terms`,
+  );
+  return `sink executions do not match the attempts made; terms: ${terms[0]?.t}\n${odd.slice(0, 20).join('\n')}`;
 }
