@@ -41,13 +41,7 @@ export interface Timings {
   readonly stallLimitMs: number;
   /** After its signal aborts, a handler that ignores it is given up on after this. */
   readonly abandonAfterMs: number;
-  /**
-   * LEDGER_SUCCESS_HOLD_MS: a success (not its record's last allowed attempt) waits this long for its batch
-   * to commit it with its record; only if the batch has not committed by then is it written to the ledger
-   * too. A crash in that window loses the success: the record runs again, within its max_attempts (and may
-   * end dead if that run fails). The last allowed attempt's success is written at once, so it is never lost
-   * for want of a retry.
-   */
+  /** LEDGER_SUCCESS_HOLD_MS: how long a success waits for its batch's COMMIT (loop/held-successes.ts). */
   readonly successHoldMs: number;
   /** First wait after a failed claim or fence; doubles up to the poll interval. */
   readonly retryMinMs: number;

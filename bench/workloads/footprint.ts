@@ -40,18 +40,17 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
     const leader = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'leader' } });
     await waitFor(() => leader.logs.some((l) => l.msg.startsWith('leading')));
     await sleep(SETTLE_MS);
-    const window = WINDOW_MS;
     let a = await etcdMessages(etcd.endpoints[0]!);
-    await sleep(window);
+    await sleep(WINDOW_MS);
     const leaderAlone = (await etcdMessages(etcd.endpoints[0]!)) - a;
     const standby = ourSystem.start(db, { concurrency: 10, logTo: 'pipe', env: { ...env, REPLICA_ID: 'standby' } });
     await waitFor(() => standby.logs.some((l) => l.msg === 'following the leader'));
     await sleep(SETTLE_MS);
     for (let rep = 0; rep < ctx.reps; rep++) {
       a = await etcdMessages(etcd.endpoints[0]!);
-      await sleep(window);
+      await sleep(WINDOW_MS);
       const both = (await etcdMessages(etcd.endpoints[0]!)) - a;
-      standbyRate.push(Math.max(0, (both - leaderAlone) / (window / 1000)));
+      standbyRate.push(Math.max(0, (both - leaderAlone) / (WINDOW_MS / 1000)));
       standbyRss.push(await rssMiB(standby.pid));
       leaderRss.push(await rssMiB(leader.pid));
     }
@@ -59,7 +58,7 @@ export async function footprint(ctx: BenchContext, peers: System[]): Promise<Mea
       `footprint ours: standby RSS ${standbyRss.map((x) => x.toFixed(0)).join('/')} MiB` +
         `, leader RSS ${leaderRss.map((x) => x.toFixed(0)).join('/')} MiB` +
         `, standby etcd ${standbyRate.map((x) => x.toFixed(2)).join('/')} msgs/s` +
-        ` (leader alone ${(leaderAlone / (window / 1000)).toFixed(2)}/s)`,
+        ` (leader alone ${(leaderAlone / (WINDOW_MS / 1000)).toFixed(2)}/s)`,
     );
     await Promise.all([leader.stop(), standby.stop()]);
   } finally {

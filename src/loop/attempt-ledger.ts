@@ -14,7 +14,7 @@ import type { DatabaseContact } from './database-contact.js';
  * - start(): one row per attempt about to start, written and committed before any of them starts;
  * - startAhead(): an idle leader's next attempt, written while it claims (start-ahead.ts);
  * - finish(): outcomes, gathered while a write is in flight and written together (one statement each);
- * - discard(): rows of attempts that never started (they must not count).
+ * - discardUnstarted(): rows of attempts that never started (they must not count).
  * Every write is bounded by `timeoutMs`.
  */
 export class AttemptLedger {
@@ -93,13 +93,7 @@ export class AttemptLedger {
 
   /** Deletes a row written ahead of a claim that did not use it (a failed delete is logged: the attempt counts). */
   async discardAhead(ahead: AttemptAhead | undefined): Promise<void> {
-    if (!ahead) return;
-    await this.discard([ahead.ledgerId]).catch((err: unknown) =>
-      this.log.warn(
-        { err, ledgerId: ahead.ledgerId },
-        'could not delete an attempt recorded ahead of a claim that did not take it; it counts as an attempt',
-      ),
-    );
+    if (ahead) await this.discardUnstarted([ahead.ledgerId]);
   }
 
   /**
@@ -136,7 +130,7 @@ export class AttemptLedger {
     );
   }
 
-  discard(ledgerIds: readonly number[]): Promise<void> {
+  private discard(ledgerIds: readonly number[]): Promise<void> {
     return this.contact.report(
       this.clock(),
       withTimeout(discardAttempts(this.pool, ledgerIds), this.timeoutMs, 'discarding attempts that never started'),

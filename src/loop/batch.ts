@@ -266,8 +266,7 @@ export class Batch {
           { reason: uncertain.message, records: this.rows.length },
           "batch ends without its completion: its rows' locks were uncertain; the ledger keeps their attempts",
         );
-        this.successes.release();
-        await ledger.flush();
+        await this.successes.write();
         await this.session.abandon();
         return;
       }
@@ -276,20 +275,18 @@ export class Batch {
         this.wasCommitted = true;
         if (changed === this.completions.length) this.successes.drop();
         else {
-          this.successes.release();
           log.error(
             { expected: this.completions.length, changed },
             'completion changed fewer rows than the batch held; its successes are written to the ledger',
           );
-          await ledger.flush();
+          await this.successes.write();
         }
       } catch (err) {
         log.warn(
           { err, records: this.rows.length },
           'batch completion failed; its rows roll back to pending and the ledger keeps their attempts',
         );
-        this.successes.release();
-        await ledger.flush();
+        await this.successes.write();
         await this.session.abandon();
       }
     } finally {

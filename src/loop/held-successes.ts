@@ -14,7 +14,7 @@ export class HeldSuccesses {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly ledger: Pick<AttemptLedger, 'finish'>,
+    private readonly ledger: Pick<AttemptLedger, 'finish' | 'flush'>,
     private readonly holdMs: number,
   ) {}
 
@@ -28,8 +28,17 @@ export class HeldSuccesses {
     this.timer ??= setTimeout(() => this.release(), this.holdMs);
   }
 
-  /** The batch did not commit them (not yet, or not at all): they go to the ledger. */
-  release(): void {
+  /**
+   * The batch will not commit them (it rolls back, or its completion missed rows): they go to the ledger, and
+   * this resolves once they and every other outcome queued are written.
+   */
+  async write(): Promise<void> {
+    this.release();
+    await this.ledger.flush();
+  }
+
+  /** The batch has not committed them within the hold: they go to the ledger. */
+  private release(): void {
     const held = this.held;
     this.drop();
     for (const success of held) this.ledger.finish(success);
