@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { isRecordLocked } from '../src/db/is-record-locked.js';
 import { PermanentFailure } from '../src/index.js';
 import { waitFor } from './support/ports.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -384,6 +385,39 @@ test('a leader with no room for another batch claims again as soon as one ends, 
     { ok: async () => new Promise((r) => setTimeout(r, 20)) },
     async () => waitFor('every record to succeed', settled(ids), 10_000),
     { settings: { pollIntervalMs: 60_000, maxOpenBatches: 1, batchSize: 2, concurrency: 2 } },
+  );
+});
+
+test('a leader waiting for room claims the next batch when a record starts, not when a batch ends', async () => {
+  // Nothing else due (earlier tests leave records in backoff): the claims here are of these records only.
+  await db.pool.query(`UPDATE failed_records SET status = 'discarded' WHERE status = 'pending'`);
+  const ids = await insert(Array.from({ length: 18 }, () => 'gated'));
+  const running = new Map<number, () => void>();
+  const release = async (id: number) => {
+    await waitFor(`record ${id} to start`, async () => running.has(id) || undefined, 5_000);
+    running.get(id)!();
+  };
+  // Two slots and batches of 6: at most 6 records wait to start (claimAhead), so with the first two batches
+  // claimed the loop waits for room. Once five records of the first batch have run, the sixth still runs and
+  // the second batch's first record starts: 5 wait, and the third batch must be claimed then, while the first
+  // batch is still open. (No poll comes in time: the poll interval is a minute.)
+  await withWorker(
+    db,
+    'room-on-start',
+    { gated: (record) => new Promise<void>((resolve) => running.set(record.id, resolve)) },
+    async () => {
+      for (const id of ids.slice(0, 5)) await release(id);
+      await waitFor(`record ${ids[6]} to start`, async () => running.has(ids[6]!) || undefined, 5_000);
+      await waitFor(
+        'the third batch to be claimed while the first is open',
+        async () =>
+          (await Promise.all(ids.slice(12).map((id) => isRecordLocked(db.pool, id)))).every(Boolean) || undefined,
+        5_000,
+      );
+      for (const id of ids.slice(5)) await release(id);
+      await waitFor('every record to succeed', settled(ids), 10_000);
+    },
+    { settings: { pollIntervalMs: 60_000, maxOpenBatches: 3, batchSize: 6, concurrency: 2 } },
   );
 });
 

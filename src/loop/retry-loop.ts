@@ -44,10 +44,11 @@ export interface RetryLoopDeps {
  *
  * Claims a batch (one transaction, its rows locked until it completes) whenever fewer than MAX_OPEN_BATCHES are
  * open and fewer than claimAhead records wait to start; otherwise, and when the queue looks empty, sleeps
- * until NOTIFY, the poll interval or a batch ending. Claimed records wait in one StartQueue, in claim order,
- * and start once their attempt is in the ledger, and only if, at that instant, the term is safe and their
- * batch's rows are certainly still locked. When the term ends or the loop drains, nothing new starts; started
- * executions finish under their held rows, and the loop returns once every batch has ended.
+ * until NOTIFY, the poll interval, a batch ending or (while it waits for room) a record starting. Claimed
+ * records wait in one StartQueue, in claim order, and start once their attempt is in the ledger, and only if, at
+ * that instant, the term is safe and their batch's rows are certainly still locked. When the term ends or the
+ * loop drains, nothing new starts; started executions finish under their held rows, and the loop returns once
+ * every batch has ended.
  */
 export class RetryLoop {
   private readonly draining = new AbortController();
@@ -72,7 +73,7 @@ export class RetryLoop {
   private readonly sessionDeps: ClaimSessionDeps;
   private running: Promise<LoopStop> | undefined;
   private readonly ending: TermEnding;
-  /** The loop waits for a batch to end (MAX_OPEN_BATCHES open, or claimAhead records queued). */
+  /** The loop waits for room: fewer than MAX_OPEN_BATCHES open, and fewer than claimAhead records queued. */
   private waitingForRoom = false;
   /** A claim left a record because its earlier batch was still open: that batch's end must wake the loop. */
   private leftHeld = false;
@@ -82,22 +83,16 @@ export class RetryLoop {
     private readonly term: Term,
     private readonly log: Logger,
   ) {
-    const { execution, claim, timings } = deps;
+    const { execution, claim, timings, pool, replicaId, clock } = deps;
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
     this.ending = new TermEnding(term, log, deps.metrics);
     this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, this.ending.databaseLost);
     this.sessionDeps = { pool: deps.pool, timings, clock: deps.clock, contact: this.contact };
-    this.ledger = new AttemptLedger(
-      deps.pool,
-      term.epoch,
-      deps.replicaId,
-      timings.databaseTimeoutMs,
-      log,
-      this.contact,
-      deps.clock,
-    );
+    this.ledger = new AttemptLedger(pool, term.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
     this.limits = new KindLimits(deps.kinds, deps.clock);
-    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log);
+    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log, () =>
+      this.roomMade(),
+    );
     this.batchDeps = {
       term,
       ledger: this.ledger,
@@ -213,7 +208,7 @@ export class RetryLoop {
     let retryMs = timings.retryMinMs;
     try {
       while (!stopClaiming.aborted && this.term.isSafe()) {
-        if (this.batches.size >= claim.maxOpenBatches || this.queue.length >= this.claimAhead) {
+        if (!this.hasRoom()) {
           this.waitingForRoom = true;
           await this.waker.wait(claim.pollIntervalMs, stopClaiming);
           this.waitingForRoom = false;
@@ -274,6 +269,15 @@ export class RetryLoop {
     }
   }
 
+  private hasRoom(): boolean {
+    return this.batches.size < this.deps.claim.maxOpenBatches && this.queue.length < this.claimAhead;
+  }
+
+  /** A record started: a loop waiting for room claims now, not once a batch ends (the slots would idle meanwhile). */
+  private roomMade(): void {
+    if (this.waitingForRoom && this.hasRoom()) this.waker.wake();
+  }
+
   private stalled(stalledMs: number): void {
     this.log.error(
       { stalledMs, limitMs: this.deps.timings.stallLimitMs },
@@ -287,14 +291,8 @@ export class RetryLoop {
 
   private claimArgs(): ClaimArgs {
     const { electionName: name, lockKey, claim } = this.deps;
-    return {
-      name,
-      epoch: this.term.epoch,
-      token: this.term.token,
-      limit: claim.batchSize,
-      payloadMaxBytes: claim.payloadMaxBytes,
-      lockKey,
-      caps: this.limits.caps(),
-    };
+    const { epoch, token } = this.term;
+    const { batchSize: limit, payloadMaxBytes } = claim;
+    return { name, epoch, token, limit, payloadMaxBytes, lockKey, caps: this.limits.caps() };
   }
 }

@@ -32,6 +32,8 @@ export class StartQueue {
     private readonly concurrency: number,
     private readonly maxWave: number,
     private readonly log: Logger,
+    /** A record started (the queue is one shorter): the loop may have room to claim again. */
+    private readonly onStarted: () => void = () => undefined,
   ) {}
 
   /** Records claimed and waiting to start (ledgered or not). */
@@ -102,6 +104,7 @@ export class StartQueue {
 
   private start(entry: Entry): void {
     this.startedSinceWave++;
+    this.onStarted();
     this.limits.queued(entry.kind.name, -1);
     this.limits.recorded(entry.kind.name, -1);
     if (entry.batch.start(entry)) {
