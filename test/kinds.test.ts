@@ -34,6 +34,19 @@ const insert = async (kind: string, n: number, priority = 0) =>
       [kind, n, priority],
     )
   ).rows.map((r) => r.id);
+/** Each pending record: its kind, attempts, ms until due, and whether a transaction holds it. */
+const stillPending = async () =>
+  (
+    await db.pool.query<{ line: string }>(
+      `SELECT format('record %s (%s): attempts %s, due in %s ms, %s', r.id, r.kind, r.attempts,
+                     round(extract(epoch FROM r.next_run_at - now()) * 1000),
+                     CASE WHEN EXISTS (SELECT 1 FROM failed_records f WHERE f.id = r.id FOR SHARE SKIP LOCKED)
+                          THEN 'not held' ELSE 'held by a transaction' END) AS line
+       FROM failed_records r WHERE r.status = 'pending' ORDER BY r.id`,
+    )
+  ).rows
+    .map((r) => r.line)
+    .join('\n');
 const pending = async (kind: string) =>
   (
     await db.pool.query<{ n: number }>(
@@ -132,13 +145,22 @@ test("a kind's concurrency and rate limits hold, as the downstream saw it, while
       paced: { handle: callSink(sinks.paced!, 5), ratePerSecond: 4 },
       free: callSink(sinks.free!, 100),
     },
-    async () => {
+    async (run) => {
       await waitFor(
         'every record to run',
         async () =>
           (await pending('limited')) + (await pending('paced')) + (await pending('free')) === 0 ? true : undefined,
         30_000,
-      );
+      ).catch(async (err: Error) => {
+        // Seen once in CI, with no warning logged: say where each record was left.
+        err.message += `\n${await stillPending()}\nsink executions: ${Object.entries(sinks)
+          .map(([kind, sink]) => `${kind} ${sink.executions.length}`)
+          .join(', ')}\nthe worker's last lines:\n${run.logs
+          .slice(-15)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}`;
+        throw err;
+      });
     },
     { settings: { concurrency: 20 } },
   );
