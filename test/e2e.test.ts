@@ -59,9 +59,14 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
     );
 
     // The sink's own record: every attempt seen once, none overlapping, one replica per epoch, terms in order.
+    // An attempt that failed without an answer (its connection reset, or no longer safe to send) may not have
+    // reached the sink: the count allows for those the ledger shows, and for nothing else.
     const executions = cluster.sink.executions;
     const expected = 300 + 100 * 3 + 60 * 3 + 20;
-    if (executions.length !== expected) assert.equal(executions.length, expected, await missingAttempts(cluster));
+    const unseen = await attemptsNotSeen(cluster);
+    assert.deepEqual(unseen.unexplained, [], unseen.report());
+    const report = `${executions.length} executions, ${unseen.unanswered} attempts unanswered\n${unseen.report()}`;
+    assert.ok(executions.length <= expected && executions.length >= expected - unseen.unanswered, report);
     const evidence = checkEvidence(executions);
     assert.deepEqual(evidence.overlaps, []);
     assert.deepEqual(evidence.termOverlaps, []);
@@ -73,7 +78,7 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
     const executors = cluster.replicas.filter((r) => r.logs.some(isExecution));
     assert.equal(executors.length, 1);
     const lines = executors[0]!.logs.filter(isExecution);
-    assert.equal(lines.length, executions.length + 10);
+    assert.equal(lines.length, expected + 10);
     for (const line of lines)
       for (const field of ['replicaId', 'epoch', 'recordId', 'attempt', 'kind', 'outcome', 'durationMs'])
         assert.ok(line[field] !== undefined, `execution line lacks ${field}`);
@@ -81,25 +86,52 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
 }
 
 /**
- * For a failed count: each record whose attempts the sink did not all see (which attempts it saw, and what the
- * ledger holds), and the terms, so that a rare failure in CI says where the attempts went.
+ * Checks each attempt of the sink's records against what the sink saw: `unexplained` lists attempts seen twice,
+ * seen beyond the record's count, or never seen without a ledger row that failed unanswered (its error names no
+ * HTTP status); `unanswered` counts those failed-unanswered attempts (the sink may or may not have seen them).
+ * `report()` gives each such record with its ledger rows and the terms, so that a rare failure says where the
+ * attempts went.
  */
-async function missingAttempts(cluster: TestCluster): Promise<string> {
+async function attemptsNotSeen(cluster: TestCluster) {
   const seen = new Map<string, number[]>();
   for (const e of cluster.sink.executions) seen.set(e.key, [...(seen.get(e.key) ?? []), e.attempt]);
-  const { rows } = await cluster.pool.query<{ id: number; uid: string; attempts: number; ledger: string }>(
+  const { rows } = await cluster.pool.query<{
+    id: number;
+    uid: string;
+    attempts: number;
+    ledger: { attempt: number; outcome: string | null; error: string | null }[];
+  }>(
     `SELECT f.id, f.uid, f.attempts,
-            string_agg(a.attempt || ':' || coalesce(a.outcome, 'open') || '@' || a.epoch || '/' || a.replica_id, ' '
-                       ORDER BY a.attempt) AS ledger
+            coalesce(json_agg(json_build_object('attempt', a.attempt, 'outcome', a.outcome, 'error', a.error)
+                              ORDER BY a.attempt) FILTER (WHERE a.attempt IS NOT NULL), '[]') AS ledger
      FROM failed_records f LEFT JOIN failed_record_attempts a ON a.record_uid = f.uid
      WHERE f.kind = 'http' AND f.payload ? 'url' GROUP BY f.id, f.uid, f.attempts ORDER BY f.id`,
   );
-  const odd = rows
-    .filter((r) => (seen.get(r.uid)?.length ?? 0) !== r.attempts && r.attempts > 0)
-    .map((r) => `record ${r.id}: attempts ${r.attempts}, sink saw [${seen.get(r.uid) ?? []}], ledger ${r.ledger}`);
+  const unexplained: string[] = [];
+  const odd: string[] = [];
+  let unanswered = 0;
+  for (const r of rows) {
+    const saw = seen.get(r.uid) ?? [];
+    const problems: string[] = [];
+    for (const a of saw) if (a > r.attempts) problems.push(`attempt ${a} seen beyond the count`);
+    for (let a = 1; a <= r.attempts; a++) {
+      const times = saw.filter((x) => x === a).length;
+      const row = r.ledger.find((l) => l.attempt === a);
+      const noAnswer = row?.outcome === 'failed' && !/answered \d{3}/.test(row.error ?? '');
+      if (noAnswer) unanswered++;
+      if (times > 1) problems.push(`attempt ${a} seen ${times} times`);
+      else if (times === 0 && !noAnswer) problems.push(`attempt ${a} never seen`);
+    }
+    if (problems.length > 0) unexplained.push(`record ${r.id}: ${problems.join(', ')}`);
+    if (problems.length > 0 || saw.length !== r.attempts) {
+      const ledger = r.ledger.map((l) => `${l.attempt}:${l.outcome ?? 'open'}${l.error ? ` (${l.error})` : ''}`);
+      odd.push(`record ${r.id}: attempts ${r.attempts}, sink saw [${saw}], ledger ${ledger.join(' ')}`);
+    }
+  }
   const { rows: terms } = await cluster.pool.query<{ t: string }>(
     `SELECT string_agg(epoch || '/' || holder || ' ' || coalesce(end_reason, 'open'), ', ' ORDER BY epoch) AS t
      FROM retry_worker_terms`,
   );
-  return `sink executions do not match the attempts made; terms: ${terms[0]?.t}\n${odd.slice(0, 20).join('\n')}`;
+  const report = () => `terms: ${terms[0]?.t}\n${odd.slice(0, 20).join('\n')}`;
+  return { unexplained, unanswered, report };
 }
