@@ -127,6 +127,11 @@ export class DispatchConsumer {
     return held;
   }
 
+  /** Aborts every handler running here (an event-loop stall, the shutdown timeout). */
+  abort(reason: ExecutionAborted): void {
+    for (const batch of this.batches) batch.abort(reason);
+  }
+
   /** Executions running here now, by kind. */
   executingByKind(): ReadonlyMap<string, number> {
     return this.running;
@@ -145,10 +150,8 @@ export class DispatchConsumer {
         () => undefined,
       );
     this.settlements.settle(this.groups.drain(), 'requeue'); // delivered, not started
-    const timer = setTimeout(() => {
-      for (const batch of this.batches)
-        batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
-    }, timeoutMs);
+    const shutdown = new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`);
+    const timer = setTimeout(() => this.abort(shutdown), timeoutMs);
     try {
       while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     } finally {
@@ -210,9 +213,8 @@ export class DispatchConsumer {
    * (ack) or goes back (requeue).
    */
   private async execute(messages: readonly DispatchMessage[], release: (n: number) => void): Promise<Settle[]> {
-    const { pool, timings, clock, metrics, replicaId } = this.deps;
+    const { pool, timings, clock, metrics, replicaId, electionName: name, lockKey, payloadMaxBytes } = this.deps;
     if (this.stopping.signal.aborted) return messages.map(() => 'requeue');
-    const { electionName: name, lockKey, payloadMaxBytes } = this.deps;
     const { session, rows } = await ClaimSession.lock({ pool, timings, clock, contact: this.contact }, (client) =>
       lockDispatched(client, { name, lockKey, messages, payloadMaxBytes }),
     );

@@ -6,9 +6,11 @@ import { listenForCancels } from '../db/listen-due.js';
 import { createPool } from '../db/pool.js';
 import { termLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
+import { ExecutionAborted } from '../errors.js';
 import type { KindRegistry } from '../executor/kinds.js';
 import type { TermLoop } from '../leadership-gate.js';
 import type { RetryLoopDeps } from '../loop/retry-loop.js';
+import { StallWatch } from '../loop/stall-watch.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { leaderSessionSettings, type Timings } from '../timings.js';
@@ -26,6 +28,7 @@ export class DispatchMode {
   private readonly publisher: Publisher;
   private readonly consumer: DispatchConsumer;
   private readonly pool: pg.Pool;
+  private readonly stallWatch: StallWatch;
   private readonly stopping = new AbortController();
   private cancels: Promise<void> | undefined;
 
@@ -70,11 +73,22 @@ export class DispatchMode {
       clock,
       log,
     });
+    // A stall past the row-lock margin: Postgres may have ended the groups' transactions meanwhile, so every
+    // handler running here is aborted, as leader mode's StallWatch aborts the leader's.
+    this.stallWatch = new StallWatch(clock, timings.stallLimitMs, (stalledMs) => {
+      log.error(
+        { stalledMs, limitMs: timings.stallLimitMs },
+        'the event loop stalled past the row-lock margin; aborting the executions here (handlers must not block)',
+      );
+      metrics.stalled();
+      this.consumer.abort(new ExecutionAborted('stalled', `the event loop stalled for ${stalledMs} ms`));
+    });
   }
 
   start(): void {
     this.publisher.start();
     this.consumer.start();
+    this.stallWatch.start();
     this.cancels ??= this.listenForCancels();
   }
 
@@ -119,6 +133,7 @@ export class DispatchMode {
 
   async stop(shutdownTimeoutMs: number): Promise<void> {
     this.stopping.abort();
+    this.stallWatch.stop();
     await this.cancels;
     await this.consumer.stop(shutdownTimeoutMs);
     await this.publisher.stop();

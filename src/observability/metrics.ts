@@ -107,7 +107,7 @@ export class Metrics {
       this.skipped.labels(reason).inc(0);
     this.stalls = new Counter({
       name: 'retry_worker_event_loop_stalls_total',
-      help: 'event-loop stalls long enough to end a term',
+      help: 'event-loop stalls past the row-lock margin (the term ends; in dispatch mode the handlers running abort)',
       registers,
     });
     registerStateGauges(registers, () => this.state);
