@@ -48,13 +48,18 @@ test('a PgBouncer that refuses the startup options stops start-up too, with its 
   assert.match(run.stderr, /unsupported startup parameter: options/);
 });
 
-test("an `options` parameter in DATABASE_URL (it replaces the worker's settings) stops start-up too", async () => {
+test("an `options` parameter in DATABASE_URL is kept, and the worker's settings win where both set one", async (t) => {
+  const session = leaderSessionSettings(deriveTimings(resolveConfig({ databaseUrl: db.url })));
   const url = new URL(db.url);
-  url.searchParams.set('options', '-c search_path=public');
-  const run = await runCli(['start'], replicaEnv(url.toString()), 20_000);
-  assert.equal(run.code, 2, run.stderr);
-  assert.match(run.stderr, /configuration error: DATABASE_URL: .*idle_in_transaction_session_timeout is \d+, expected/);
-  assert.match(run.stderr, /does DATABASE_URL set `options`/);
+  url.searchParams.set('options', '-c work_mem=7MB -c statement_timeout=1');
+  const pool = createPool({ databaseUrl: url.toString(), max: 1, applicationName: 'rw test options', session });
+  t.after(() => pool.end());
+  await checkSchema(pool, session);
+  const { rows } = await pool.query<{ work_mem: string; timeout: string }>(
+    `SELECT current_setting('work_mem') AS work_mem,
+            (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS timeout`,
+  );
+  assert.deepEqual(rows, [{ work_mem: '7MB', timeout: String(session.statement_timeout) }]);
 });
 
 test('checkSchema passes on a direct connection, and names every setting a connection lacks', async (t) => {

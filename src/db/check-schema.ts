@@ -39,9 +39,8 @@ export async function checkSchema(
     throw new ConfigError(
       'DATABASE_URL',
       `the connection does not keep the session settings the worker opens it with (${shown.join('; ')}). ` +
-        'Is a connection pooler (PgBouncer) in between, or does DATABASE_URL set `options` (it replaces the ' +
-        "worker's)? Connect the replicas to Postgres directly, or through a pooler in session mode that passes " +
-        'the startup options on',
+        'Is a connection pooler (PgBouncer) in between? Connect the replicas to Postgres directly, or through a ' +
+        'pooler in session mode that passes the startup options on',
     );
   }
 }

@@ -38,12 +38,25 @@ function startupOptions(session: PoolOptions['session']): string | undefined {
   return settings.length > 0 ? settings.join(' ') : undefined;
 }
 
+/**
+ * The connection string and startup options: an `options` parameter of the URL (say, `-c search_path=app`) is
+ * taken out of it (pg would let it replace ours) and sent first, ours after it, so that where both set a
+ * setting, ours (which the guarantees rest on) wins. A URL without one is passed on as it is.
+ */
+function connection(databaseUrl: string, session: PoolOptions['session']) {
+  const ours = startupOptions(session);
+  const url = URL.canParse(databaseUrl) ? new URL(databaseUrl) : undefined;
+  const theirs = url?.searchParams.get('options');
+  if (!url || !theirs) return { connectionString: databaseUrl, options: ours };
+  url.searchParams.delete('options');
+  return { connectionString: url.toString(), options: [theirs, ours].filter(Boolean).join(' ') };
+}
+
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: options.databaseUrl,
+    ...connection(options.databaseUrl, options.session),
     max: options.max,
     application_name: options.applicationName,
-    options: startupOptions(options.session),
     types,
     keepAlive: true,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
@@ -75,9 +88,8 @@ export async function withCommandPool<T>(
 /** A client of its own (not pooled), e.g. for LISTEN. */
 export function createClient(options: Omit<PoolOptions, 'max'>): pg.Client {
   return new pg.Client({
-    connectionString: options.databaseUrl,
+    ...connection(options.databaseUrl, options.session),
     application_name: options.applicationName,
-    options: startupOptions(options.session),
     types,
     keepAlive: true,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
