@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { resolveConfig } from '../../src/config.js';
@@ -7,6 +8,7 @@ import { kindRegistry } from '../../src/executor/load-handlers.js';
 import { HttpServer } from '../../src/observability/http-server.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { deriveTimings } from '../../src/timings.js';
+import { waitFor } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
 const TOKEN = 'page-tok-71c2';
@@ -128,5 +130,52 @@ test('with HTTP_TOKEN, actions need a Bearer token (not Basic) and JSON, and are
     );
     assert.ok((done[0]!.requester as { address?: string }).address, 'the client address is logged');
     assert.ok(!JSON.stringify(logs).includes(TOKEN), 'the token is never logged');
+  });
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('in a real browser, the page form requeues a dead record under its Content-Security-Policy', {
+  skip: existsSync(CHROMIUM) ? false : `no browser: ${CHROMIUM} is missing (apt-get install chromium)`,
+}, async (t) => {
+  const [dead] = await insertRecords(db.pool, [{ kind: 'page-browser', payload: {}, maxAttempts: 1 }]);
+  await db.pool.query(`UPDATE failed_records SET status = 'dead', attempts = 1, finished_at = now() WHERE id = $1`, [
+    dead,
+  ]);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+  t.after(() => browser.close());
+  await withServer({ httpToken: TOKEN }, async (at, logs) => {
+    const base = new URL((await at('/healthz')).url).origin;
+    // The page itself takes the token by Basic (a browser's prompt); the form sends it as a Bearer header.
+    const page = await browser.newPage({ httpCredentials: { username: 'ops', password: TOKEN } });
+    const refused: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && refused.push(m.text()));
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.goto(`${base}/`);
+    await page.selectOption('#action-form select[name=action]', 'requeue');
+    await page.fill('#action-form input[name=target]', String(dead));
+    await page.fill('#action-form input[name=reason]', 'fixed upstream');
+    await page.fill('#action-form input[name=actor]', 'erin');
+    await page.fill('#action-form input[name=token]', TOKEN);
+    await page.click('#action-form button');
+    const result = await waitFor(
+      'the form to show the answer',
+      async () => (await page.locator('#action-result').textContent()) || undefined,
+      10_000,
+    );
+    assert.match(result, /^200 /, `${result}\n${refused.join('\n')}`);
+    assert.deepEqual(dialogs, [`requeue record ${dead}?`]);
+    assert.deepEqual(refused, [], 'the browser refused nothing (a script or a fetch the policy blocks)');
+    assert.equal(await status(dead!), 'pending');
+    const done = logs.filter((l) => l.msg === 'page action done');
+    assert.deepEqual(
+      done.map((l) => [l.action, (l.requester as { actor: string }).actor]),
+      [['requeue', 'page:erin']],
+    );
   });
 });
