@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../src/config.js';
+import { isRecordLocked } from '../src/db/is-record-locked.js';
 import { DemoSink } from '../src/demo/demo-sink.js';
 import { ConfigError } from '../src/errors.js';
 import { kindRegistry } from '../src/executor/load-handlers.js';
@@ -35,18 +36,17 @@ const insert = async (kind: string, n: number, priority = 0) =>
     )
   ).rows.map((r) => r.id);
 /** Each pending record: its kind, attempts, ms until due, and whether a transaction holds it. */
-const stillPending = async () =>
-  (
-    await db.pool.query<{ line: string }>(
-      `SELECT format('record %s (%s): attempts %s, due in %s ms, %s', r.id, r.kind, r.attempts,
-                     round(extract(epoch FROM r.next_run_at - now()) * 1000),
-                     CASE WHEN EXISTS (SELECT 1 FROM failed_records f WHERE f.id = r.id FOR SHARE SKIP LOCKED)
-                          THEN 'not held' ELSE 'held by a transaction' END) AS line
-       FROM failed_records r WHERE r.status = 'pending' ORDER BY r.id`,
-    )
-  ).rows
-    .map((r) => r.line)
-    .join('\n');
+const stillPending = async () => {
+  const { rows } = await db.pool.query<{ id: number; kind: string; attempts: number; dueInMs: number }>(
+    `SELECT id, kind, attempts, round(extract(epoch FROM next_run_at - now()) * 1000) AS "dueInMs"
+     FROM failed_records WHERE status = 'pending' ORDER BY id`,
+  );
+  const lines = rows.map(async (r) => {
+    const held = (await isRecordLocked(db.pool, r.id)) ? 'held by a transaction' : 'not held';
+    return `record ${r.id} (${r.kind}): attempts ${r.attempts}, due in ${r.dueInMs} ms, ${held}`;
+  });
+  return (await Promise.all(lines)).join('\n');
+};
 const pending = async (kind: string) =>
   (
     await db.pool.query<{ n: number }>(

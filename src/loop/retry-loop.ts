@@ -86,10 +86,10 @@ export class RetryLoop {
     const { execution, claim, timings, pool, replicaId, clock } = deps;
     this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
     this.ending = new TermEnding(term, log, deps.metrics);
-    this.contact = new DatabaseContact(deps.clock, timings.databaseGraceMs, this.ending.databaseLost);
-    this.sessionDeps = { pool: deps.pool, timings, clock: deps.clock, contact: this.contact };
+    this.contact = new DatabaseContact(clock, timings.databaseGraceMs, this.ending.databaseLost);
+    this.sessionDeps = { pool, timings, clock, contact: this.contact };
     this.ledger = new AttemptLedger(pool, term.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
-    this.limits = new KindLimits(deps.kinds, deps.clock);
+    this.limits = new KindLimits(deps.kinds, clock);
     this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log, () =>
       this.roomMade(),
     );

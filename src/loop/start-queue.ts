@@ -33,7 +33,7 @@ export class StartQueue {
     private readonly maxWave: number,
     private readonly log: Logger,
     /** A record started (the queue is one shorter): the loop may have room to claim again. */
-    private readonly onStarted: () => void = () => undefined,
+    private readonly onStarted: () => void,
   ) {}
 
   /** Records claimed and waiting to start (ledgered or not). */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +11,12 @@ import { createWorker, PermanentFailure, type Worker } from '../../src/index.js'
 import { HttpServer } from '../../src/observability/http-server.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { deriveTimings } from '../../src/timings.js';
+import { launchChromium, noBrowser } from '../support/chromium.js';
 import { TestCluster } from '../support/cluster.js';
 import { type EtcdCluster, startEtcd } from '../support/etcd.js';
 import { waitFor } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPLICA_ID = 'obs-r1';
 const EVIL_KIND = '<img src=x onerror="alert(1)">';
 
@@ -176,22 +175,9 @@ test('the status page names the leader, shows the queue and recent executions, a
 });
 
 test('in a real browser, the status page shows the leader and the queue and refreshes itself', {
-  skip: existsSync(CHROMIUM) ? false : `no browser: ${CHROMIUM} is missing (apt-get install chromium)`,
+  skip: noBrowser,
 }, async (t) => {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const dialogs: string[] = [];

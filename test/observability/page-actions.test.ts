@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { resolveConfig } from '../../src/config.js';
@@ -8,6 +7,7 @@ import { kindRegistry } from '../../src/executor/load-handlers.js';
 import { HttpServer } from '../../src/observability/http-server.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { deriveTimings } from '../../src/timings.js';
+import { launchChromium, noBrowser } from '../support/chromium.js';
 import { waitFor } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -133,17 +133,14 @@ test('with HTTP_TOKEN, actions need a Bearer token (not Basic) and JSON, and are
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-
 test('in a real browser, the page form requeues a dead record under its Content-Security-Policy', {
-  skip: existsSync(CHROMIUM) ? false : `no browser: ${CHROMIUM} is missing (apt-get install chromium)`,
+  skip: noBrowser,
 }, async (t) => {
   const [dead] = await insertRecords(db.pool, [{ kind: 'page-browser', payload: {}, maxAttempts: 1 }]);
   await db.pool.query(`UPDATE failed_records SET status = 'dead', attempts = 1, finished_at = now() WHERE id = $1`, [
     dead,
   ]);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   await withServer({ httpToken: TOKEN }, async (at, logs) => {
     const base = new URL((await at('/healthz')).url).origin;
