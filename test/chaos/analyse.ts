@@ -4,6 +4,7 @@ import type { Stranded } from './analyse-dispatch.js';
 import type { ChaosCluster } from './chaos-cluster.js';
 import type { ExecutionMode } from './fault.js';
 import type { RecordBook } from './records.js';
+import { type StaleStart, staleEvidence } from './stale-evidence.js';
 
 /** What one run of one fault showed, from the sink's record and the database. */
 export interface RunResult {
@@ -18,6 +19,11 @@ export interface RunResult {
   executions: number;
   /** Requests the sink refused by their fencing token (a term older than one it had seen). */
   refused: number;
+  /**
+   * Requests the sink stamped after a newer term's fence while this process's loop was stalled across it, and
+   * that their replica's own log starts before it (stale-evidence.ts). Not a violation; shown with notes.
+   */
+  staleStampedLate: number;
   /** Violations, each counted once per instance. */
   violations: Violations;
   /** Two executions of one record overlapping at the sink after the first one's caller had hung up. */
@@ -92,6 +98,8 @@ interface LedgerRow {
   n: number;
   /** Wall-clock ms when the outcome was written, if it was. */
   finished: number | null;
+  /** Wall-clock ms when the attempt was written (just before its start). */
+  started: number;
 }
 
 interface RecordRow {
@@ -126,7 +134,8 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     ),
     pool.query<LedgerRow>(
       `SELECT record_uid AS uid, attempt, max(outcome) AS outcome, count(*)::int AS n,
-              extract(epoch FROM max(finished_at)) * 1000 AS finished
+              extract(epoch FROM max(finished_at)) * 1000 AS finished,
+              extract(epoch FROM min(started_at)) * 1000 AS started
        FROM retry_worker_attempts GROUP BY record_uid, attempt`,
     ),
   ]);
@@ -154,14 +163,26 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     v.stranded = stranded.count;
     notes.push(...stranded.notes);
   }
+  const stale: StaleStart[] = [];
   for (const e of all) {
     const newer = terms.find((t) => Number(t.epoch) > e.epoch && Number(t.started) < e.start);
-    if (!newer) continue;
+    if (newer) stale.push({ execution: e, newer: { epoch: Number(newer.epoch), started: Number(newer.started) } });
+  }
+  const { notes: staleNotes, stampedLate } = staleEvidence(stale, {
+    all,
+    ids: new Map(records.map((r) => [r.uid, Number(r.id)])),
+    ledgerStarts: new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, Number(l.started)])),
+    logs: cluster.replicas.map((r) => ({ id: r.id, lines: r.logs })),
+    stalls: cluster.stalls.map((s) => ({ from: s.from + toWall, to: s.to + toWall })),
+  });
+  for (const { execution: e, newer } of stale) {
+    if (stampedLate.has(e)) continue;
     v.staleStarts++;
-    const late = Math.round(e.start - Number(newer.started));
+    const late = Math.round(e.start - newer.started);
     const by = `${e.replicaId} (epoch ${e.epoch})${e.refused ? ', refused by its token' : ''}`;
     if (v.staleStarts <= 3) notes.push(`${by}: a request ${late} ms after epoch ${newer.epoch} was fenced`);
   }
+  notes.push(...staleNotes);
 
   const byUid = new Map<string, Execution[]>();
   for (const e of accepted) byUid.set(e.key, [...(byUid.get(e.key) ?? []), e]);
@@ -213,6 +234,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     records: records.length,
     executions: accepted.length,
     refused: all.length - accepted.length,
+    staleStampedLate: stampedLate.size,
     violations: v,
     overlapsAfterHangUp:
       evidence.overlaps.filter((o) => o.afterHangUp).length + evidence.termOverlaps.filter((o) => o.afterHangUp).length,

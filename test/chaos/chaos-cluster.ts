@@ -8,6 +8,7 @@ import { type RedisServer, startRedis } from '../support/redis.js';
 import { Replica } from '../support/replica.js';
 import { Sink } from '../support/sink.js';
 import type { ExecutionMode } from './fault.js';
+import { type LoopStall, LoopStalls } from './loop-stalls.js';
 
 export type Backend = 'etcd' | 'redis' | 'postgres' | 'static';
 
@@ -74,6 +75,8 @@ export async function stopAllClusters(): Promise<void> {
 export class ChaosCluster {
   readonly replicas: Replica[] = [];
   readonly events: ReplicaEvent[] = [];
+  /** This process's event-loop stalls while the cluster runs: the sink (on this loop) stamps late across them. */
+  private readonly loop = new LoopStalls();
   private readonly overrides = new Map<string, Record<string, string>>();
 
   private constructor(
@@ -181,8 +184,13 @@ export class ChaosCluster {
     this.events.push({ at, replicaId, what });
   }
 
+  get stalls(): readonly LoopStall[] {
+    return this.loop.stalls;
+  }
+
   async stop(): Promise<void> {
     running.delete(this);
+    this.loop.stop();
     await Promise.all(this.replicas.map((r) => r.kill()));
     await this.sink.stop();
     await Promise.all(

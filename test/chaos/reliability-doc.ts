@@ -55,7 +55,11 @@ Violations (any one fails the run):
 - stale-term starts: a request that reached the sink from a term after a newer term had been fenced in
   Postgres (the newer term's \`retry_worker_terms.started_at\`, taken once it held the barrier; the sink's
   times are on the same host's clock), counted even when the sink refused it by its X-Fencing-Token
-  (invariant 4: a stale leader must start nothing);
+  (invariant 4: a stale leader must start nothing). The sink stamps a request when its handler runs on the
+  suite's event loop; a request is set apart as stamped late, not counted, only when that loop was measured
+  stalled across the fence and the replica's own log line starts the execution before it. Each stale-term
+  start is noted with both sources and its ledger row's time, and the run's replica logs are kept in
+  \`.tmp/chaos-logs\`;
 - term overlaps: two terms' executions in progress at once at the sink, or two replicas executing under one
   epoch (invariant 4);
 - lost: records not final once the cluster was healthy, or \`succeeded\` without a 2xx at the sink

@@ -110,8 +110,12 @@ export function failoverTable(
 /** Runs that violated something, with their notes, and the reasons for duplicates after success. */
 export function findings(results: readonly RunResult[]): string {
   const out: string[] = [];
-  for (const r of results.filter((x) => violationCount(x) > 0))
-    out.push(`- ${r.fault} (${r.mode} mode, ${r.backend}, ${r.timeout}): ${r.notes.slice(0, 6).join('; ')}`);
+  const late: string[] = [];
+  for (const r of results) {
+    const line = `- ${r.fault} (${r.mode} mode, ${r.backend}, ${r.timeout}): ${r.notes.slice(0, 6).join('; ')}`;
+    if (violationCount(r) > 0) out.push(line);
+    else if (r.staleStampedLate > 0) late.push(line);
+  }
   const reasons: Record<string, number> = {};
   for (const r of results)
     for (const [why, n] of Object.entries(r.duplicateReasons)) reasons[why] = (reasons[why] ?? 0) + n;
@@ -123,6 +127,17 @@ export function findings(results: readonly RunResult[]): string {
     '',
     out.length ? out.join('\n') : 'None.',
     '',
+    ...(late.length
+      ? [
+          '### Requests the sink stamped late (not violations)',
+          '',
+          'Stamped after a newer term was fenced, while this process, which stamps them, was measured stalled across',
+          "the fence, with their replica's own log placing their start before it (test/chaos/stale-evidence.ts):",
+          '',
+          late.join('\n'),
+          '',
+        ]
+      : []),
     '### Duplicates after success, by reason',
     '',
     dup.length ? dup.join('\n') : 'None.',

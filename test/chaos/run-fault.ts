@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '../support/ports.js';
 import { isLeading, type Replica } from '../support/replica.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { analyse, type RunResult } from './analyse.js';
+import { analyse, isViolation, type RunResult } from './analyse.js';
 import { StrandedWatch } from './analyse-dispatch.js';
 import { type Backend, ChaosCluster, vhostBroker } from './chaos-cluster.js';
 import type { ExecutionMode, Fault, FaultContext, FaultFindings, TimeoutSetting } from './fault.js';
@@ -45,6 +45,7 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
   const proxies: TcpProxy[] = [];
   const notes: string[] = [];
   let watch: StrandedWatch | undefined;
+  let result: RunResult | undefined;
   try {
     const proxiesTo = async (ids: readonly string[] | undefined, server: string | undefined, setting: string) => {
       const byReplica = new Map<string, TcpProxy>();
@@ -143,7 +144,7 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     const stranded = await watch?.stop();
     if (fault.check) findings = await fault.check(ctx);
     notes.push(...findings.notes);
-    return await analyse({
+    result = await analyse({
       fault: fault.name,
       mode: options.mode,
       backend: options.backend,
@@ -156,22 +157,36 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       ...(stranded ? { stranded } : {}),
       notes,
     });
+    return result;
   } finally {
     await watch?.stop();
     await Promise.all(proxies.map((p) => p.stop()));
     await cluster.stop();
-    if (process.env.CHAOS_LOG_DIR) await keepLogs(process.env.CHAOS_LOG_DIR, fault.name, options.backend, cluster);
+    const dir =
+      process.env.CHAOS_LOG_DIR ??
+      (result && (isViolation(result) || result.staleStampedLate > 0) ? LOG_DIR : undefined);
+    if (dir) {
+      const file = await keepLogs(dir, fault.name, options.backend, cluster);
+      result?.notes.push(`replica logs kept in ${file}`);
+    }
   }
 }
 
-/** CHAOS_LOG_DIR set: every replica's log lines of the run, one JSON file per run, to read a run afterwards. */
-async function keepLogs(dir: string, fault: string, backend: string, cluster: ChaosCluster): Promise<void> {
+/** Where a run's replica logs go when it had a violation or a late stamp and CHAOS_LOG_DIR is unset. */
+const LOG_DIR = '.tmp/chaos-logs';
+
+/**
+ * Every replica's log lines of the run, and this process's event-loop stalls, in one JSON file, to read a run
+ * afterwards. Returns the file's path.
+ */
+async function keepLogs(dir: string, fault: string, backend: string, cluster: ChaosCluster): Promise<string> {
   await mkdir(dir, { recursive: true });
   const { mode } = cluster;
   const at = new Date().toISOString().replace(/[:.]/g, '-');
-  const name = `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`;
+  const file = join(dir, `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`);
   const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
-  await writeFile(join(dir, name), JSON.stringify({ fault, mode, backend, replicas }, null, 1));
+  await writeFile(file, JSON.stringify({ fault, mode, backend, stalls: cluster.stalls, replicas }, null, 1));
+  return file;
 }
 
 /** Wall-clock ms minus the sink's clock (this process's performance clock). */

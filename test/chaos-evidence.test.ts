@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoopStalls } from './chaos/loop-stalls.js';
+import { type StaleSources, staleEvidence } from './chaos/stale-evidence.js';
+import type { Execution } from './support/sink.js';
+
+// The fault suite's own judgement of when a stale-term request started: it decides a violation, so it is tested.
+
+test('a blocked event loop is recorded as a stall spanning the block', async () => {
+  const watch = new LoopStalls();
+  try {
+    await sleep(50);
+    const before = performance.timeOrigin + performance.now();
+    const until = performance.now() + 300;
+    while (performance.now() < until);
+    await sleep(50);
+    assert.equal(watch.stalls.length, 1, JSON.stringify(watch.stalls));
+    const [stall] = watch.stalls;
+    assert.ok(stall!.from <= before + 15 && stall!.to - stall!.from >= 300, JSON.stringify({ stall, before }));
+  } finally {
+    watch.stop();
+  }
+});
+
+const FENCE = 1_000_000;
+
+const request = (key: string, start: number): Execution => ({
+  key,
+  attempt: 1,
+  epoch: 1,
+  replicaId: 'a',
+  start,
+  end: start + 5,
+  status: 200,
+  refused: false,
+});
+
+function sources(all: Execution[], ownStarts: Record<string, number>, stalls: StaleSources['stalls']): StaleSources {
+  const ids = new Map(all.map((e, i) => [e.key, i + 1]));
+  const lines = all
+    .filter((e) => ownStarts[e.key] !== undefined)
+    .map((e) => ({
+      level: 'info',
+      time: ownStarts[e.key]! + 5,
+      msg: 'execution succeeded',
+      epoch: 1,
+      recordId: ids.get(e.key)!,
+      attempt: 1,
+      startedAt: ownStarts[e.key]!,
+    }));
+  return {
+    all,
+    ids,
+    ledgerStarts: new Map(all.map((e) => [`${e.key}/1`, (ownStarts[e.key] ?? e.start) - 1])),
+    logs: [{ id: 'a', lines }],
+    stalls,
+  };
+}
+
+const stale = (all: Execution[]) => all.map((execution) => ({ execution, newer: { epoch: 2, started: FENCE } }));
+
+test('stamped late only if the sink stalled across the fence and the replica started it before', () => {
+  const early = request('early', FENCE + 400); // started before the fence by its replica's log
+  const late = request('late', FENCE + 420); // started after the fence by its replica's log
+  const unlogged = request('unlogged', FENCE + 430); // no log line (its replica died, say)
+  const all = [early, late, unlogged];
+  const own = { early: FENCE - 30, late: FENCE + 10 };
+
+  const stalled = staleEvidence(stale(all), sources(all, own, [{ from: FENCE - 50, to: FENCE + 399 }]));
+  assert.deepEqual([...stalled.stampedLate], [early]);
+  assert.match(stalled.notes.join('\n'), /3 request\(s\) of a \(epoch 1\) stamped by the sink \+400 to \+430 ms/);
+  assert.match(stalled.notes.join('\n'), /449 ms from -50 ms \(across the fence: 1 stamped late\)/);
+
+  // A stall that ended before the fence, or began after it, does not make a stamp after the fence late.
+  for (const stall of [
+    { from: FENCE - 500, to: FENCE - 10 },
+    { from: FENCE + 5, to: FENCE + 399 },
+  ]) {
+    const judged = staleEvidence(stale(all), sources(all, own, [stall]));
+    assert.equal(judged.stampedLate.size, 0, JSON.stringify(stall));
+  }
+  assert.equal(staleEvidence(stale(all), sources(all, own, [])).stampedLate.size, 0);
+});
