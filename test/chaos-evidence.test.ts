@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoopStalls } from './chaos/loop-stalls.js';
+import { LoopWatch } from './chaos/loop-watch.js';
 import { type StaleSources, staleEvidence } from './chaos/stale-evidence.js';
 import type { Execution } from './support/sink.js';
 
 // The fault suite's own judgement of when a stale-term request started: it decides a violation, so it is tested.
 
 test('a blocked event loop is recorded as a stall spanning the block', async () => {
-  const watch = new LoopStalls();
+  const watch = new LoopWatch();
   try {
     await sleep(50);
     const before = performance.timeOrigin + performance.now();
@@ -21,6 +21,19 @@ test('a blocked event loop is recorded as a stall spanning the block', async () 
   } finally {
     watch.stop();
   }
+});
+
+test('sink stamps map to wall time by the offset in force when each was taken', () => {
+  const watch = new LoopWatch();
+  watch.stop();
+  const [first] = watch.offsets;
+  const stepAt = first!.at + 1_000;
+  // A wall clock stepped forward by 400 ms a second after the watch began (as a clock sync may step it).
+  watch.offsets.push({ at: stepAt, offset: first!.offset + 400 });
+  assert.equal(watch.toWall(stepAt - 1), stepAt - 1 + first!.offset);
+  assert.equal(watch.toWall(stepAt + 1), stepAt + 1 + first!.offset + 400);
+  assert.equal(watch.toWall(first!.at - 5), first!.at - 5 + first!.offset);
+  assert.equal(watch.wallDriftMs, 400);
 });
 
 const FENCE = 1_000_000;

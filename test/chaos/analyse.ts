@@ -113,12 +113,12 @@ interface RecordRow {
 export async function analyse(input: AnalysisInput): Promise<RunResult> {
   const { cluster, notes } = input;
   // The sink's times are on this process's performance clock; Postgres's on the wall clock of the same host.
-  const toWall = Date.now() - (performance.timeOrigin + performance.now());
+  const toWall = (t: number) => cluster.toWall(t);
   const all: Execution[] = cluster.sink.executions.map((e) => ({
     ...e,
-    start: e.start + toWall,
-    end: e.end + toWall,
-    ...(e.hungUpAt !== undefined ? { hungUpAt: e.hungUpAt + toWall } : {}),
+    start: toWall(e.start),
+    end: toWall(e.end),
+    ...(e.hungUpAt !== undefined ? { hungUpAt: toWall(e.hungUpAt) } : {}),
   }));
   const accepted = all.filter((e) => !e.refused);
   const evidence = checkEvidence(all);
@@ -173,7 +173,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     ids: new Map(records.map((r) => [r.uid, Number(r.id)])),
     ledgerStarts: new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, Number(l.started)])),
     logs: cluster.replicas.map((r) => ({ id: r.id, lines: r.logs })),
-    stalls: cluster.stalls.map((s) => ({ from: s.from + toWall, to: s.to + toWall })),
+    stalls: cluster.stalls.map((s) => ({ from: toWall(s.from), to: toWall(s.to) })),
   });
   for (const { execution: e, newer } of stale) {
     if (stampedLate.has(e)) continue;
@@ -183,6 +183,11 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     if (v.staleStarts <= 3) notes.push(`${by}: a request ${late} ms after epoch ${newer.epoch} was fenced`);
   }
   notes.push(...staleNotes);
+  if (Math.abs(cluster.wallDriftMs) >= 50)
+    notes.push(
+      `the wall clock moved ${cluster.wallDriftMs} ms against the monotonic clock during the run ` +
+        '(each sink stamp was mapped to wall time by the offset in force when it was taken)',
+    );
 
   const byUid = new Map<string, Execution[]>();
   for (const e of accepted) byUid.set(e.key, [...(byUid.get(e.key) ?? []), e]);

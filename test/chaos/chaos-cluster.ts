@@ -8,7 +8,7 @@ import { type RedisServer, startRedis } from '../support/redis.js';
 import { Replica } from '../support/replica.js';
 import { Sink } from '../support/sink.js';
 import type { ExecutionMode } from './fault.js';
-import { type LoopStall, LoopStalls } from './loop-stalls.js';
+import { type LoopStall, LoopWatch } from './loop-watch.js';
 
 export type Backend = 'etcd' | 'redis' | 'postgres' | 'static';
 
@@ -75,8 +75,8 @@ export async function stopAllClusters(): Promise<void> {
 export class ChaosCluster {
   readonly replicas: Replica[] = [];
   readonly events: ReplicaEvent[] = [];
-  /** This process's event-loop stalls while the cluster runs: the sink (on this loop) stamps late across them. */
-  private readonly loop = new LoopStalls();
+  /** This process's event loop and wall clock while the cluster runs: the sink's stamps depend on both. */
+  private readonly loop = new LoopWatch();
   private readonly overrides = new Map<string, Record<string, string>>();
 
   private constructor(
@@ -186,6 +186,16 @@ export class ChaosCluster {
 
   get stalls(): readonly LoopStall[] {
     return this.loop.stalls;
+  }
+
+  /** A time on the sink's clock as wall-clock ms (the clock Postgres stamps by), by the offset in force then. */
+  toWall(t: number): number {
+    return this.loop.toWall(t);
+  }
+
+  /** How far the wall clock moved against the sink's clock during the run, in ms. */
+  get wallDriftMs(): number {
+    return this.loop.wallDriftMs;
   }
 
   async stop(): Promise<void> {

@@ -115,15 +115,15 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     } finally {
       faultAt ??= injectCalledAt;
       // Due work until a newer term has executed (or any term, for a fault that ends none), so it shows.
-      const offset = wallOffset();
       const oldEpoch = Math.max(
         0,
-        ...cluster.sink.executions.filter((e) => e.start + offset <= faultAt!).map((e) => e.epoch),
+        ...cluster.sink.executions.filter((e) => cluster.toWall(e.start) <= faultAt!).map((e) => e.epoch),
       );
       const newer = fault.endsTerm || fault.failoverGoal ? oldEpoch : -1;
       await waitFor(
         'an execution after the fault',
-        () => (cluster.sink.executions.some((e) => e.start + offset > faultAt! && e.epoch > newer) ? true : undefined),
+        () =>
+          cluster.sink.executions.some((e) => cluster.toWall(e.start) > faultAt! && e.epoch > newer) ? true : undefined,
         4 * ctx.ttlMs,
         50,
       ).catch(() => undefined);
@@ -185,12 +185,16 @@ async function keepLogs(dir: string, fault: string, backend: string, cluster: Ch
   const at = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(dir, `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`);
   const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
-  await writeFile(file, JSON.stringify({ fault, mode, backend, stalls: cluster.stalls, replicas }, null, 1));
+  await writeFile(
+    file,
+    JSON.stringify(
+      { fault, mode, backend, stalls: cluster.stalls, wallDriftMs: cluster.wallDriftMs, replicas },
+      null,
+      1,
+    ),
+  );
   return file;
 }
-
-/** Wall-clock ms minus the sink's clock (this process's performance clock). */
-const wallOffset = () => Date.now() - (performance.timeOrigin + performance.now());
 
 async function startProxy(into: TcpProxy[], host: string, port: number): Promise<TcpProxy> {
   const proxy = new TcpProxy(host, port);

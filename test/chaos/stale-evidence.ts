@@ -1,6 +1,6 @@
 import type { LogLine } from '../support/replica.js';
 import type { Execution } from '../support/sink.js';
-import type { LoopStall } from './loop-stalls.js';
+import type { LoopStall } from './loop-watch.js';
 
 /** A request the sink stamped after a newer term than its own had been fenced in Postgres. */
 export interface StaleStart {
