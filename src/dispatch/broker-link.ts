@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { sleep } from '../async.js';
+import { sleep, withTimeout } from '../async.js';
+import { TimeoutError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface BrokerLinkOptions {
@@ -22,10 +23,17 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 /** Seconds between AMQP heartbeats, unless AMQP_URL sets `heartbeat`: a silent broker is noticed in about 2×. */
 const HEARTBEAT_SECONDS = 5;
+/**
+ * setup() must finish within this, or the connection is closed and made again. Heartbeats only show a silent
+ * broker; one that answers them but never answers a declaration (a quorum queue that lost its leader) would
+ * otherwise hold the link in setup for good, even after the queue is repaired.
+ */
+export const SETUP_TIMEOUT_MS = 15_000;
 
 /**
  * One connection to RabbitMQ, kept up: connect, set up, wait for it to close, connect again (backoff from
- * 200 ms to 5 s). A broker that goes away is logged once, when it does, and once more when it is back.
+ * 200 ms to 5 s). A broker that goes away is logged once, when it does, and once more when it is back; a setup
+ * that does not finish within SETUP_TIMEOUT_MS is logged each time.
  * amqplib is imported on the first connect, so that leader mode never loads it.
  *
  *   connecting ──ok, setup ok──▶ connected ──closed──▶ connecting ...      stop(): closed for good
@@ -33,6 +41,8 @@ const HEARTBEAT_SECONDS = 5;
 export class BrokerLink {
   private readonly stopping = new AbortController();
   private connection: ChannelModel | undefined;
+  /** A connection being set up (stop() closes it, so that a setup waiting for the broker ends at once). */
+  private opening: ChannelModel | undefined;
   private running: Promise<void> | undefined;
 
   constructor(private readonly options: BrokerLinkOptions) {}
@@ -48,7 +58,7 @@ export class BrokerLink {
   /** Closes the connection (unacknowledged messages go back to the queue) and stops reconnecting. Safe twice. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    await this.connection?.close().catch(() => undefined);
+    await (this.connection ?? this.opening)?.close().catch(() => undefined);
     await this.running;
   }
 
@@ -65,7 +75,10 @@ export class BrokerLink {
         // Without a listener an 'error' event would end the process; 'close' follows it and is handled below.
         connection.on('error', () => undefined);
         const closed = new Promise<void>((resolve) => connection!.once('close', () => resolve()));
-        const channel = await this.options.setup(connection);
+        if (this.stopping.signal.aborted) throw new Error('stopping');
+        this.opening = connection;
+        const channel = await withTimeout(this.options.setup(connection), SETUP_TIMEOUT_MS, `setting up the ${role}`);
+        this.opening = undefined;
         channel.once('close', () => void connection!.close().catch(() => undefined));
         if (this.stopping.signal.aborted) {
           await connection.close().catch(() => undefined);
@@ -82,8 +95,15 @@ export class BrokerLink {
         log.warn({ broker, role }, 'RabbitMQ connection lost; reconnecting');
         down = true;
       } catch (err) {
+        this.opening = undefined;
         await connection?.close().catch(() => undefined);
-        if (!down) log.warn({ err, broker, role }, 'RabbitMQ unreachable; retrying until it is back');
+        if (this.stopping.signal.aborted) break;
+        if (err instanceof TimeoutError)
+          log.warn(
+            { err, broker, role, setupTimeoutMs: SETUP_TIMEOUT_MS },
+            'RabbitMQ connected but did not answer the setup (its queue may have no leader); connecting again',
+          );
+        else if (!down) log.warn({ err, broker, role }, 'RabbitMQ unreachable; retrying until it is back');
         down = true;
       }
       await sleep(retryMs, this.stopping.signal);
