@@ -55,11 +55,12 @@ its record still executing elsewhere.
   and b is killed at once (as a liveness probe would restart it): the broker redelivers b's messages at once,
   while Postgres keeps b's transactions and their row locks until it ends them as idle, a TTL later;
 - RabbitMQ killed (kill -9) and started again: this fault's runs have a RabbitMQ node of their own (own
-  ports, epmd and data directory), not a vhost on the machine's broker. While three attempts run, the node's
-  Erlang VM gets SIGKILL; 3 s later the same node starts again, on its data. The messages that were
-  unacknowledged stay in the durable quorum queue and come back once the consumers reconnect, some of them
-  for records that finished meanwhile (their acknowledgement died with the connection); the leader stops
-  dispatching while it cannot publish;
+  ports, epmd and data directory), not a vhost on the machine's broker. Once the queue is in use the node is
+  restarted gracefully (so that the queue is on disk, as a queue in use long since is); then, while three
+  attempts run, the node's Erlang VM gets SIGKILL; 3 s later the same node starts again, on its data. The
+  messages that were unacknowledged stay in the durable quorum queue and come back once the consumers
+  reconnect, some of them for records that finished meanwhile (their acknowledgement died with the
+  connection); the leader stops dispatching while it cannot publish;
 - kill -9 leader while consumers run 15 s executions: once the backlog is through, six 15 s records start
   and the dispatcher is killed. A new term is fenced only once every execution of the old epoch has ended,
   and here the other replicas' executions are alive and hold the handover barrier: the next term executes
