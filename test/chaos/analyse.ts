@@ -129,7 +129,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     ),
     pool.query<{ epoch: number; started: number }>(
       `SELECT epoch::float8 AS epoch, extract(epoch FROM started_at) * 1000 AS started
-       FROM retry_worker_terms WHERE name = $1`,
+       FROM retry_worker_terms WHERE name = $1 ORDER BY started_at`,
       [cluster.baseEnv.ELECTION_NAME],
     ),
     pool.query<LedgerRow>(
@@ -165,6 +165,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
   }
   const stale: StaleStart[] = [];
   for (const e of all) {
+    // The first newer term fenced (terms come by started_at): from then on the request's term was stale.
     const newer = terms.find((t) => Number(t.epoch) > e.epoch && Number(t.started) < e.start);
     if (newer) stale.push({ execution: e, newer: { epoch: Number(newer.epoch), started: Number(newer.started) } });
   }
@@ -173,7 +174,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     ids: new Map(records.map((r) => [r.uid, Number(r.id)])),
     ledgerStarts: new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, Number(l.started)])),
     logs: cluster.replicas.map((r) => ({ id: r.id, lines: r.logs })),
-    stalls: cluster.stalls.map((s) => ({ from: toWall(s.from), to: toWall(s.to) })),
+    stalls: cluster.wallStalls,
   });
   for (const { execution: e, newer } of stale) {
     if (stampedLate.has(e)) continue;
@@ -182,7 +183,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     const by = `${e.replicaId} (epoch ${e.epoch})${e.refused ? ', refused by its token' : ''}`;
     if (v.staleStarts <= 3) notes.push(`${by}: a request ${late} ms after epoch ${newer.epoch} was fenced`);
   }
-  notes.push(...staleNotes);
+  notes.unshift(...staleNotes); // first: the findings show a run's first notes
   if (Math.abs(cluster.wallDriftMs) >= 50)
     notes.push(
       `the wall clock moved ${cluster.wallDriftMs} ms against the monotonic clock during the run ` +

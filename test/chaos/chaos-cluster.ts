@@ -116,6 +116,7 @@ export class ChaosCluster {
       await sink.start(net?.hostAddress);
       if (net) for (const id of ['a', 'b', 'c']) await net.addHost(id);
       const cluster = new ChaosCluster(options, db, sink, etcd, redis, net, broker, net?.hostAddress ?? '127.0.0.1');
+      cluster.loop.start();
       running.add(cluster);
       return cluster;
     } catch (err) {
@@ -184,8 +185,14 @@ export class ChaosCluster {
     this.events.push({ at, replicaId, what });
   }
 
-  get stalls(): readonly LoopStall[] {
-    return this.loop.stalls;
+  /** This process's event-loop stalls during the run, in wall-clock ms (as Postgres's and the replicas' times). */
+  get wallStalls(): LoopStall[] {
+    const wall = (t: number) => this.loop.toWall(t);
+    return this.loop.stalls.map((s) => ({
+      from: wall(s.from),
+      to: wall(s.to),
+      ...(s.calmAt !== undefined ? { calmAt: wall(s.calmAt) } : {}),
+    }));
   }
 
   /** A time on the sink's clock as wall-clock ms (the clock Postgres stamps by), by the offset in force then. */

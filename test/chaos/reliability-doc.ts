@@ -57,9 +57,10 @@ Violations (any one fails the run):
   times are on the same host's clock), counted even when the sink refused it by its X-Fencing-Token
   (invariant 4: a stale leader must start nothing). The sink stamps a request when its handler runs on the
   suite's event loop; a request is set apart as stamped late, not counted, only when that loop was measured
-  stalled across the fence and the replica's own log line starts the execution before it. Each stale-term
-  start is noted with both sources and its ledger row's time, and the run's replica logs are kept in
-  \`.tmp/chaos-logs\`;
+  stalled across the fence, the stamp falls in the backlog the stall left, and the replica's own log line
+  starts the execution before the fence. Each stale-term start is noted with both sources and its ledger
+  row's time, and the replica logs of a run with a violation or a late stamp are kept in \`.tmp/chaos-logs\`
+  (in \`CHAOS_LOG_DIR\` for every run when that is set);
 - term overlaps: two terms' executions in progress at once at the sink, or two replicas executing under one
   epoch (invariant 4);
 - lost: records not final once the cluster was healthy, or \`succeeded\` without a 2xx at the sink

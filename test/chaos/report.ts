@@ -131,8 +131,9 @@ export function findings(results: readonly RunResult[]): string {
       ? [
           '### Requests the sink stamped late (not violations)',
           '',
-          'Stamped after a newer term was fenced, while this process, which stamps them, was measured stalled across',
-          "the fence, with their replica's own log placing their start before it (test/chaos/stale-evidence.ts):",
+          'Stamped after a newer term was fenced, in the backlog of a stall of this process (which stamps them)',
+          "that spanned the fence, with their replica's own log placing their start before it",
+          '(test/chaos/stale-evidence.ts):',
           '',
           late.join('\n'),
           '',

@@ -165,10 +165,11 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
     const dir =
       process.env.CHAOS_LOG_DIR ??
       (result && (isViolation(result) || result.staleStampedLate > 0) ? LOG_DIR : undefined);
-    if (dir) {
-      const file = await keepLogs(dir, fault.name, options.backend, cluster);
-      result?.notes.push(`replica logs kept in ${file}`);
-    }
+    if (dir)
+      await keepLogs(dir, fault.name, options.backend, cluster).then(
+        (file) => result?.notes.unshift(`replica logs kept in ${file}`),
+        (err: unknown) => result?.notes.push(`replica logs not kept: ${String(err)}`),
+      );
   }
 }
 
@@ -185,14 +186,8 @@ async function keepLogs(dir: string, fault: string, backend: string, cluster: Ch
   const at = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(dir, `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`);
   const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
-  await writeFile(
-    file,
-    JSON.stringify(
-      { fault, mode, backend, stalls: cluster.stalls, wallDriftMs: cluster.wallDriftMs, replicas },
-      null,
-      1,
-    ),
-  );
+  const { wallStalls: stalls, wallDriftMs } = cluster;
+  await writeFile(file, JSON.stringify({ fault, mode, backend, stalls, wallDriftMs, replicas }, null, 1));
   return file;
 }
 

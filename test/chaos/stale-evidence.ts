@@ -1,4 +1,4 @@
-import type { LogLine } from '../support/replica.js';
+import { isExecution, type LogLine } from '../support/replica.js';
 import type { Execution } from '../support/sink.js';
 import type { LoopStall } from './loop-watch.js';
 
@@ -28,8 +28,10 @@ export interface StaleSources {
  * sink, and the stalls of this process's event loop, on which the sink stamps each request as its handler runs.
  *
  * A request counts as stamped late, not as a stale start, only when both independent sources place it before the
- * fence: this process's loop was measured stalled across the fence, and the replica's own log line gives a start
- * before it. Anything less stays a violation.
+ * fence: this process's loop was measured stalled across the fence and its stamp falls in the backlog that stall
+ * left (before the loop was on time again), and the replica's own log line gives a start before the fence. Anything
+ * less stays a violation. (A replica takes `startedAt` before its last safety checks, so the log line alone would
+ * not do: a pause between the two would log the earlier instant.)
  */
 export function staleEvidence(
   stale: readonly StaleStart[],
@@ -62,11 +64,12 @@ export function staleEvidence(
       .map((s) => sources.ledgerStarts.get(`${s.execution.key}/${s.execution.attempt}`))
       .filter((t): t is number => t !== undefined);
     const stalls = sources.stalls.filter((st) => st.to >= fenceAt - 1000 && st.from <= Math.max(...stamps));
-    const acrossFence = stalls.some((st) => st.from < fenceAt && st.to > fenceAt);
+    const across = stalls.filter((st) => st.from < fenceAt && st.to > fenceAt);
     let late = 0;
     group.forEach((s, i) => {
       const t = own[i];
-      if (!acrossFence || t === undefined || t >= fenceAt) return;
+      const inBacklog = across.some((st) => s.execution.start <= (st.calmAt ?? st.to));
+      if (!inBacklog || t === undefined || t >= fenceAt) return;
       stampedLate.add(s.execution);
       late++;
     });
@@ -79,7 +82,7 @@ export function staleEvidence(
         (stalls.length === 0
           ? 'never then'
           : stalls.map((st) => `${Math.round(st.to - st.from)} ms from ${rel(st.from)} ms`).join(', ')) +
-        (acrossFence ? ` (across the fence: ${late} stamped late)` : ''),
+        (across.length > 0 ? ` (across the fence: ${late} stamped late)` : ''),
     );
   }
   return { notes, stampedLate };
@@ -88,14 +91,16 @@ export function staleEvidence(
 const startKey = (replicaId: string, epoch: number, recordId: number | undefined, e: Pick<Execution, 'attempt'>) =>
   `${replicaId}/${epoch}/${recordId}/${e.attempt}`;
 
-/** Each execution's start as its replica logged it (on the line written when it ends), keyed as startKey. */
-function replicaStarts(logs: StaleSources['logs']): Map<string, number> {
-  const starts = new Map<string, number>();
+/**
+ * Each execution's start as its replica logged it (on the line written when it ends), keyed as startKey; a key
+ * logged twice gets no start (it proves nothing).
+ */
+function replicaStarts(logs: StaleSources['logs']): Map<string, number | undefined> {
+  const starts = new Map<string, number | undefined>();
   for (const { id, lines } of logs)
-    for (const l of lines) {
-      const { recordId, attempt, startedAt, epoch } = l;
-      if (typeof startedAt === 'number' && typeof recordId === 'number' && typeof epoch === 'number')
-        starts.set(startKey(id, epoch, recordId, { attempt: Number(attempt) }), startedAt);
+    for (const l of lines.filter(isExecution)) {
+      const key = startKey(id, Number(l.epoch), l.recordId, { attempt: Number(l.attempt) });
+      starts.set(key, starts.has(key) ? undefined : Number(l.startedAt));
     }
   return starts;
 }
