@@ -3,7 +3,8 @@
 -- attempt, and the claim's lookup in it then work near the index's right edge, in about the order records are
 -- claimed, instead of on a random page each time. Rows that exist keep their uid; either kind stays unique.
 -- Postgres 15 has no built-in for it (Postgres 18's uuidv7() would do): a random uuid with its first 48 bits
--- replaced by the time and its version nibble set to 7 (the variant bits of gen_random_uuid() stay right).
+-- replaced by the time. Its version nibble, 0100 from gen_random_uuid(), becomes 0111 by setting bits 52 and 53;
+-- its variant bits (10) stay right.
 CREATE FUNCTION retry_worker_uuid_v7() RETURNS uuid LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
   SELECT encode(
     set_bit(set_bit(

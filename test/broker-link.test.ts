@@ -8,21 +8,26 @@ import { fileVhost } from './support/rabbitmq.js';
 
 const { unavailable, vhost } = await fileVhost('rw-link');
 
+/** A link to this file's vhost whose setup opens a channel and hands it to `onChannel`, which may hold it up. */
+function testLink(onChannel: (channel: Channel) => Promise<void> | void, log = pino({ level: 'silent' })) {
+  return new BrokerLink({
+    url: vhost().url,
+    role: 'test',
+    log,
+    setup: async (connection) => {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await onChannel(channel);
+      return channel;
+    },
+  });
+}
+
 test('a channel closed by the broker while its connection stays up is set up again', {
   skip: unavailable,
 }, async () => {
   const channels: Channel[] = [];
-  const link = new BrokerLink({
-    url: vhost().url,
-    role: 'test',
-    log: pino({ level: 'silent' }),
-    setup: async (connection) => {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      channels.push(channel);
-      return channel;
-    },
-  });
+  const link = testLink((channel) => void channels.push(channel));
   link.start();
   try {
     await waitFor('the first channel', () => channels[0]);
@@ -45,19 +50,11 @@ test('a setup the broker never finishes answering is given up after SETUP_TIMEOU
 }, async () => {
   const lines: Record<string, unknown>[] = [];
   const setups: { channel: Channel; closed: Promise<void> }[] = [];
-  const link = new BrokerLink({
-    url: vhost().url,
-    role: 'test',
-    log: capture(lines),
-    setup: async (connection) => {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      setups.push({ channel, closed: new Promise((resolve) => channel.once('close', () => resolve())) });
-      // The first setup waits for an answer that never comes, as a declaration of a queue without a leader does.
-      if (setups.length === 1) await new Promise(() => undefined);
-      return channel;
-    },
-  });
+  const link = testLink(async (channel) => {
+    setups.push({ channel, closed: new Promise((resolve) => channel.once('close', () => resolve())) });
+    // The first setup waits for an answer that never comes, as a declaration of a queue without a leader does.
+    if (setups.length === 1) await new Promise(() => undefined);
+  }, capture(lines));
   const startedAt = performance.now();
   link.start();
   try {
@@ -77,18 +74,10 @@ test('a setup the broker never finishes answering is given up after SETUP_TIMEOU
 
 test('stop() during a setup that waits for the broker returns at once', { skip: unavailable }, async () => {
   let setupStarted = false;
-  const link = new BrokerLink({
-    url: vhost().url,
-    role: 'test',
-    log: pino({ level: 'silent' }),
-    setup: async (connection) => {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      setupStarted = true;
-      // An RPC the broker answers only when the connection closes: stop() must close it.
-      await new Promise<void>((_, reject) => channel.once('close', () => reject(new Error('channel closed'))));
-      return channel;
-    },
+  const link = testLink(async (channel) => {
+    setupStarted = true;
+    // An RPC the broker answers only when the connection closes: stop() must close it.
+    await new Promise<void>((_, reject) => channel.once('close', () => reject(new Error('channel closed'))));
   });
   link.start();
   await waitFor('the setup to start', () => (setupStarted ? true : undefined));

@@ -37,6 +37,7 @@ export const SETUP_TIMEOUT_MS = 15_000;
  * amqplib is imported on the first connect, so that leader mode never loads it.
  *
  *   connecting ──ok, setup ok──▶ connected ──closed──▶ connecting ...      stop(): closed for good
+ *        └──setup unanswered for SETUP_TIMEOUT_MS: closed──▶ connecting
  */
 export class BrokerLink {
   private readonly stopping = new AbortController();
@@ -77,7 +78,12 @@ export class BrokerLink {
         const closed = new Promise<void>((resolve) => connection!.once('close', () => resolve()));
         if (this.stopping.signal.aborted) throw new Error('stopping');
         this.opening = connection;
-        const channel = await withTimeout(this.options.setup(connection), SETUP_TIMEOUT_MS, `setting up the ${role}`);
+        const channel = await withTimeout(
+          this.options.setup(connection),
+          SETUP_TIMEOUT_MS,
+          `setting up the ${role}`,
+          (late) => void late.close().catch(() => undefined),
+        );
         this.opening = undefined;
         channel.once('close', () => void connection!.close().catch(() => undefined));
         if (this.stopping.signal.aborted) {
@@ -99,12 +105,15 @@ export class BrokerLink {
         await connection?.close().catch(() => undefined);
         if (this.stopping.signal.aborted) break;
         if (err instanceof TimeoutError)
+          // The broker answered: not "unreachable", and not "reachable again" once the setup succeeds.
           log.warn(
             { err, broker, role, setupTimeoutMs: SETUP_TIMEOUT_MS },
             'RabbitMQ connected but did not answer the setup (its queue may have no leader); connecting again',
           );
-        else if (!down) log.warn({ err, broker, role }, 'RabbitMQ unreachable; retrying until it is back');
-        down = true;
+        else {
+          if (!down) log.warn({ err, broker, role }, 'RabbitMQ unreachable; retrying until it is back');
+          down = true;
+        }
       }
       await sleep(retryMs, this.stopping.signal);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
