@@ -113,7 +113,7 @@ interface RecordRow {
 export async function analyse(input: AnalysisInput): Promise<RunResult> {
   const { cluster, notes } = input;
   // The sink's times are on this process's performance clock; Postgres's on the wall clock of the same host.
-  const toWall = (t: number) => cluster.toWall(t);
+  const toWall = (t: number) => cluster.loop.toWall(t);
   const all: Execution[] = cluster.sink.executions.map((e) => ({
     ...e,
     start: toWall(e.start),
@@ -174,7 +174,7 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     ids: new Map(records.map((r) => [r.uid, Number(r.id)])),
     ledgerStarts: new Map(ledger.map((l) => [`${l.uid}/${l.attempt}`, Number(l.started)])),
     logs: cluster.replicas.map((r) => ({ id: r.id, lines: r.logs })),
-    stalls: cluster.wallStalls,
+    stalls: cluster.loop.wallStalls(),
   });
   for (const { execution: e, newer } of stale) {
     if (stampedLate.has(e)) continue;
@@ -184,9 +184,10 @@ export async function analyse(input: AnalysisInput): Promise<RunResult> {
     if (v.staleStarts <= 3) notes.push(`${by}: a request ${late} ms after epoch ${newer.epoch} was fenced`);
   }
   notes.unshift(...staleNotes); // first: the findings show a run's first notes
-  if (Math.abs(cluster.wallDriftMs) >= 50)
+  const { wallDriftMs } = cluster.loop;
+  if (wallDriftMs >= 50)
     notes.push(
-      `the wall clock moved ${cluster.wallDriftMs} ms against the monotonic clock during the run ` +
+      `the wall clock's offset from the monotonic clock ranged over ${wallDriftMs} ms during the run ` +
         '(each sink stamp was mapped to wall time by the offset in force when it was taken)',
     );
 

@@ -8,7 +8,7 @@ import { type RedisServer, startRedis } from '../support/redis.js';
 import { Replica } from '../support/replica.js';
 import { Sink } from '../support/sink.js';
 import type { ExecutionMode } from './fault.js';
-import { type LoopStall, LoopWatch } from './loop-watch.js';
+import { LoopWatch } from './loop-watch.js';
 
 export type Backend = 'etcd' | 'redis' | 'postgres' | 'static';
 
@@ -76,7 +76,7 @@ export class ChaosCluster {
   readonly replicas: Replica[] = [];
   readonly events: ReplicaEvent[] = [];
   /** This process's event loop and wall clock while the cluster runs: the sink's stamps depend on both. */
-  private readonly loop = new LoopWatch();
+  readonly loop = new LoopWatch();
   private readonly overrides = new Map<string, Record<string, string>>();
 
   private constructor(
@@ -183,26 +183,6 @@ export class ChaosCluster {
   /** Notes what befell a replica, now or at `at` (wall-clock ms). */
   note(replicaId: string, what: string, at = Date.now()): void {
     this.events.push({ at, replicaId, what });
-  }
-
-  /** This process's event-loop stalls during the run, in wall-clock ms (as Postgres's and the replicas' times). */
-  get wallStalls(): LoopStall[] {
-    const wall = (t: number) => this.loop.toWall(t);
-    return this.loop.stalls.map((s) => ({
-      from: wall(s.from),
-      to: wall(s.to),
-      ...(s.calmAt !== undefined ? { calmAt: wall(s.calmAt) } : {}),
-    }));
-  }
-
-  /** A time on the sink's clock as wall-clock ms (the clock Postgres stamps by), by the offset in force then. */
-  toWall(t: number): number {
-    return this.loop.toWall(t);
-  }
-
-  /** How far the wall clock moved against the sink's clock during the run, in ms. */
-  get wallDriftMs(): number {
-    return this.loop.wallDriftMs;
   }
 
   async stop(): Promise<void> {

@@ -56,6 +56,16 @@ export class LoopWatch {
     return t + offset;
   }
 
+  /** The stalls in wall-clock ms (as Postgres's and the replicas' times). */
+  wallStalls(): LoopStall[] {
+    const wall = (t: number) => this.toWall(t);
+    return this.stalls.map((s) => ({
+      from: wall(s.from),
+      to: wall(s.to),
+      ...(s.calmAt !== undefined ? { calmAt: wall(s.calmAt) } : {}),
+    }));
+  }
+
   /** How far the wall clock's offset ranged while watched, in ms (0: it did not move measurably). */
   get wallDriftMs(): number {
     const offsets = this.offsets.map((s) => s.offset);

@@ -117,13 +117,15 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
       // Due work until a newer term has executed (or any term, for a fault that ends none), so it shows.
       const oldEpoch = Math.max(
         0,
-        ...cluster.sink.executions.filter((e) => cluster.toWall(e.start) <= faultAt!).map((e) => e.epoch),
+        ...cluster.sink.executions.filter((e) => cluster.loop.toWall(e.start) <= faultAt!).map((e) => e.epoch),
       );
       const newer = fault.endsTerm || fault.failoverGoal ? oldEpoch : -1;
       await waitFor(
         'an execution after the fault',
         () =>
-          cluster.sink.executions.some((e) => cluster.toWall(e.start) > faultAt! && e.epoch > newer) ? true : undefined,
+          cluster.sink.executions.some((e) => cluster.loop.toWall(e.start) > faultAt! && e.epoch > newer)
+            ? true
+            : undefined,
         4 * ctx.ttlMs,
         50,
       ).catch(() => undefined);
@@ -186,7 +188,8 @@ async function keepLogs(dir: string, fault: string, backend: string, cluster: Ch
   const at = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(dir, `${at}-${mode}-${backend}-${fault.replace(/[^\w]+/g, '_')}.json`);
   const replicas = cluster.replicas.map((r) => ({ id: r.id, logs: r.logs }));
-  const { wallStalls: stalls, wallDriftMs } = cluster;
+  const stalls = cluster.loop.wallStalls();
+  const { wallDriftMs } = cluster.loop;
   await writeFile(file, JSON.stringify({ fault, mode, backend, stalls, wallDriftMs, replicas }, null, 1));
   return file;
 }

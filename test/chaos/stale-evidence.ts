@@ -58,7 +58,9 @@ export function staleEvidence(
     const firstNewer = sources.all
       .filter((e) => e.epoch >= newerEpoch)
       .reduce((m, e) => Math.min(m, e.start), Number.POSITIVE_INFINITY);
-    const own = group.map((s) => starts.get(startKey(replicaId, epoch, sources.ids.get(s.execution.key), s.execution)));
+    const own = group.map(({ execution: e }) =>
+      starts.get(startKey(replicaId, epoch, sources.ids.get(e.key), e.attempt)),
+    );
     const ownKnown = own.filter((t): t is number => t !== undefined);
     const ledger = group
       .map((s) => sources.ledgerStarts.get(`${s.execution.key}/${s.execution.attempt}`))
@@ -88,8 +90,8 @@ export function staleEvidence(
   return { notes, stampedLate };
 }
 
-const startKey = (replicaId: string, epoch: number, recordId: number | undefined, e: Pick<Execution, 'attempt'>) =>
-  `${replicaId}/${epoch}/${recordId}/${e.attempt}`;
+const startKey = (replicaId: string, epoch: number, recordId: number | undefined, attempt: number) =>
+  `${replicaId}/${epoch}/${recordId}/${attempt}`;
 
 /**
  * Each execution's start as its replica logged it (on the line written when it ends), keyed as startKey; a key
@@ -99,7 +101,7 @@ function replicaStarts(logs: StaleSources['logs']): Map<string, number | undefin
   const starts = new Map<string, number | undefined>();
   for (const { id, lines } of logs)
     for (const l of lines.filter(isExecution)) {
-      const key = startKey(id, Number(l.epoch), l.recordId, { attempt: Number(l.attempt) });
+      const key = startKey(id, Number(l.epoch), l.recordId, Number(l.attempt));
       starts.set(key, starts.has(key) ? undefined : Number(l.startedAt));
     }
   return starts;
