@@ -101,6 +101,13 @@ export interface HttpConfig {
   readonly token: string | undefined;
 }
 
+/**
+ * BATCH_SIZE when unset. Leader mode: the most a claim takes (ClaimPace sizes each claim by the recent pace).
+ * Dispatch mode: the most messages in flight, each marked on its row and waiting in RabbitMQ's queue.
+ */
+export const LEADER_BATCH_SIZE = 2_000;
+export const DISPATCH_BATCH_SIZE = 500;
+
 /** Reads every setting from the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const input: Record<string, unknown> = {};
@@ -189,7 +196,7 @@ export function resolveConfig(input: ConfigInput): Config {
       staticEpoch: n.staticEpoch,
     },
     claim: {
-      batchSize: n.batchSize,
+      batchSize: n.batchSize ?? (n.executionMode === 'dispatch' ? DISPATCH_BATCH_SIZE : LEADER_BATCH_SIZE),
       maxOpenBatches: n.maxOpenBatches,
       pollIntervalMs: n.pollIntervalMs,
       payloadMaxBytes: n.payloadMaxBytes,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { loadConfig, resolveConfig, SETTINGS } from '../src/config.js';
+import { LEADER_BATCH_SIZE, loadConfig, resolveConfig, SETTINGS } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { CLI } from './support/replica.js';
 
@@ -33,12 +33,20 @@ test('resolveConfig fills the defaults, in their groups, and generates a replica
   assert.equal(config.election.backend, 'etcd');
   assert.equal(config.election.leaseTtlSeconds, SETTINGS.leaseTtlSeconds.default);
   assert.deepEqual(config.election.etcd.endpoints, SETTINGS.etcdEndpoints.default);
-  assert.equal(config.claim.batchSize, SETTINGS.batchSize.default);
+  assert.equal(config.claim.batchSize, LEADER_BATCH_SIZE);
   assert.equal(config.claim.payloadMaxBytes, SETTINGS.payloadMaxBytes.default);
   assert.equal(config.execution.concurrency, SETTINGS.concurrency.default);
   assert.equal(config.execution.timeoutMs, SETTINGS.executionTimeoutMs.default);
   assert.equal(config.http.port, undefined);
   assert.match(config.replicaId, /\S/);
+});
+
+test('BATCH_SIZE unset: the most a claim takes in leader mode, the most messages in flight in dispatch mode', () => {
+  assert.equal(resolveConfig({ databaseUrl: DATABASE_URL }).claim.batchSize, 2_000);
+  const dispatch = { databaseUrl: DATABASE_URL, executionMode: 'dispatch', amqpUrl: 'amqp://127.0.0.1' };
+  assert.equal(resolveConfig(dispatch).claim.batchSize, 500);
+  assert.equal(resolveConfig({ ...dispatch, batchSize: 2_000 }).claim.batchSize, 2_000);
+  assert.equal(resolveConfig({ databaseUrl: DATABASE_URL, batchSize: 100 }).claim.batchSize, 100);
 });
 
 test("the http handler's settings: no allow-list and a 1024-byte read by default; items trimmed", () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { isRecordLocked } from '../src/db/is-record-locked.js';
 import { PermanentFailure } from '../src/index.js';
 import { waitFor } from './support/ports.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -397,27 +396,27 @@ test('a leader waiting for room claims the next batch when a record starts, not 
     await waitFor(`record ${id} to start`, async () => running.has(id) || undefined, 5_000);
     running.get(id)!();
   };
-  // Two slots and batches of 6: at most 6 records wait to start (claimAhead), so with the first two batches
-  // claimed the loop waits for room. Once five records of the first batch have run, the sixth still runs and
-  // the second batch's first record starts: 5 wait, and the third batch must be claimed then, while the first
-  // batch is still open. (No poll comes in time: the poll interval is a minute.)
+  // Two slots and claims of 4 (twice the slots: nothing runs fast here): at most 6 records wait to start
+  // (claimAhead, 3 × CONCURRENCY). The first batch's first two records run and its other two wait; the second
+  // batch makes 6 waiting, and the loop waits for room. Once the first record has run, the third starts: 5
+  // wait, and the third batch must be claimed then, while the first batch is still open (records 1 and 2 run).
+  // (No poll comes in time: the poll interval is a minute.)
   await withWorker(
     db,
     'room-on-start',
     { gated: (record) => new Promise<void>((resolve) => running.set(record.id, resolve)) },
     async () => {
-      for (const id of ids.slice(0, 5)) await release(id);
-      await waitFor(`record ${ids[6]} to start`, async () => running.has(ids[6]!) || undefined, 5_000);
+      await release(ids[0]!);
+      await waitFor(`record ${ids[2]} to start`, async () => running.has(ids[2]!) || undefined, 5_000);
       await waitFor(
         'the third batch to be claimed while the first is open',
-        async () =>
-          (await Promise.all(ids.slice(12).map((id) => isRecordLocked(db.pool, id)))).every(Boolean) || undefined,
+        async () => (await lockedNow(ids.slice(8, 12))) === 4 || undefined,
         5_000,
       );
-      for (const id of ids.slice(5)) await release(id);
+      for (const id of ids.slice(1)) await release(id);
       await waitFor('every record to succeed', settled(ids), 10_000);
     },
-    { settings: { pollIntervalMs: 60_000, maxOpenBatches: 3, batchSize: 6, concurrency: 2 } },
+    { settings: { pollIntervalMs: 60_000, maxOpenBatches: 3, batchSize: 4, concurrency: 2 } },
   );
 });
 
@@ -473,4 +472,59 @@ test('an attempt recorded ahead for a record another transaction holds is delete
   }
   assert.deepEqual(await record(id!), { status: 'succeeded', attempts: 1, lastError: null });
   assert.deepEqual(await ledger(id!), [[1, 'succeeded', null]]);
+});
+
+/** How many of `ids` a claim transaction holds, read in one statement (see isRecordLocked). */
+async function lockedNow(ids: number[]): Promise<number> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM failed_records r
+       WHERE r.id = ANY($1) AND NOT EXISTS (SELECT 1 FROM failed_records f WHERE f.id = r.id FOR SHARE SKIP LOCKED)`,
+      [ids],
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+test('slow handlers: a claim takes twice the slots, not BATCH_SIZE, so few rows wait under a lock', async () => {
+  await db.pool.query(`UPDATE failed_records SET status = 'discarded' WHERE status = 'pending'`);
+  const ids = await insert(Array.from({ length: 40 }, () => 'slow'));
+  let most = 0;
+  await withWorker(
+    db,
+    'pace-slow',
+    { slow: () => new Promise<void>((r) => setTimeout(r, 100)) },
+    async () => {
+      // Two slots, claims of four, two batches open: at most 8 rows locked at once (BATCH_SIZE would take all 40).
+      while (!(await settled(ids)())) {
+        most = Math.max(most, await lockedNow(ids));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    { settings: { concurrency: 2 } },
+  );
+  assert.ok(most > 0, 'saw the rows locked');
+  assert.ok(most <= 8, `${most} rows were locked at once`);
+});
+
+test('fast handlers: claims grow past twice the slots, toward BATCH_SIZE', async () => {
+  await db.pool.query(`UPDATE failed_records SET status = 'discarded' WHERE status = 'pending'`);
+  await insert(Array.from({ length: 20_000 }, () => 'fast'));
+  await withWorker(db, 'pace-fast', { fast: async () => undefined }, async (run) => {
+    await waitFor(
+      'none pending',
+      async () =>
+        (await db.pool.query(`SELECT 1 FROM failed_records WHERE status = 'pending' LIMIT 1`)).rowCount === 0 ||
+        undefined,
+      60_000,
+    );
+    const mean = (await counter(run, 'claimed_records_total')) / (await counter(run, 'claimed_batches_total'));
+    // Ten slots: the floor is 20. A drain this fast takes hundreds at a time, however loaded the machine.
+    assert.ok(mean > 100, `a claim took ${mean} records on average`);
+  });
 });

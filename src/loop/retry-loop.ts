@@ -15,6 +15,7 @@ import { Waker } from '../waker.js';
 import { AttemptLedger } from './attempt-ledger.js';
 import { type PlanRules, planAttempt, withoutAttemptAhead } from './attempts.js';
 import { Batch, type BatchDeps, type Entry } from './batch.js';
+import { ClaimPace } from './claim-pace.js';
 import { ClaimSession, type ClaimSessionDeps } from './claim-session.js';
 import { DatabaseContact } from './database-contact.js';
 import { KindLimits } from './kind-limits.js';
@@ -43,7 +44,7 @@ export interface RetryLoopDeps {
  * Claim -> ledger -> execute -> complete, for one term.
  *
  * Claims a batch (one transaction, its rows locked until it completes) whenever fewer than MAX_OPEN_BATCHES are
- * open and fewer than claimAhead records wait to start; otherwise, and when the queue looks empty, sleeps
+ * open and fewer than ClaimPace.ahead records wait to start; otherwise, and when the queue looks empty, sleeps
  * until NOTIFY, the poll interval, a batch ending or (while it waits for room) a record starting. Claimed
  * records wait in one StartQueue, in claim order, and start once their attempt is in the ledger, and only if, at
  * that instant, the term is safe and their batch's rows are certainly still locked. When the term ends or the
@@ -68,12 +69,12 @@ export class RetryLoop {
   private readonly batchDeps: BatchDeps;
   private readonly rules: PlanRules;
   private readonly stallWatch: StallWatch;
-  private readonly claimAhead: number;
+  private readonly pace: ClaimPace;
   private readonly contact: DatabaseContact;
   private readonly sessionDeps: ClaimSessionDeps;
   private running: Promise<LoopStop> | undefined;
   private readonly ending: TermEnding;
-  /** The loop waits for room: fewer than MAX_OPEN_BATCHES open, and fewer than claimAhead records queued. */
+  /** The loop waits for room: fewer than MAX_OPEN_BATCHES open, and fewer than ClaimPace.ahead queued. */
   private waitingForRoom = false;
   /** A claim left a record because its earlier batch was still open: that batch's end must wake the loop. */
   private leftHeld = false;
@@ -84,14 +85,14 @@ export class RetryLoop {
     private readonly log: Logger,
   ) {
     const { execution, claim, timings, pool, replicaId, clock } = deps;
-    this.claimAhead = Math.max(3 * execution.concurrency, claim.batchSize);
     this.ending = new TermEnding(term, log, deps.metrics);
     this.contact = new DatabaseContact(clock, timings.databaseGraceMs, this.ending.databaseLost);
     this.sessionDeps = { pool, timings, clock, contact: this.contact };
     this.ledger = new AttemptLedger(pool, term.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
     this.limits = new KindLimits(deps.kinds, clock);
-    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log, () =>
-      this.roomMade(),
+    this.pace = new ClaimPace(execution.concurrency, claim.batchSize, clock);
+    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log, (entry) =>
+      this.started(entry),
     );
     this.batchDeps = {
       term,
@@ -137,17 +138,17 @@ export class RetryLoop {
   }
 
   /**
-   * One claim, its records queued and started as slots allow. Returns how many records it locked. An idle leader
-   * records its likely next attempt beside the claim (AttemptLedger.besideClaim), used only if planned here.
+   * One claim, its records queued and started as slots allow; true if it took all it asked for (more may be due).
+   * An idle leader records its likely next attempt beside the claim (AttemptLedger.besideClaim), used if planned.
    */
-  async runOnce(): Promise<number> {
+  async runOnce(): Promise<boolean> {
     this.releasedDuringClaim.clear();
     const args = this.claimArgs();
     const idle = this.batches.size === 0 && this.queue.length === 0;
     const claim = await this.ledger.besideClaim(idle, args, () => ClaimSession.claim(this.sessionDeps, args));
     let { ahead } = claim;
     this.deps.metrics.claimed(claim.rows.length);
-    if (!claim.session) return 0;
+    if (!claim.session) return false;
     const batch = new Batch(this.batchDeps, claim.session);
     this.batches.add(batch);
     const entries: Entry[] = [];
@@ -177,7 +178,7 @@ export class RetryLoop {
     await this.ledger.discardAhead(ahead);
     batch.sealed();
     this.queue.push(entries, recorded);
-    return claim.rows.length;
+    return claim.rows.length >= args.limit;
   }
 
   /** Executions running now, by kind. */
@@ -214,9 +215,9 @@ export class RetryLoop {
           this.waitingForRoom = false;
           continue;
         }
-        let claimed: number;
+        let full: boolean;
         try {
-          claimed = await this.runOnce();
+          full = await this.runOnce();
           retryMs = timings.retryMinMs;
         } catch (err) {
           if (err instanceof FencedError) {
@@ -230,7 +231,7 @@ export class RetryLoop {
           retryMs = Math.min(retryMs * 2, claim.pollIntervalMs);
           continue;
         }
-        if (claimed < claim.batchSize) await this.waker.wait(claim.pollIntervalMs, stopClaiming);
+        if (!full) await this.waker.wait(claim.pollIntervalMs, stopClaiming);
       }
       this.queue.skipAll(this.draining.signal.aborted ? 'draining' : 'term-ended');
       await this.settled();
@@ -270,11 +271,12 @@ export class RetryLoop {
   }
 
   private hasRoom(): boolean {
-    return this.batches.size < this.deps.claim.maxOpenBatches && this.queue.length < this.claimAhead;
+    return this.batches.size < this.deps.claim.maxOpenBatches && this.queue.length < this.pace.ahead;
   }
 
   /** A record started: a loop waiting for room claims now, not once a batch ends (the slots would idle meanwhile). */
-  private roomMade(): void {
+  private started(entry: Entry): void {
+    this.pace.started(entry.row.payloadBytes);
     if (this.waitingForRoom && this.hasRoom()) this.waker.wake();
   }
 
@@ -292,7 +294,7 @@ export class RetryLoop {
   private claimArgs(): ClaimArgs {
     const { electionName: name, lockKey, claim } = this.deps;
     const { epoch, token } = this.term;
-    const { batchSize: limit, payloadMaxBytes } = claim;
-    return { name, epoch, token, limit, payloadMaxBytes, lockKey, caps: this.limits.caps() };
+    const { payloadMaxBytes } = claim;
+    return { name, epoch, token, limit: this.pace.limit(), payloadMaxBytes, lockKey, caps: this.limits.caps() };
   }
 }

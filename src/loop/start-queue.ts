@@ -33,7 +33,7 @@ export class StartQueue {
     private readonly maxWave: number,
     private readonly log: Logger,
     /** A record started (the queue is one shorter): the loop may have room to claim again. */
-    private readonly onStarted: () => void,
+    private readonly onStarted: (entry: Entry) => void,
   ) {}
 
   /** Records claimed and waiting to start (ledgered or not). */
@@ -104,7 +104,7 @@ export class StartQueue {
 
   private start(entry: Entry): void {
     this.startedSinceWave++;
-    this.onStarted();
+    this.onStarted(entry);
     this.limits.queued(entry.kind.name, -1);
     this.limits.recorded(entry.kind.name, -1);
     if (entry.batch.start(entry)) {
