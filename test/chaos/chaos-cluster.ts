@@ -72,6 +72,9 @@ export async function stopAllClusters(): Promise<void> {
   await Promise.all([...running].map((c) => c.stop().catch(() => undefined)));
 }
 
+/** The suite's BATCH_SIZE: small, so that a fault finds several batches open (`--batch-size` sets another). */
+export const CHAOS_BATCH_SIZE = 20;
+
 export class ChaosCluster {
   readonly replicas: Replica[] = [];
   readonly events: ReplicaEvent[] = [];
@@ -134,7 +137,7 @@ export class ChaosCluster {
     return this.db.pool;
   }
 
-  /** The settings every replica gets (before per-replica overrides). */
+  /** The settings every replica gets (before per-replica overrides, and the run's own: `env`). */
   get baseEnv(): Record<string, string> {
     const { backend, env } = this.options;
     return {
@@ -148,7 +151,7 @@ export class ChaosCluster {
       BACKOFF_BASE_MS: '20',
       BACKOFF_MAX_MS: '200',
       POLL_INTERVAL_MS: '200',
-      BATCH_SIZE: '20',
+      BATCH_SIZE: String(CHAOS_BATCH_SIZE),
       CONCURRENCY: '10',
       LOG_LEVEL: 'info',
       ...env,

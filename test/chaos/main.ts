@@ -8,14 +8,14 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { rabbitUnavailable } from '../support/rabbitmq.js';
 import { isViolation, type RunResult } from './analyse.js';
-import { stopAllClusters } from './chaos-cluster.js';
+import { CHAOS_BATCH_SIZE, stopAllClusters } from './chaos-cluster.js';
 import { combinations, FAULTS } from './faults.js';
 import { reliabilityDoc } from './reliability-doc.js';
 import { DEFAULT_TTL_SECONDS, runFault } from './run-fault.js';
 
 const USAGE = `usage: node dist/test/chaos/main.js [--runs 2] [--records 1000] [--mode leader|dispatch]
   [--backend etcd|redis|postgres|static] [--timeout default|short] [--only "kill -9"] [--ttl 5]
-  [--write docs/RELIABILITY.md]
+  [--batch-size 20] [--write docs/RELIABILITY.md]
 Every fault on every backend it applies to, --runs times each (filters narrow it; --only matches fault names).
 Faults: ${FAULTS.map((f) => f.name).join('; ')}`;
 
@@ -38,6 +38,7 @@ function parseArguments() {
         timeout: { type: 'string' },
         only: { type: 'string' },
         ttl: { type: 'string' },
+        'batch-size': { type: 'string' },
         write: { type: 'string' },
       },
     });
@@ -49,6 +50,11 @@ function parseArguments() {
 const runs = Number(values.runs);
 const records = Number(values.records);
 const ttlSeconds = values.ttl ? Number(values.ttl) : undefined;
+const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
+if (batchSize !== undefined && !(Number.isSafeInteger(batchSize) && batchSize >= 1)) {
+  console.error(`--batch-size ${values['batch-size']}: expected a whole number of at least 1\n${USAGE}`);
+  process.exit(2);
+}
 let todo = combinations({ mode: values.mode, backend: values.backend, timeout: values.timeout, only: values.only });
 const noRabbit = todo.some((c) => c.mode === 'dispatch') ? await rabbitUnavailable() : undefined;
 if (noRabbit) {
@@ -79,6 +85,7 @@ for (const [i, { fault, mode, backend, timeout }] of todo.entries()) {
       backend,
       timeout,
       ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+      ...(batchSize !== undefined ? { batchSize } : {}),
       records,
       quick: false,
       settleTimeoutMs: 180_000,
@@ -103,6 +110,7 @@ const doc = reliabilityDoc({
   results,
   goalFaults,
   ttlSeconds: ttl,
+  batchSize: batchSize ?? CHAOS_BATCH_SIZE,
   command: `node dist/test/chaos/main.js ${process.argv
     .slice(2)
     .map((a) => (a.includes(' ') ? JSON.stringify(a) : a))

@@ -18,6 +18,8 @@ export interface DocInput {
   results: readonly RunResult[];
   goalFaults: ReadonlySet<string>;
   ttlSeconds: number;
+  /** The replicas' BATCH_SIZE. */
+  batchSize: number;
   command: string;
   minutes: number;
   /** Why dispatch mode was not run (no RabbitMQ to reach), if it was not. */
@@ -26,7 +28,7 @@ export interface DocInput {
 
 /** docs/RELIABILITY.md: what the suite does, what each column means, and the tables of one long run. */
 export function reliabilityDoc(input: DocInput): string {
-  const { results, goalFaults, ttlSeconds, command, minutes } = input;
+  const { results, goalFaults, ttlSeconds, batchSize, command, minutes } = input;
   const violating = results.filter(isViolation).length;
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB`;
   return `# Reliability: fault injection
@@ -39,7 +41,8 @@ The first tables are leader mode's (the default: only the elected leader execute
 replica executes what the leader publishes to RabbitMQ, has a section of its own below.
 
 Every run starts a PostgreSQL of its own, the election backend's servers (a 3-member etcd cluster, or a Redis),
-an HTTP sink, and three \`retry-worker start\` processes (BATCH_SIZE=20, CONCURRENCY=10, otherwise defaults);
+an HTTP sink, and three \`retry-worker start\` processes (BATCH_SIZE=${batchSize}, CONCURRENCY=10, BACKOFF_BASE_MS=20,
+BACKOFF_MAX_MS=200, POLL_INTERVAL_MS=200, otherwise defaults);
 inserts the records (70 % succeed, 15 % fail once, 10 % always fail with max_attempts 3; for the slow-handler
 fault 5 % outlive the 1.5 s execution timeout) and two more every 200 ms until a newer term has executed, so
 that the failover shows; injects the fault while they run, heals it, waits until every record is final, and

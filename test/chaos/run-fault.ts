@@ -17,6 +17,8 @@ export interface RunOptions {
   timeout: TimeoutSetting;
   /** LEASE_TTL_SECONDS; unset: the default (5). */
   ttlSeconds?: number;
+  /** BATCH_SIZE; unset: the suite's (CHAOS_BATCH_SIZE). */
+  batchSize?: number;
   records: number;
   /** The quick form's shorter fault durations. */
   quick: boolean;
@@ -35,6 +37,7 @@ export async function runFault(fault: Fault, options: RunOptions): Promise<RunRe
   const env: Record<string, string> = {};
   if (options.ttlSeconds !== undefined) env.LEASE_TTL_SECONDS = String(options.ttlSeconds);
   if (options.timeout === 'short') env.EXECUTION_TIMEOUT_MS = '1500';
+  if (options.batchSize !== undefined) env.BATCH_SIZE = String(options.batchSize);
   if (fault.handlers) env.HANDLERS_MODULE = HANDLERS;
   const cluster = await ChaosCluster.start({
     backend: options.backend,
