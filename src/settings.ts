@@ -141,7 +141,7 @@ export const SETTINGS = {
     default: undefined,
     optional: true,
     help:
-      'the most records one claim takes (default 2000; a claim takes about 50 ms of work at the recent pace); ' +
+      "the most records one claim takes (default 2000; a claim takes about 50 ms of its handlers' work); " +
       'dispatch mode: the most messages in flight (default 500)',
   },
   maxOpenBatches: {

@@ -524,7 +524,8 @@ test('fast handlers: claims grow past twice the slots, toward BATCH_SIZE', async
       60_000,
     );
     const mean = (await counter(run, 'claimed_records_total')) / (await counter(run, 'claimed_batches_total'));
-    // Ten slots: the floor is 20. A drain this fast takes hundreds at a time, however loaded the machine.
+    // Ten slots: the floor is 20. Handlers that return at once take microseconds; a loaded machine stretches how
+    // long they seem to run (the loop sees their end late), but a claim stays above 100 until that reaches 5 ms.
     assert.ok(mean > 100, `a claim took ${mean} records on average`);
   });
 });

@@ -23,6 +23,8 @@ export interface ClaimedRow {
   ledgerAttempt: number | null;
   ledgerOutcome: string | null;
   ledgerError: string | null;
+  /** The claim's share of its kind (claimSql; absent from other reads of rows). */
+  kindShare?: number;
 }
 
 export interface ClaimArgs {
@@ -149,6 +151,7 @@ export function claimSql(dispatch: boolean, lock = true): string {
     dispatch
       ? `AND (${alias}.dispatched_at IS NULL OR ${alias}.dispatched_at < now() - $8::bigint * interval '1 millisecond')`
       : '';
+  const redispatch = dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : '';
   return `
     WITH RECURSIVE pending_kinds AS (
       (SELECT kind FROM failed_records WHERE status = 'pending' ORDER BY kind LIMIT 1)
@@ -169,7 +172,7 @@ export function claimSql(dispatch: boolean, lock = true): string {
     ), shares AS (
       SELECT kind, least(cap, ceil($4::numeric / count(*) OVER ())::int) AS share FROM due_kinds
     )
-    SELECT ${claimedColumns('$5::int')}${dispatch ? ', r.dispatched_at IS NOT NULL AS redispatch' : ''}
+    SELECT ${claimedColumns('$5::int')}, s.share AS "kindShare"${redispatch}
     FROM shares s
     CROSS JOIN LATERAL (
       SELECT id, uid, kind, payload, octet_length(payload::text) AS payload_bytes, attempts, max_attempts,
@@ -183,6 +186,22 @@ export function claimSql(dispatch: boolean, lock = true): string {
     ) r
     ${LEDGER_JOIN}
     ORDER BY r.priority, r.next_run_at, r.id`;
+}
+
+/**
+ * Whether a claim may have left due records behind because it took all it asked for: some kind returned its
+ * whole share, and that share was set by the batch's size, not by the kind's cap (a capped kind gets more only
+ * once its running records end, and their batch's end wakes the loop).
+ */
+export function tookWholeShare(rows: readonly ClaimedRow[], caps: ReadonlyMap<string, number>): boolean {
+  const taken = new Map<string, number>();
+  for (const row of rows) taken.set(row.kind, (taken.get(row.kind) ?? 0) + 1);
+  return rows.some(
+    (row) =>
+      row.kindShare !== undefined &&
+      taken.get(row.kind)! >= row.kindShare &&
+      row.kindShare < (caps.get(row.kind) ?? Number.POSITIVE_INFINITY),
+  );
 }
 
 const CLAIM = new PreparedSql('retry_worker_claim', CLAIM_TYPES, claimSql(false));

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { sleep } from '../async.js';
 import type { Clock } from '../clock.js';
 import type { ClaimConfig, ExecutionConfig, RetentionConfig } from '../config.js';
-import type { ClaimArgs } from '../db/claim-records.js';
+import { type ClaimArgs, tookWholeShare } from '../db/claim-records.js';
 import { listenOrPoll } from '../db/listen-due.js';
 import type { TermLockKey } from '../db/term-lock.js';
 import type { Term } from '../election/term.js';
@@ -91,9 +91,7 @@ export class RetryLoop {
     this.ledger = new AttemptLedger(pool, term.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
     this.limits = new KindLimits(deps.kinds, clock);
     this.pace = new ClaimPace(execution.concurrency, claim.batchSize, clock);
-    this.queue = new StartQueue(this.ledger, this.limits, execution.concurrency, claim.batchSize, log, (entry) =>
-      this.started(entry),
-    );
+    this.queue = new StartQueue(this.ledger, this.limits, log, this.pace, () => this.roomMade());
     this.batchDeps = {
       term,
       ledger: this.ledger,
@@ -138,7 +136,7 @@ export class RetryLoop {
   }
 
   /**
-   * One claim, its records queued and started as slots allow; true if it took all it asked for (more may be due).
+   * One claim, its records queued and started as slots allow; true if it took a kind's whole share (more due).
    * An idle leader records its likely next attempt beside the claim (AttemptLedger.besideClaim), used if planned.
    */
   async runOnce(): Promise<boolean> {
@@ -148,6 +146,7 @@ export class RetryLoop {
     const claim = await this.ledger.besideClaim(idle, args, () => ClaimSession.claim(this.sessionDeps, args));
     let { ahead } = claim;
     this.deps.metrics.claimed(claim.rows.length);
+    this.pace.claimed(claim.rows);
     if (!claim.session) return false;
     const batch = new Batch(this.batchDeps, claim.session);
     this.batches.add(batch);
@@ -178,7 +177,7 @@ export class RetryLoop {
     await this.ledger.discardAhead(ahead);
     batch.sealed();
     this.queue.push(entries, recorded);
-    return claim.rows.length >= args.limit;
+    return tookWholeShare(claim.rows, args.caps);
   }
 
   /** Executions running now, by kind. */
@@ -275,8 +274,7 @@ export class RetryLoop {
   }
 
   /** A record started: a loop waiting for room claims now, not once a batch ends (the slots would idle meanwhile). */
-  private started(entry: Entry): void {
-    this.pace.started(entry.row.payloadBytes);
+  private roomMade(): void {
     if (this.waitingForRoom && this.hasRoom()) this.waker.wake();
   }
 

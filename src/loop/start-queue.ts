@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { AttemptLedger } from './attempt-ledger.js';
 import type { Entry } from './batch.js';
+import type { ClaimPace } from './claim-pace.js';
 import type { KindLimits } from './kind-limits.js';
 
 /**
@@ -11,8 +12,8 @@ import type { KindLimits } from './kind-limits.js';
  * A record starts only once its attempt is in the ledger. The ledger writes the next wave while the slots
  * work through the current one: a wave is written when fewer than CONCURRENCY records are ready, and its size
  * follows the pace, about what started while the previous wave was being written, doubled (at least
- * 2 × CONCURRENCY, at most BATCH_SIZE). So the ledger stays ahead of the slots, and a crash counts few attempts
- * that never started. A kind at its concurrency or rate limit is set aside (parked), in order, without holding
+ * 2 × CONCURRENCY, at most BATCH_SIZE). So the ledger stays ahead of the slots, and a crash counts few
+ * attempts that never started. A kind at its concurrency or rate limit is set aside (parked), in order, without holding
  * up the other kinds, and no more of it is recorded ahead than may start.
  */
 export class StartQueue {
@@ -29,11 +30,11 @@ export class StartQueue {
   constructor(
     private readonly ledger: AttemptLedger,
     private readonly limits: KindLimits,
-    private readonly concurrency: number,
-    private readonly maxWave: number,
     private readonly log: Logger,
-    /** A record started (the queue is one shorter): the loop may have room to claim again. */
-    private readonly onStarted: (entry: Entry) => void,
+    /** Told of every execution's start and end: it sizes the claims. */
+    private readonly pace: ClaimPace,
+    /** A record left the queue (started, or skipped): the loop may have room to claim again. */
+    private readonly onStarted: () => void,
   ) {}
 
   /** Records claimed and waiting to start (ledgered or not). */
@@ -57,6 +58,7 @@ export class StartQueue {
 
   /** A started execution of `kind` ended: its slot is free. */
   finished(kind: string): void {
+    this.pace.finished();
     this.running--;
     this.limits.finished(kind);
     this.pump();
@@ -80,11 +82,11 @@ export class StartQueue {
       const parked = this.parkedReady;
       this.parkedReady = [];
       for (const entry of parked) {
-        if (this.running < this.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
+        if (this.running < this.pace.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
         else this.parkedReady.push(entry);
       }
     }
-    while (this.running < this.concurrency && this.ready.length > 0) {
+    while (this.running < this.pace.concurrency && this.ready.length > 0) {
       const entry = this.ready.shift()!;
       if (this.limits.tryStart(entry.kind)) this.start(entry);
       else this.parkedReady.push(entry);
@@ -99,22 +101,24 @@ export class StartQueue {
       }, waitForTokenMs);
     }
     const waiting = this.waiting.length + this.parkedWaiting.length;
-    if (!this.waveInFlight && waiting > 0 && this.ready.length < this.concurrency) void this.writeWave();
+    if (!this.waveInFlight && waiting > 0 && this.ready.length < this.pace.concurrency) void this.writeWave();
   }
 
   private start(entry: Entry): void {
     this.startedSinceWave++;
-    this.onStarted(entry);
+    this.onStarted();
     this.limits.queued(entry.kind.name, -1);
     this.limits.recorded(entry.kind.name, -1);
     if (entry.batch.start(entry)) {
+      this.pace.started(entry.row.payloadBytes);
       this.running++;
       this.limits.started(entry.kind.name);
     }
   }
 
   private async writeWave(): Promise<void> {
-    const size = Math.min(this.maxWave, Math.max(2 * this.concurrency, 2 * this.startedSinceWave));
+    const { concurrency, batchSize } = this.pace;
+    const size = Math.min(batchSize, Math.max(2 * concurrency, 2 * this.startedSinceWave));
     const wave: Entry[] = [];
     const take = (entry: Entry): boolean => {
       if (!this.limits.mayRecord(entry.kind)) return false;
