@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { lockedRecords } from '../src/db/is-record-locked.js';
 import { PermanentFailure } from '../src/index.js';
 import { waitFor } from './support/ports.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -410,7 +411,7 @@ test('a leader waiting for room claims the next batch when a record starts, not 
       await waitFor(`record ${ids[2]} to start`, async () => running.has(ids[2]!) || undefined, 5_000);
       await waitFor(
         'the third batch to be claimed while the first is open',
-        async () => (await lockedNow(ids.slice(8, 12))) === 4 || undefined,
+        async () => (await lockedRecords(db.pool, ids.slice(8, 12))) === 4 || undefined,
         5_000,
       );
       for (const id of ids.slice(1)) await release(id);
@@ -474,23 +475,6 @@ test('an attempt recorded ahead for a record another transaction holds is delete
   assert.deepEqual(await ledger(id!), [[1, 'succeeded', null]]);
 });
 
-/** How many of `ids` a claim transaction holds, read in one statement (see isRecordLocked). */
-async function lockedNow(ids: number[]): Promise<number> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM failed_records r
-       WHERE r.id = ANY($1) AND NOT EXISTS (SELECT 1 FROM failed_records f WHERE f.id = r.id FOR SHARE SKIP LOCKED)`,
-      [ids],
-    );
-    return rows[0]!.n;
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  }
-}
-
 test('slow handlers: a claim takes twice the slots, not BATCH_SIZE, so few rows wait under a lock', async () => {
   await db.pool.query(`UPDATE failed_records SET status = 'discarded' WHERE status = 'pending'`);
   const ids = await insert(Array.from({ length: 40 }, () => 'slow'));
@@ -502,7 +486,7 @@ test('slow handlers: a claim takes twice the slots, not BATCH_SIZE, so few rows 
     async () => {
       // Two slots, claims of four, two batches open: at most 8 rows locked at once (BATCH_SIZE would take all 40).
       while (!(await settled(ids)())) {
-        most = Math.max(most, await lockedNow(ids));
+        most = Math.max(most, await lockedRecords(db.pool, ids));
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -24,7 +24,8 @@ const HALF_LIFE_MS = 1_000;
 export class ClaimPace {
   /** The loop claims again only while fewer records than this wait to start (and MAX_OPEN_BATCHES allows). */
   readonly ahead: number;
-  private running = 0;
+  /** Executions running now. */
+  private runningNow = 0;
   /** Slot time spent executing, in ms, and executions ended: both decayed. */
   private busyMs = 0;
   private ended = 0;
@@ -41,17 +42,21 @@ export class ClaimPace {
     this.at = now();
   }
 
+  get running(): number {
+    return this.runningNow;
+  }
+
   /** An execution of a record whose payload is `payloadBytes` long started. */
   started(payloadBytes: number): void {
     this.advance();
-    this.running++;
+    this.runningNow++;
     this.startedPayloadBytes += (payloadBytes - this.startedPayloadBytes) / 16;
   }
 
   /** An execution ended. */
   finished(): void {
     this.advance();
-    this.running = Math.max(0, this.running - 1);
+    this.runningNow--;
     this.ended++;
   }
 
@@ -65,11 +70,11 @@ export class ClaimPace {
   limit(): number {
     this.advance();
     const floor = 2 * this.concurrency;
-    const meanMs = this.busyMs / this.ended;
-    const byTime = this.ended > 0 ? Math.ceil((this.concurrency * CLAIM_WORK_MS) / Math.max(meanMs, 1e-3)) : floor;
+    const byTime =
+      this.ended > 0 ? Math.ceil((this.concurrency * CLAIM_WORK_MS) / Math.max(this.busyMs / this.ended, 1e-3)) : floor;
     const payload = Math.max(1, this.startedPayloadBytes, this.claimedPayloadBytes);
     const byBytes = Math.max(this.concurrency, Math.floor(CLAIM_PAYLOAD_BYTES / payload));
-    return Math.max(1, Math.min(this.batchSize, Math.max(floor, byTime), byBytes));
+    return Math.min(this.batchSize, Math.max(floor, byTime), byBytes);
   }
 
   /** Adds the running executions' time since the last event, and decays what came before. */
@@ -78,7 +83,7 @@ export class ClaimPace {
     const elapsed = now - this.at;
     if (elapsed <= 0) return;
     const keep = 2 ** (-elapsed / HALF_LIFE_MS);
-    this.busyMs = this.busyMs * keep + this.running * elapsed;
+    this.busyMs = this.busyMs * keep + this.runningNow * elapsed;
     this.ended *= keep;
     this.at = now;
   }

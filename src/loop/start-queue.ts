@@ -12,8 +12,8 @@ import type { KindLimits } from './kind-limits.js';
  * A record starts only once its attempt is in the ledger. The ledger writes the next wave while the slots
  * work through the current one: a wave is written when fewer than CONCURRENCY records are ready, and its size
  * follows the pace, about what started while the previous wave was being written, doubled (at least
- * 2 × CONCURRENCY, at most BATCH_SIZE). So the ledger stays ahead of the slots, and a crash counts few
- * attempts that never started. A kind at its concurrency or rate limit is set aside (parked), in order, without holding
+ * 2 × CONCURRENCY, at most BATCH_SIZE). So the ledger stays ahead of the slots, and a crash counts few attempts
+ * that never started. A kind at its concurrency or rate limit is set aside (parked), in order, without holding
  * up the other kinds, and no more of it is recorded ahead than may start.
  */
 export class StartQueue {
@@ -22,7 +22,6 @@ export class StartQueue {
   /** Entries of kinds at their limit, oldest first: tried before the queues behind them. */
   private parkedWaiting: Entry[] = [];
   private parkedReady: Entry[] = [];
-  private running = 0;
   private waveInFlight = false;
   private startedSinceWave = 0;
   private tokenTimer: NodeJS.Timeout | undefined;
@@ -31,7 +30,7 @@ export class StartQueue {
     private readonly ledger: AttemptLedger,
     private readonly limits: KindLimits,
     private readonly log: Logger,
-    /** Told of every execution's start and end: it sizes the claims. */
+    /** Told of every execution's start and end (it sizes the claims); it counts the running executions. */
     private readonly pace: ClaimPace,
     /** A record left the queue (started, or skipped): the loop may have room to claim again. */
     private readonly onStarted: () => void,
@@ -59,7 +58,6 @@ export class StartQueue {
   /** A started execution of `kind` ended: its slot is free. */
   finished(kind: string): void {
     this.pace.finished();
-    this.running--;
     this.limits.finished(kind);
     this.pump();
   }
@@ -82,11 +80,11 @@ export class StartQueue {
       const parked = this.parkedReady;
       this.parkedReady = [];
       for (const entry of parked) {
-        if (this.running < this.pace.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
+        if (this.pace.running < this.pace.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
         else this.parkedReady.push(entry);
       }
     }
-    while (this.running < this.pace.concurrency && this.ready.length > 0) {
+    while (this.pace.running < this.pace.concurrency && this.ready.length > 0) {
       const entry = this.ready.shift()!;
       if (this.limits.tryStart(entry.kind)) this.start(entry);
       else this.parkedReady.push(entry);
@@ -111,7 +109,6 @@ export class StartQueue {
     this.limits.recorded(entry.kind.name, -1);
     if (entry.batch.start(entry)) {
       this.pace.started(entry.row.payloadBytes);
-      this.running++;
       this.limits.started(entry.kind.name);
     }
   }
