@@ -65,11 +65,19 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     for (const id of ['a', 'b', 'c'])
       assert.ok((perReplica.get(id) ?? 0) >= 20, `replica ${id} executed ${perReplica.get(id) ?? 0} records`);
 
-    // /metrics: the mode, and every execution's message published once and executed once.
+    // /metrics: the mode, and every execution's message executed once; published once while one term led. A
+    // later term (the lease lapsed under a loaded machine) publishes at once what the earlier term marked, and
+    // the copies are dropped (assertSafe above checked that none ran twice).
     const executions = cluster.sink.executions.length;
     assert.equal(await metricSum(cluster.replicas, 'retry_worker_execution_mode{mode="dispatch"}'), 3);
     assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_executed_total'), executions);
-    assert.equal(await metricSum(cluster.replicas, 'retry_worker_dispatch_published_total'), executions);
+    const published = await metricSum(cluster.replicas, 'retry_worker_dispatch_published_total');
+    const { rows: terms } = await cluster.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM retry_worker_terms WHERE name = $1',
+      [cluster.baseEnv.ELECTION_NAME],
+    );
+    if (terms[0]!.n === 1) assert.equal(published, executions);
+    else assert.ok(published >= executions, `${published} published, ${executions} executed, ${terms[0]!.n} terms`);
     // status: every replica in dispatch mode, and the executions spread over all three.
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'status', '--json'], {
       env: { ...process.env, DATABASE_URL: cluster.db.url, ELECTION_NAME: cluster.baseEnv.ELECTION_NAME },
