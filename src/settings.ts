@@ -183,7 +183,9 @@ export const SETTINGS = {
     env: 'LEDGER_SUCCESS_HOLD_MS',
     group: 'execution',
     kind: { type: 'int', min: 0, max: 60_000 },
-    default: 50,
+    // A batch holds about 50 ms of handler work (loop/claim-pace.ts) and may wait behind the one before it
+    // (MAX_OPEN_BATCHES): with 50 here, most successes of a fast drain outlived the hold and were written twice.
+    default: 200,
     help: 'a success waits this long for its batch to commit it before it is written to the ledger too (0: at once)',
   },
   defaultMaxAttempts: {
