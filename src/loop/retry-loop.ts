@@ -155,13 +155,15 @@ export class RetryLoop {
     for (const claimed of claim.rows) {
       const row = withoutAttemptAhead(claimed, ahead);
       if (this.held.has(row.uid) || this.releasedDuringClaim.has(row.uid)) {
-        // Its earlier batch lost its rows and had not ended when this claim read the ledger: claim it later.
+        // Its earlier batch had not ended here when this claim read the ledger (it lost its rows, or its COMMIT
+        // was not yet answered): claim it later. Counted as skipped, as every claimed record that does not start.
         if (this.held.has(row.uid)) this.leftHeld = true;
         else this.waker.wake();
         this.log.warn(
           { recordId: row.id },
           'claimed a record whose earlier batch had not ended; leaving it for a later claim',
         );
+        this.deps.metrics.recordsSkipped('earlier-batch-open', 1);
         continue;
       }
       this.held.add(row.uid);
