@@ -135,7 +135,7 @@ export class Execution {
 /**
  * A handler's ctx. An instance of a class rather than an object literal: V8 builds a literal with getters on a
  * slow path, with closures of its own per execution. `signal` and `log` are nonetheless the instance's own,
- * enumerable getters (one descriptor map shared by every instance), so that a wrapper that passes on a copy
+ * enumerable getters (one descriptor each, shared by every instance), so that a wrapper that passes on a copy
  * (`{ ...ctx, log: child }`) still hands over the signal; `isSafe` is an own function, so that it can be taken
  * off the object (`const { isSafe } = ctx`).
  */
@@ -148,18 +148,17 @@ class Context implements HandlerContext {
   readonly isSafe: () => boolean;
   readonly #execution: Execution;
 
-  static readonly #accessors: PropertyDescriptorMap = {
-    signal: {
-      enumerable: true,
-      get(this: Context) {
-        return this.#execution.signal;
-      },
+  // Defined one at a time: one defineProperties with a descriptor map took twice as long (BENCHMARKS, change 43).
+  static readonly #signal: PropertyDescriptor = {
+    enumerable: true,
+    get(this: Context) {
+      return this.#execution.signal;
     },
-    log: {
-      enumerable: true,
-      get(this: Context) {
-        return this.#execution.log;
-      },
+  };
+  static readonly #log: PropertyDescriptor = {
+    enumerable: true,
+    get(this: Context) {
+      return this.#execution.log;
     },
   };
 
@@ -169,7 +168,8 @@ class Context implements HandlerContext {
     this.fencingToken = settings.fencingToken;
     this.replicaId = settings.replicaId;
     this.isSafe = () => execution.isSafe();
-    Object.defineProperties(this, Context.#accessors);
+    Object.defineProperty(this, 'signal', Context.#signal);
+    Object.defineProperty(this, 'log', Context.#log);
   }
 }
 
