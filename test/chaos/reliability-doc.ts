@@ -9,9 +9,12 @@ const STALE_STARTS = `
 A leader whose process is frozen (SIGSTOP, a VM pause) or whose event loop is blocked past the lease ends its
 term as soon as it runs again, but by timers: after a freeze Node first runs the I/O callbacks and promise
 continuations that were ready. The built-in http handler checks \`ctx.isSafe()\` synchronously after its socket
-connects and before it writes the request, so its requests do not leave then; a handler of the user's that
-writes without that check can, and its request reaches the downstream with the old fencing token, which a
-downstream that checks the token refuses. The runs above that count stale-term starts had such a request.
+connects, just before it writes the request, so a request still waiting for its socket then does not leave. A
+freeze that lands between that check and the write (the synchronous code in which Node hands the request to
+the kernel) sends it on resume, and so does a handler of the user's that writes without the check. Either
+request reaches the downstream with the old fencing token, which a downstream that checks the token refuses:
+no check before a write closes that gap, the token does. The runs above that count stale-term starts had
+such a request.
 `;
 
 export interface DocInput {
