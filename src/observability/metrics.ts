@@ -103,7 +103,7 @@ export class Metrics {
     });
     // Series that exist from the start, at 0, so that a rate or an alert over them has a baseline.
     for (const stage of ['fence', 'claim']) this.fencedRejections.labels(stage).inc(0);
-    for (const reason of ['term-ended', 'draining', 'rows-uncertain', 'ledger-failed'])
+    for (const reason of ['term-ended', 'draining', 'rows-uncertain', 'ledger-failed', 'earlier-batch-open'])
       this.skipped.labels(reason).inc(0);
     this.stalls = new Counter({
       name: 'retry_worker_event_loop_stalls_total',

@@ -66,6 +66,9 @@ test(
     assert.equal(s.get('retry_worker_execution_seconds_bucket{le="+Inf",kind="http",outcome="failed"}'), 1);
     assert.equal(s.get('retry_worker_execution_seconds_sum{kind="http",outcome="failed"}'), 400);
     assert.equal(s.get('retry_worker_skipped_total{reason="term-ended"}'), 4);
+    // Every other reason's series exists from the start, at 0.
+    for (const reason of ['draining', 'rows-uncertain', 'ledger-failed', 'earlier-batch-open'])
+      assert.equal(s.get(`retry_worker_skipped_total{reason="${reason}"}`), 0, reason);
     assert.equal(s.get('retry_worker_fenced_rejections_total{stage="claim"}'), 1);
     assert.equal(s.get('retry_worker_kind_executing{kind="email"}'), 2);
 
