@@ -219,7 +219,11 @@ export class DispatchLoop implements TermLoop {
       [...byKind].map(async ([name, list]) => {
         const kind = this.deps.kinds.get(name);
         for (const row of list) {
-          while (kind && !this.limits.tryStart(kind)) await sleep(this.limits.nextTokenInMs(kind));
+          while (kind) {
+            const wait = this.limits.waitToStart(kind);
+            if (wait === 0) break;
+            await sleep(wait);
+          }
           const message = { id: row.id, uid: row.uid, token: row.token, epoch: this.term.epoch };
           confirms.push(
             this.deps.publisher.publish(message).then((confirmed) => {

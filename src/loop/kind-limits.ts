@@ -16,7 +16,7 @@ interface Counts {
  * cluster, exactly. A rate is a token bucket holding one second's worth of starts (at least one).
  *
  * The claim takes no more of a limited kind than can start soon (caps()), the ledger records no more of it
- * ahead than may start (mayRecord()), and a record of it starts only within both limits (mayStart()).
+ * ahead than may start (mayRecord()), and a record of it starts only within both limits (waitToStart()).
  */
 export class KindLimits {
   private readonly counts = new Map<string, Counts>();
@@ -55,16 +55,21 @@ export class KindLimits {
     this.of(kind).ready += delta;
   }
 
-  /** Whether a record of `kind` may start now; if so, takes its token. */
-  tryStart(kind: Kind): boolean {
+  /**
+   * Takes a start of `kind` if its limits allow one now, and returns 0. Else returns how long until they may,
+   * from the same reading of the clock: the ms until its next token (at least 1), or Infinity while it is at
+   * its concurrency limit (an execution's end frees a slot). A wait read from a second reading could be 0 for
+   * a token that arrived in between: its caller would then wait for nothing that wakes it.
+   */
+  waitToStart(kind: Kind): number {
     const c = this.of(kind.name);
-    if (kind.concurrency !== undefined && c.running >= kind.concurrency) return false;
+    if (kind.concurrency !== undefined && c.running >= kind.concurrency) return Number.POSITIVE_INFINITY;
     if (kind.ratePerSecond !== undefined) {
       this.refill(kind, c);
-      if (c.tokens < 1) return false;
+      if (c.tokens < 1) return Math.max(1, Math.ceil(((1 - c.tokens) * 1000) / kind.ratePerSecond));
       c.tokens -= 1;
     }
-    return true;
+    return 0;
   }
 
   started(kind: string): void {
@@ -73,14 +78,6 @@ export class KindLimits {
 
   finished(kind: string): void {
     this.of(kind).running--;
-  }
-
-  /** Milliseconds until `kind` has a token again (0 if it has one, or no rate). */
-  nextTokenInMs(kind: Kind): number {
-    if (kind.ratePerSecond === undefined) return 0;
-    const c = this.of(kind.name);
-    this.refill(kind, c);
-    return c.tokens >= 1 ? 0 : Math.ceil(((1 - c.tokens) * 1000) / kind.ratePerSecond);
   }
 
   /** Running executions by kind, for the status page and metrics. */

@@ -75,31 +75,42 @@ export class StartQueue {
   }
 
   private pump(): void {
-    let waitForTokenMs = Number.POSITIVE_INFINITY;
+    // The soonest token of a kind refused for its rate; a kind at its concurrency limit waits for a finish.
+    let tokenInMs = Number.POSITIVE_INFINITY;
     if (this.parkedReady.length > 0) {
       const parked = this.parkedReady;
       this.parkedReady = [];
       for (const entry of parked) {
-        if (this.pace.running < this.pace.concurrency && this.limits.tryStart(entry.kind)) this.start(entry);
-        else this.parkedReady.push(entry);
+        const wait = this.pace.running < this.pace.concurrency ? this.tryStart(entry) : Number.POSITIVE_INFINITY;
+        if (wait > 0) {
+          this.parkedReady.push(entry);
+          tokenInMs = Math.min(tokenInMs, wait);
+        }
       }
     }
     while (this.pace.running < this.pace.concurrency && this.ready.length > 0) {
       const entry = this.ready.shift()!;
-      if (this.limits.tryStart(entry.kind)) this.start(entry);
-      else this.parkedReady.push(entry);
+      const wait = this.tryStart(entry);
+      if (wait > 0) {
+        this.parkedReady.push(entry);
+        tokenInMs = Math.min(tokenInMs, wait);
+      }
     }
-    for (const entry of this.parkedReady) {
-      waitForTokenMs = Math.min(waitForTokenMs, this.limits.nextTokenInMs(entry.kind) || Number.POSITIVE_INFINITY);
-    }
-    if (Number.isFinite(waitForTokenMs) && this.tokenTimer === undefined) {
+    if (Number.isFinite(tokenInMs) && this.tokenTimer === undefined) {
       this.tokenTimer = setTimeout(() => {
         this.tokenTimer = undefined;
         this.pump();
-      }, waitForTokenMs);
+      }, tokenInMs);
     }
     const waiting = this.waiting.length + this.parkedWaiting.length;
     if (!this.waveInFlight && waiting > 0 && this.ready.length < this.pace.concurrency) void this.writeWave();
+  }
+
+  /** Starts the entry if its kind's limits allow now (returns 0); else returns how long until they may. */
+  private tryStart(entry: Entry): number {
+    const wait = this.limits.waitToStart(entry.kind);
+    if (wait === 0) this.start(entry);
+    return wait;
   }
 
   private start(entry: Entry): void {

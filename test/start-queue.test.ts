@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { resolveConfig } from '../src/config.js';
+import type { ClaimedRow } from '../src/db/claim-records.js';
+import type { Kind } from '../src/executor/kinds.js';
+import { kindRegistry } from '../src/executor/load-handlers.js';
+import type { AttemptLedger } from '../src/loop/attempt-ledger.js';
+import type { Batch, Entry } from '../src/loop/batch.js';
+import { ClaimPace } from '../src/loop/claim-pace.js';
+import { KindLimits } from '../src/loop/kind-limits.js';
+import { StartQueue } from '../src/loop/start-queue.js';
+import { waitFor } from './support/ports.js';
+
+// A kind at its rate waits in the start queue for its next token, and always starts once it comes.
+
+const config = resolveConfig({ databaseUrl: 'postgres://x@127.0.0.1/x' });
+const handle = async () => undefined;
+const kinds = kindRegistry(config, { paced: { handle, ratePerSecond: 4 }, capped: { handle, concurrency: 1 } });
+
+test('waitToStart takes a token and says 0, or says how long: a token at least 1 ms away, a free slot never', () => {
+  let now = 0;
+  const limits = new KindLimits(kinds, () => now);
+  const paced = kinds.get('paced')!;
+  for (let i = 0; i < 4; i++) assert.equal(limits.waitToStart(paced), 0, 'a burst of one second’s worth');
+  assert.equal(limits.waitToStart(paced), 250);
+  now += 249.999;
+  assert.equal(limits.waitToStart(paced), 1, 'a token a hair away is still a wait, never 0');
+  now += 0.001;
+  assert.equal(limits.waitToStart(paced), 0);
+  const capped = kinds.get('capped')!;
+  assert.equal(limits.waitToStart(capped), 0);
+  limits.started('capped');
+  assert.equal(limits.waitToStart(capped), Number.POSITIVE_INFINITY, 'only an execution’s end frees the slot');
+  limits.finished('capped');
+  assert.equal(limits.waitToStart(capped), 0);
+});
+
+test('a record refused for its rate starts when its token comes, even one that came while it was refused', async () => {
+  // Each scenario's clock moves 1 ms (0.004 of a token at 4 a second) every time it is read, and jumps once, by
+  // `jumpMs`, after the fifth record is refused: the jumps sweep the token count at the timer's next look across
+  // 1, so that in some of them the token arrives between two readings of one look. That once left a record
+  // parked with no timer to wake it (its batch held its row, and those of the records beside it, for good).
+  const scenarios = Array.from({ length: 81 }, (_, i) => 230 + i / 4).map(async (jumpMs) => {
+    let now = 0;
+    const clock = () => (now += 1);
+    const started: number[] = [];
+    const batch = { start: (e: Entry) => started.push(e.row.id) > 0, skip: () => undefined } as unknown as Batch;
+    const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
+    const queue = new StartQueue(
+      ledger,
+      new KindLimits(kinds, clock),
+      pino({ level: 'silent' }),
+      new ClaimPace(20, 2_000, clock),
+      () => undefined,
+    );
+    queue.push([1, 2, 3, 4, 5].map((id) => entry(batch, kinds.get('paced')!, id)));
+    await waitFor('the burst of four', async () => (started.length === 4 ? true : undefined), 2_000);
+    await new Promise((resolve) => setImmediate(resolve)); // the fifth is recorded and refused
+    assert.equal(started.length, 4, 'the fifth waits for a token');
+    now += jumpMs;
+    await waitFor(
+      `the fifth record to start (jump ${jumpMs} ms)`,
+      async () => (started.length === 5 ? true : undefined),
+      2_000,
+    );
+  });
+  await Promise.all(scenarios);
+});
+
+function entry(batch: Batch, kind: Kind, id: number): Entry {
+  const row = { id, uid: `uid-${id}`, kind: kind.name, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
+  return { batch, row, kind, attempt: 1, maxAttempts: 3 };
+}
