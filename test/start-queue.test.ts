@@ -72,3 +72,29 @@ function entry(batch: Batch, kind: Kind, id: number): Entry {
   const row = { id, uid: `uid-${id}`, kind: kind.name, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
   return { batch, row, kind, attempt: 1, maxAttempts: 3 };
 }
+
+test('a kind whose token comes sooner is not held to the timer of a slower kind', async () => {
+  const limits = kindRegistry(config, {
+    slow: { handle, ratePerSecond: 0.5 },
+    fast: { handle, ratePerSecond: 4 },
+  });
+  const clock = () => performance.now();
+  const started: string[] = [];
+  const batch = { start: (e: Entry) => started.push(e.row.uid) > 0, skip: () => undefined } as unknown as Batch;
+  const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
+  const queue = new StartQueue(
+    ledger,
+    new KindLimits(limits, clock),
+    pino({ level: 'silent' }),
+    new ClaimPace(20, 2_000, clock),
+    () => undefined,
+  );
+  // The slow kind's second record waits 2 s for its token, the fast kind's fifth 250 ms.
+  queue.push([1, 2].map((id) => entry(batch, limits.get('slow')!, id)));
+  queue.push([3, 4, 5, 6, 7].map((id) => entry(batch, limits.get('fast')!, id)));
+  await waitFor('all seven to start', async () => (started.length === 7 ? true : undefined), 5_000);
+  assert.ok(
+    started.indexOf('uid-7') < started.indexOf('uid-2'),
+    `the fast kind's fifth started before the slow kind's second: ${started.join(' ')}`,
+  );
+});

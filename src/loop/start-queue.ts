@@ -25,6 +25,8 @@ export class StartQueue {
   private waveInFlight = false;
   private startedSinceWave = 0;
   private tokenTimer: NodeJS.Timeout | undefined;
+  /** When the token timer fires (performance.now()); a kind whose token comes sooner sets it sooner. */
+  private tokenTimerAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly ledger: AttemptLedger,
@@ -66,6 +68,7 @@ export class StartQueue {
   skipAll(reason: string): void {
     clearTimeout(this.tokenTimer);
     this.tokenTimer = undefined;
+    this.tokenTimerAt = Number.POSITIVE_INFINITY;
     const waiting = [...this.parkedWaiting, ...this.waiting.drain()];
     const ready = [...this.parkedReady, ...this.ready.drain()];
     this.parkedWaiting = [];
@@ -96,9 +99,13 @@ export class StartQueue {
         tokenInMs = Math.min(tokenInMs, wait);
       }
     }
-    if (Number.isFinite(tokenInMs) && this.tokenTimer === undefined) {
+    const tokenAt = performance.now() + tokenInMs;
+    if (tokenAt < this.tokenTimerAt) {
+      clearTimeout(this.tokenTimer);
+      this.tokenTimerAt = tokenAt;
       this.tokenTimer = setTimeout(() => {
         this.tokenTimer = undefined;
+        this.tokenTimerAt = Number.POSITIVE_INFINITY;
         this.pump();
       }, tokenInMs);
     }
