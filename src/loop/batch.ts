@@ -7,7 +7,7 @@ import { Execution } from '../executor/execute-record.js';
 import type { Kind } from '../executor/kinds.js';
 import { endAttemptSpan, startAttemptSpan, withSpan } from '../observability/attempt-span.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics, SkipReason } from '../observability/metrics.js';
 import type { Timings } from '../timings.js';
 import type { AttemptLedger } from './attempt-ledger.js';
 import { classify, type ExecutionOutcome } from './attempts.js';
@@ -63,7 +63,7 @@ export class Batch {
   private readonly completions: Completion[] = [];
   private readonly discards: number[] = [];
   private readonly executions = new Set<Execution>();
-  private readonly skipped = new Map<string, number>();
+  private readonly skipped = new Map<SkipReason, number>();
   /** Records an operator cancelled while this batch holds them (`retry-worker cancel`). */
   private readonly cancelled = new Set<number>();
   private readonly successes: HeldSuccesses;
@@ -200,7 +200,7 @@ export class Batch {
   }
 
   /** The entry will not run now: its row is left as it was, and its ledger row (if any) is deleted. */
-  skip(entry: Entry, reason: string): void {
+  skip(entry: Entry, reason: SkipReason): void {
     if (entry.ledgerId !== undefined) this.discards.push(entry.ledgerId);
     this.skipped.set(reason, (this.skipped.get(reason) ?? 0) + 1);
     this.deps.metrics.recordsSkipped(reason, 1);

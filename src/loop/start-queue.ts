@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { SkipReason } from '../observability/metrics.js';
 import type { AttemptLedger } from './attempt-ledger.js';
 import type { Entry } from './batch.js';
 import type { ClaimPace } from './claim-pace.js';
@@ -65,7 +66,7 @@ export class StartQueue {
   }
 
   /** Every record not started yet is left alone (its row stays as it was with its batch). */
-  skipAll(reason: string): void {
+  skipAll(reason: SkipReason): void {
     clearTimeout(this.tokenTimer);
     this.tokenTimer = undefined;
     this.tokenTimerAt = Number.POSITIVE_INFINITY;
@@ -173,7 +174,7 @@ export class StartQueue {
     this.pump();
   }
 
-  private dequeued(entry: Entry, recorded: boolean, reason: string): void {
+  private dequeued(entry: Entry, recorded: boolean, reason: SkipReason): void {
     this.limits.queued(entry.kind.name, -1);
     if (recorded) this.limits.recorded(entry.kind.name, -1);
     entry.batch.skip(entry, reason);

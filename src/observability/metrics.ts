@@ -5,6 +5,15 @@ import { registerStateGauges, type StateSources } from './state-gauges.js';
 
 export type { ExecutionFinished };
 export type FencedStage = 'fence' | 'claim';
+/** Why a claimed record was not started (skipped_total's reason): every one has its series from the start. */
+export const SKIP_REASONS = [
+  'term-ended',
+  'draining',
+  'rows-uncertain',
+  'ledger-failed',
+  'earlier-batch-open',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -103,8 +112,7 @@ export class Metrics {
     });
     // Series that exist from the start, at 0, so that a rate or an alert over them has a baseline.
     for (const stage of ['fence', 'claim']) this.fencedRejections.labels(stage).inc(0);
-    for (const reason of ['term-ended', 'draining', 'rows-uncertain', 'ledger-failed', 'earlier-batch-open'])
-      this.skipped.labels(reason).inc(0);
+    for (const reason of SKIP_REASONS) this.skipped.labels(reason).inc(0);
     this.stalls = new Counter({
       name: 'retry_worker_event_loop_stalls_total',
       help: 'event-loop stalls past the row-lock margin (the term ends; in dispatch mode the handlers running abort)',
@@ -149,7 +157,7 @@ export class Metrics {
     this.recent.add(execution);
   }
 
-  recordsSkipped(reason: string, count: number): void {
+  recordsSkipped(reason: SkipReason, count: number): void {
     this.skipped.inc({ reason }, count);
   }
 
