@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../src/async.js';
 import { resolveConfig } from '../src/config.js';
 import { isRecordLocked } from '../src/db/is-record-locked.js';
 import { DemoSink } from '../src/demo/demo-sink.js';
@@ -293,4 +294,33 @@ test('a capped kind beside a backlog: the leader claims the backlog again at onc
     // would leave the backlog pending past the wait above.
     { settings: { pollIntervalMs: 3_600_000, concurrency: 10 } },
   );
+});
+
+test('a kind claimed up to its cap is claimed again once it has room, not at the next poll', async () => {
+  const succeeded = async (ids: number[]) =>
+    (
+      await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM failed_records WHERE id = ANY($1) AND status = 'succeeded'`,
+        [ids],
+      )
+    ).rows[0]!.n === ids.length;
+  // Each claim takes at most the kind's cap (2 running at once; a burst of 4), which is not its whole share of
+  // the batch, so the loop then waits for its poll, an hour away, and nothing is inserted to NOTIFY it: only a
+  // wake when the kind has room again (a record of it ended, or started within its rate) claims the rest. Each
+  // kind runs alone (the other's claims would take it along), and each execution lasts 50 ms, so that the claim
+  // a wake brings runs while its kind's records still do.
+  for (const [kind, policy] of [
+    ['two-at-once', { concurrency: 2 }],
+    ['four-a-second', { ratePerSecond: 4 }],
+  ] as const) {
+    const ids = await insert(kind, 10);
+    await withWorker(
+      db,
+      `cap-room-${kind}`,
+      { [kind]: { handle: () => sleep(50), ...policy } },
+      async () =>
+        waitFor(`every ${kind} record to run`, async () => ((await succeeded(ids)) ? true : undefined), 30_000),
+      { settings: { pollIntervalMs: 3_600_000, concurrency: 10 } },
+    );
+  }
 });

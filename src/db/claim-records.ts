@@ -190,12 +190,11 @@ export function claimSql(dispatch: boolean, lock = true): string {
 
 /**
  * Whether a claim may have left due records behind because it took all it asked for: some kind returned its
- * whole share, and that share was set by the batch's size, not by the kind's cap (a capped kind gets more only
- * once its running records end, and their batch's end wakes the loop).
+ * whole share, and that share was set by the batch's size, not by the kind's cap (a capped kind gets more once
+ * it has room again: KindLimits.claimed).
  */
 export function tookWholeShare(rows: readonly ClaimedRow[], caps: ReadonlyMap<string, number>): boolean {
-  const taken = new Map<string, number>();
-  for (const row of rows) taken.set(row.kind, (taken.get(row.kind) ?? 0) + 1);
+  const taken = countByKind(rows);
   return rows.some(
     (row) =>
       row.kindShare !== undefined &&
@@ -205,3 +204,10 @@ export function tookWholeShare(rows: readonly ClaimedRow[], caps: ReadonlyMap<st
 }
 
 const CLAIM = new PreparedSql('retry_worker_claim', CLAIM_TYPES, claimSql(false));
+
+/** How many of `rows` are of each kind. */
+export function countByKind(rows: readonly { kind: string }[]): Map<string, number> {
+  const taken = new Map<string, number>();
+  for (const row of rows) taken.set(row.kind, (taken.get(row.kind) ?? 0) + 1);
+  return taken;
+}

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { countByKind } from '../db/claim-records.js';
 import type { Kind, KindRegistry } from '../executor/kinds.js';
 
 interface Counts {
@@ -20,6 +21,8 @@ interface Counts {
  */
 export class KindLimits {
   private readonly counts = new Map<string, Counts>();
+  /** Limited kinds whose whole cap a claim took (more of them may be due), until one has room again. */
+  private readonly capped = new Set<string>();
 
   constructor(
     private readonly kinds: KindRegistry,
@@ -28,15 +31,28 @@ export class KindLimits {
 
   /** How many more records of each limited kind a claim may take now. */
   caps(): Map<string, number> {
-    const caps = new Map<string, number>();
-    for (const kind of this.kinds.limited()) {
-      const c = this.of(kind.name);
-      let cap = Number.POSITIVE_INFINITY;
-      if (kind.concurrency !== undefined) cap = kind.concurrency - c.running - c.queued;
-      if (kind.ratePerSecond !== undefined) cap = Math.min(cap, Math.ceil(burstOf(kind)) - c.queued);
-      caps.set(kind.name, Math.max(0, cap));
+    return new Map(this.kinds.limited().map((kind) => [kind.name, this.capOf(kind)]));
+  }
+
+  /**
+   * What a claim with `caps` took: a limited kind that got its whole cap may have more due, which the claim
+   * could not take. Such a kind is claimed again once it has room (roomAgain()), not at the loop's next poll.
+   */
+  claimed(rows: readonly { kind: string }[], caps: ReadonlyMap<string, number>): void {
+    const taken = countByKind(rows);
+    for (const [kind, cap] of caps) {
+      if (cap > 0 && (taken.get(kind) ?? 0) >= cap) this.capped.add(kind);
+      else if (cap > 0) this.capped.delete(kind);
     }
-    return caps;
+  }
+
+  /** Whether `kind` had its whole cap claimed and has room again: true once, then the loop claims it. */
+  roomAgain(kind: string): boolean {
+    if (!this.capped.has(kind)) return false;
+    const registered = this.kinds.get(kind);
+    if (!registered || this.capOf(registered) === 0) return false;
+    this.capped.delete(kind);
+    return true;
   }
 
   queued(kind: string, delta: number): void {
@@ -89,6 +105,15 @@ export class KindLimits {
     const now = this.clock();
     c.tokens = Math.min(burstOf(kind), c.tokens + ((now - c.refilledAt) * kind.ratePerSecond!) / 1000);
     c.refilledAt = now;
+  }
+
+  /** How many more records of `kind` a claim may take now: within its concurrency, and its rate's burst. */
+  private capOf(kind: Kind): number {
+    const c = this.of(kind.name);
+    let cap = Number.POSITIVE_INFINITY;
+    if (kind.concurrency !== undefined) cap = kind.concurrency - c.running - c.queued;
+    if (kind.ratePerSecond !== undefined) cap = Math.min(cap, Math.ceil(burstOf(kind)) - c.queued);
+    return Math.max(0, cap);
   }
 
   private of(kind: string): Counts {

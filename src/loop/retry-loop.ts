@@ -45,11 +45,11 @@ export interface RetryLoopDeps {
  *
  * Claims a batch (one transaction, its rows locked until it completes) whenever fewer than MAX_OPEN_BATCHES are
  * open and fewer than ClaimPace.ahead records wait to start; otherwise, and when the queue looks empty, sleeps
- * until NOTIFY, the poll interval, a batch ending or (while it waits for room) a record starting. Claimed
- * records wait in one StartQueue, in claim order, and start once their attempt is in the ledger, and only if, at
- * that instant, the term is safe and their batch's rows are certainly still locked. When the term ends or the
- * loop drains, nothing new starts; started executions finish under their held rows, and the loop returns once
- * every batch has ended.
+ * until NOTIFY, the poll interval, a batch ending, a record starting (while it waits for room), or a kind whose
+ * whole cap it claimed having room again. Claimed records wait in one StartQueue, in claim order, and start once
+ * their attempt is in the ledger, and only if, at that instant, the term is safe and their batch's rows are
+ * certainly still locked. When the term ends or the loop drains, nothing new starts; started executions finish
+ * under their held rows, and the loop returns once every batch has ended.
  */
 export class RetryLoop {
   private readonly draining = new AbortController();
@@ -91,7 +91,7 @@ export class RetryLoop {
     this.ledger = new AttemptLedger(pool, term.epoch, replicaId, timings.databaseTimeoutMs, log, this.contact, clock);
     this.limits = new KindLimits(deps.kinds, clock);
     this.pace = new ClaimPace(execution.concurrency, claim.batchSize, clock);
-    this.queue = new StartQueue(this.ledger, this.limits, log, this.pace, () => this.roomMade());
+    this.queue = new StartQueue(this.ledger, this.limits, log, this.pace, (capFreed) => this.roomMade(capFreed));
     this.batchDeps = {
       term,
       ledger: this.ledger,
@@ -104,11 +104,8 @@ export class RetryLoop {
       onExecutionEnded: (kind) => this.queue.finished(kind),
       onEnded: (batch) => this.batchEnded(batch),
     };
-    this.rules = {
-      kinds: deps.kinds,
-      defaultMaxAttempts: execution.defaultMaxAttempts,
-      payloadMaxBytes: claim.payloadMaxBytes,
-    };
+    const { defaultMaxAttempts } = execution;
+    this.rules = { kinds: deps.kinds, defaultMaxAttempts, payloadMaxBytes: claim.payloadMaxBytes };
     this.stallWatch = new StallWatch(deps.clock, timings.stallLimitMs, (stalledMs) => this.stalled(stalledMs));
   }
 
@@ -128,11 +125,7 @@ export class RetryLoop {
       for (const batch of this.batches)
         batch.abort(new ExecutionAborted('shutdown', `shutdown: in-flight execution aborted after ${timeoutMs} ms`));
     }, timeoutMs);
-    try {
-      await this.running;
-    } finally {
-      clearTimeout(timer);
-    }
+    await Promise.resolve(this.running).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -147,6 +140,7 @@ export class RetryLoop {
     let { ahead } = claim;
     this.deps.metrics.claimed(claim.rows.length);
     this.pace.claimed(claim.rows);
+    this.limits.claimed(claim.rows, args.caps);
     if (!claim.session) return false;
     const batch = new Batch(this.batchDeps, claim.session);
     this.batches.add(batch);
@@ -275,9 +269,12 @@ export class RetryLoop {
     return this.batches.size < this.deps.claim.maxOpenBatches && this.queue.length < this.pace.ahead;
   }
 
-  /** A record started: a loop waiting for room claims now, not once a batch ends (the slots would idle meanwhile). */
-  private roomMade(): void {
-    if (this.waitingForRoom && this.hasRoom()) this.waker.wake();
+  /**
+   * A record started or an execution ended: a loop waiting for room claims now, not once a batch ends (the slots
+   * would idle meanwhile); so does one waiting for its poll, once a kind whose whole cap it claimed has room.
+   */
+  private roomMade(capFreed: boolean): void {
+    if (capFreed || (this.waitingForRoom && this.hasRoom())) this.waker.wake();
   }
 
   private stalled(stalledMs: number): void {

@@ -35,8 +35,11 @@ export class StartQueue {
     private readonly log: Logger,
     /** Told of every execution's start and end (it sizes the claims); it counts the running executions. */
     private readonly pace: ClaimPace,
-    /** A record left the queue (started, or skipped): the loop may have room to claim again. */
-    private readonly onStarted: () => void,
+    /**
+     * A record started, or an execution ended: the loop may have room to claim again. `capFreed`: its kind had
+     * its whole cap claimed, and has room again (KindLimits.roomAgain).
+     */
+    private readonly onRoom: (capFreed: boolean) => void,
   ) {}
 
   /** Records claimed and waiting to start (ledgered or not). */
@@ -62,6 +65,7 @@ export class StartQueue {
   finished(kind: string): void {
     this.pace.finished();
     this.limits.finished(kind);
+    this.onRoom(this.limits.roomAgain(kind));
     this.pump();
   }
 
@@ -123,13 +127,14 @@ export class StartQueue {
 
   private start(entry: Entry): void {
     this.startedSinceWave++;
-    this.onStarted();
     this.limits.queued(entry.kind.name, -1);
     this.limits.recorded(entry.kind.name, -1);
     if (entry.batch.start(entry)) {
       this.pace.started(entry.row.payloadBytes);
       this.limits.started(entry.kind.name);
     }
+    // After its count of running executions has moved: a start makes room only within a rate's burst.
+    this.onRoom(this.limits.roomAgain(entry.kind.name));
   }
 
   private async writeWave(): Promise<void> {
