@@ -20,6 +20,10 @@ import type { DatabaseContact } from './database-contact.js';
 export class AttemptLedger {
   private queued: FinishedAttempt[] = [];
   private writing: Promise<void> | undefined;
+  /** Outcomes queued by finish(), and those whose write has ended (written, or failed and logged), in order. */
+  private outcomesQueued = 0;
+  private outcomesWritten = 0;
+  private flushes: { upTo: number; resolve: () => void }[] = [];
   private startsQueued: { start: AttemptStart; resolve: (id: number) => void; reject: (err: unknown) => void }[] = [];
   private startsWriting: Promise<void> | undefined;
   /** A row was written ahead of a claim that locked nothing: no more are, until a claim locks records. */
@@ -111,12 +115,18 @@ export class AttemptLedger {
   /** Queues an outcome. Outcomes that arrive in one turn of the event loop, or while a write runs, go together. */
   finish(attempt: FinishedAttempt): void {
     this.queued.push(attempt);
+    this.outcomesQueued++;
     this.writing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeQueued());
   }
 
-  /** Resolves once every outcome queued so far is written (or its write failed and was logged). */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+  /**
+   * Resolves once every outcome queued so far is written (or its write failed and was logged). Outcomes queued
+   * later do not hold it up: under a steady stream of them the writes never pause, and a batch that rolls back
+   * waits here before it ends.
+   */
+  flush(): Promise<void> {
+    if (this.outcomesWritten >= this.outcomesQueued) return Promise.resolve();
+    return new Promise((resolve) => this.flushes.push({ upTo: this.outcomesQueued, resolve }));
   }
 
   /** Deletes the rows of attempts that never started (a failed delete is logged: they count as attempts). */
@@ -172,6 +182,12 @@ export class AttemptLedger {
               'could not record attempt outcomes in the ledger; the next claim counts them as unfinished',
             ),
           );
+        this.outcomesWritten += batch.length;
+        const flushes = this.flushes;
+        this.flushes = [];
+        for (const f of flushes)
+          if (f.upTo <= this.outcomesWritten) f.resolve();
+          else this.flushes.push(f);
       }
     } finally {
       this.writing = undefined;
