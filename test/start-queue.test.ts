@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config.js';
 import type { ClaimedRow } from '../src/db/claim-records.js';
-import type { Kind } from '../src/executor/kinds.js';
+import type { KindRegistry } from '../src/executor/kinds.js';
 import { kindRegistry } from '../src/executor/load-handlers.js';
 import type { AttemptLedger } from '../src/loop/attempt-ledger.js';
 import type { Batch, Entry } from '../src/loop/batch.js';
@@ -44,17 +44,8 @@ test('a record refused for its rate starts when its token comes, even one that c
   const scenarios = Array.from({ length: 81 }, (_, i) => 230 + i / 4).map(async (jumpMs) => {
     let now = 0;
     const clock = () => (now += 1);
-    const started: number[] = [];
-    const batch = { start: (e: Entry) => started.push(e.row.id) > 0, skip: () => undefined } as unknown as Batch;
-    const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
-    const queue = new StartQueue(
-      ledger,
-      new KindLimits(kinds, clock),
-      pino({ level: 'silent' }),
-      new ClaimPace(20, 2_000, clock),
-      () => undefined,
-    );
-    queue.push([1, 2, 3, 4, 5].map((id) => entry(batch, kinds.get('paced')!, id)));
+    const { queue, started, entry } = startQueue(kinds, clock);
+    queue.push([1, 2, 3, 4, 5].map((id) => entry('paced', id)));
     await waitFor('the burst of four', async () => (started.length === 4 ? true : undefined), 2_000);
     await new Promise((resolve) => setImmediate(resolve)); // the fifth is recorded and refused
     assert.equal(started.length, 4, 'the fifth waits for a token');
@@ -68,9 +59,27 @@ test('a record refused for its rate starts when its token comes, even one that c
   await Promise.all(scenarios);
 });
 
-function entry(batch: Batch, kind: Kind, id: number): Entry {
-  const row = { id, uid: `uid-${id}`, kind: kind.name, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
-  return { batch, row, kind, attempt: 1, maxAttempts: 3 };
+/**
+ * A start queue over `registry` whose records start as soon as it lets them (`started`, their ids in order),
+ * with a ledger that records every wave at once: the queue's own logic, nothing else.
+ */
+function startQueue(registry: KindRegistry, clock: () => number) {
+  const started: number[] = [];
+  const batch = { start: (e: Entry) => started.push(e.row.id) > 0, skip: () => undefined } as unknown as Batch;
+  const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
+  const limits = new KindLimits(registry, clock);
+  const queue = new StartQueue(
+    ledger,
+    limits,
+    pino({ level: 'silent' }),
+    new ClaimPace(20, 2_000, clock),
+    () => undefined,
+  );
+  const entry = (kind: string, id: number): Entry => {
+    const row = { id, uid: `uid-${id}`, kind, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
+    return { batch, row, kind: registry.get(kind)!, attempt: 1, maxAttempts: 3 };
+  };
+  return { queue, started, entry };
 }
 
 test('a kind whose token comes sooner is not held to the timer of a slower kind', async () => {
@@ -78,23 +87,13 @@ test('a kind whose token comes sooner is not held to the timer of a slower kind'
     slow: { handle, ratePerSecond: 0.5 },
     fast: { handle, ratePerSecond: 4 },
   });
-  const clock = () => performance.now();
-  const started: string[] = [];
-  const batch = { start: (e: Entry) => started.push(e.row.uid) > 0, skip: () => undefined } as unknown as Batch;
-  const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
-  const queue = new StartQueue(
-    ledger,
-    new KindLimits(limits, clock),
-    pino({ level: 'silent' }),
-    new ClaimPace(20, 2_000, clock),
-    () => undefined,
-  );
+  const { queue, started, entry } = startQueue(limits, () => performance.now());
   // The slow kind's second record waits 2 s for its token, the fast kind's fifth 250 ms.
-  queue.push([1, 2].map((id) => entry(batch, limits.get('slow')!, id)));
-  queue.push([3, 4, 5, 6, 7].map((id) => entry(batch, limits.get('fast')!, id)));
+  queue.push([1, 2].map((id) => entry('slow', id)));
+  queue.push([3, 4, 5, 6, 7].map((id) => entry('fast', id)));
   await waitFor('all seven to start', async () => (started.length === 7 ? true : undefined), 5_000);
   assert.ok(
-    started.indexOf('uid-7') < started.indexOf('uid-2'),
+    started.indexOf(7) < started.indexOf(2),
     `the fast kind's fifth started before the slow kind's second: ${started.join(' ')}`,
   );
 });
