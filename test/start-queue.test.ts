@@ -36,6 +36,28 @@ test('waitToStart takes a token and says 0, or says how long: a token at least 1
   assert.equal(limits.waitToStart(capped), 0);
 });
 
+test('a rate caps a claim at the tokens it has now; roomInMs() says when the next one comes', () => {
+  let now = 0;
+  const limits = new KindLimits(kinds, () => now);
+  const paced = kinds.get('paced')!;
+  assert.equal(limits.caps().get('paced'), 4, 'a full bucket: one second’s worth');
+  limits.claimed([{ kind: 'paced' }, { kind: 'paced' }, { kind: 'paced' }, { kind: 'paced' }], limits.caps());
+  limits.queued('paced', 4);
+  assert.equal(limits.caps().get('paced'), 0, 'the claimed four will take every token');
+  for (let i = 0; i < 4; i++) {
+    assert.equal(limits.waitToStart(paced), 0);
+    limits.queued('paced', -1);
+  }
+  assert.equal(limits.caps().get('paced'), 0, 'no token: a record claimed now would wait, holding its batch');
+  assert.equal(limits.roomInMs(), 250, 'the loop claims again when the next token comes');
+  now += 250;
+  assert.equal(limits.caps().get('paced'), 1);
+  limits.claimed([], limits.caps());
+  assert.equal(limits.roomInMs(), Number.POSITIVE_INFINITY, 'a claim that found none due ends the wait for it');
+  limits.claimed([{ kind: 'capped' }], limits.caps());
+  assert.equal(limits.roomInMs(), Number.POSITIVE_INFINITY, 'a kind at its concurrency waits for an end, no timer');
+});
+
 test('a record refused for its rate starts when its token comes, even one that came while it was refused', async () => {
   // Each scenario's clock moves 1 ms (0.004 of a token at 4 a second) every time it is read, and jumps once, by
   // `jumpMs`, after the fifth record is refused: the jumps sweep the token count at the timer's next look across

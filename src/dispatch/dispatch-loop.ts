@@ -110,7 +110,8 @@ export class DispatchLoop implements TermLoop {
             refillWaitMs = Math.min(refillWaitMs * 2, claim.pollIntervalMs);
           } else {
             refillWaitMs = Math.min(REFILL_CHECK_MS, claim.pollIntervalMs);
-            if (round === 'idle') await this.waker.wait(claim.pollIntervalMs, stop);
+            // A kind held to its rate's tokens is chosen again when it has one, not at the next poll.
+            if (round === 'idle') await this.waker.wait(Math.min(claim.pollIntervalMs, this.limits.roomInMs()), stop);
           }
         } catch (err) {
           if (err instanceof FencedError) {
@@ -193,6 +194,7 @@ export class DispatchLoop implements TermLoop {
         'dispatch',
       );
       healthy = true;
+      this.limits.claimed(rows, caps);
       return rows;
     } catch (err) {
       healthy = err instanceof FencedError;

@@ -16,7 +16,7 @@ interface Counts {
  * Each kind's concurrency and rate limits, kept on the leader, which alone executes: so they hold across the
  * cluster, exactly. A rate is a token bucket holding one second's worth of starts (at least one).
  *
- * The claim takes no more of a limited kind than can start soon (caps()), the ledger records no more of it
+ * The claim takes no more of a limited kind than can start now (caps()), the ledger records no more of it
  * ahead than may start (mayRecord()), and a record of it starts only within both limits (waitToStart()).
  */
 export class KindLimits {
@@ -36,7 +36,8 @@ export class KindLimits {
 
   /**
    * What a claim with `caps` took: a limited kind that got its whole cap may have more due, which the claim
-   * could not take. Such a kind is claimed again once it has room (roomAgain()), not at the loop's next poll.
+   * could not take. Such a kind is claimed again once it has room, not at the loop's next poll: after an
+   * execution's end (roomAgain()), or when its rate has a token (roomInMs()).
    */
   claimed(rows: readonly { kind: string }[], caps: ReadonlyMap<string, number>): void {
     const taken = countByKind(rows);
@@ -53,6 +54,23 @@ export class KindLimits {
     if (!registered || this.capOf(registered) === 0) return false;
     this.capped.delete(kind);
     return true;
+  }
+
+  /**
+   * Milliseconds until a kind whose whole cap a claim took has a token for one more record (at least 1), for the
+   * loop's wait; Infinity if none waits on its rate (one at its concurrency limit waits for an execution's end).
+   */
+  roomInMs(): number {
+    let ms = Number.POSITIVE_INFINITY;
+    for (const name of this.capped) {
+      const kind = this.kinds.get(name);
+      if (kind?.ratePerSecond === undefined) continue;
+      const c = this.of(name);
+      if (kind.concurrency !== undefined && c.running + c.queued >= kind.concurrency) continue;
+      this.refill(kind, c);
+      ms = Math.min(ms, Math.max(1, Math.ceil(((c.queued + 1 - c.tokens) * 1000) / kind.ratePerSecond)));
+    }
+    return ms;
   }
 
   queued(kind: string, delta: number): void {
@@ -107,12 +125,19 @@ export class KindLimits {
     c.refilledAt = now;
   }
 
-  /** How many more records of `kind` a claim may take now: within its concurrency, and its rate's burst. */
+  /**
+   * How many more records of `kind` a claim may take now: within its concurrency, and the tokens its rate has
+   * now, less those its claimed records will take. A record claimed to wait for a token would hold its batch,
+   * and with it every other kind's rows in that batch, until the token came.
+   */
   private capOf(kind: Kind): number {
     const c = this.of(kind.name);
     let cap = Number.POSITIVE_INFINITY;
     if (kind.concurrency !== undefined) cap = kind.concurrency - c.running - c.queued;
-    if (kind.ratePerSecond !== undefined) cap = Math.min(cap, Math.ceil(burstOf(kind)) - c.queued);
+    if (kind.ratePerSecond !== undefined) {
+      this.refill(kind, c);
+      cap = Math.min(cap, Math.floor(c.tokens) - c.queued);
+    }
     return Math.max(0, cap);
   }
 

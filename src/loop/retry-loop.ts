@@ -226,7 +226,7 @@ export class RetryLoop {
           retryMs = Math.min(retryMs * 2, claim.pollIntervalMs);
           continue;
         }
-        if (!full) await this.waker.wait(claim.pollIntervalMs, stopClaiming);
+        if (!full) await this.waker.wait(Math.min(claim.pollIntervalMs, this.limits.roomInMs()), stopClaiming);
       }
       this.queue.skipAll(this.draining.signal.aborted ? 'draining' : 'term-ended');
       await this.settled();

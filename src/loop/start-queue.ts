@@ -36,8 +36,8 @@ export class StartQueue {
     /** Told of every execution's start and end (it sizes the claims); it counts the running executions. */
     private readonly pace: ClaimPace,
     /**
-     * A record started, or an execution ended: the loop may have room to claim again. `capFreed`: its kind had
-     * its whole cap claimed, and has room again (KindLimits.roomAgain).
+     * A record started, or an execution ended: the loop may have room to claim again. `capFreed`: the execution's
+     * kind had its whole cap claimed, and has room again (KindLimits.roomAgain).
      */
     private readonly onRoom: (capFreed: boolean) => void,
   ) {}
@@ -133,8 +133,8 @@ export class StartQueue {
       this.pace.started(entry.row.payloadBytes);
       this.limits.started(entry.kind.name);
     }
-    // After its count of running executions has moved: a start makes room only within a rate's burst.
-    this.onRoom(this.limits.roomAgain(entry.kind.name));
+    // A start frees no cap (its kind's concurrency and tokens count it as it leaves the queue), but maybe room.
+    this.onRoom(false);
   }
 
   private async writeWave(): Promise<void> {
