@@ -172,7 +172,8 @@ export class DispatchLoop implements TermLoop {
     redeliverAfterMs: number,
   ): Promise<DispatchedRow[]> {
     const { pool, timings, electionName, lockKey, claim, kinds } = this.deps;
-    const caps = this.limits.caps();
+    const byLimits = this.limits.caps();
+    const caps = new Map(byLimits);
     for (const kind of kinds.limited())
       if (kind.concurrency !== undefined)
         caps.set(kind.name, Math.min(caps.get(kind.name) ?? limit, kind.concurrency - (inFlight.get(kind.name) ?? 0)));
@@ -194,7 +195,9 @@ export class DispatchLoop implements TermLoop {
         'dispatch',
       );
       healthy = true;
-      this.limits.claimed(rows, caps);
+      // Told of its own caps only: a kind held by its messages in flight is not one whose next token should
+      // bring a round (it would come at once, round after round, while they stay in flight).
+      this.limits.claimed(rows, byLimits);
       return rows;
     } catch (err) {
       healthy = err instanceof FencedError;
