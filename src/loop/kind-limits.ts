@@ -67,8 +67,7 @@ export class KindLimits {
       if (kind?.ratePerSecond === undefined) continue;
       const c = this.of(name);
       if (kind.concurrency !== undefined && c.running + c.queued >= kind.concurrency) continue;
-      this.refill(kind, c);
-      ms = Math.min(ms, Math.max(1, Math.ceil(((c.queued + 1 - c.tokens) * 1000) / kind.ratePerSecond)));
+      ms = Math.min(ms, Math.max(1, this.msUntilTokens(kind, c, c.queued + 1)));
     }
     return ms;
   }
@@ -99,8 +98,8 @@ export class KindLimits {
     const c = this.of(kind.name);
     if (kind.concurrency !== undefined && c.running >= kind.concurrency) return Number.POSITIVE_INFINITY;
     if (kind.ratePerSecond !== undefined) {
-      this.refill(kind, c);
-      if (c.tokens < 1) return Math.max(1, Math.ceil(((1 - c.tokens) * 1000) / kind.ratePerSecond));
+      const wait = this.msUntilTokens(kind, c, 1);
+      if (wait > 0) return wait;
       c.tokens -= 1;
     }
     return 0;
@@ -123,6 +122,13 @@ export class KindLimits {
     const now = this.clock();
     c.tokens = Math.min(burstOf(kind), c.tokens + ((now - c.refilledAt) * kind.ratePerSecond!) / 1000);
     c.refilledAt = now;
+  }
+
+  /** Refills `kind`'s bucket; then 0 if it holds `tokens`, else the ms until it does (at least 1). */
+  private msUntilTokens(kind: Kind, c: Counts, tokens: number): number {
+    this.refill(kind, c);
+    if (c.tokens >= tokens) return 0;
+    return Math.max(1, Math.ceil(((tokens - c.tokens) * 1000) / kind.ratePerSecond!));
   }
 
   /**
