@@ -1,22 +1,33 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config.js';
 import type { ClaimedRow } from '../src/db/claim-records.js';
 import type { KindRegistry } from '../src/executor/kinds.js';
 import { kindRegistry } from '../src/executor/load-handlers.js';
-import type { AttemptLedger } from '../src/loop/attempt-ledger.js';
+import { AttemptLedger } from '../src/loop/attempt-ledger.js';
 import type { Batch, Entry } from '../src/loop/batch.js';
 import { ClaimPace } from '../src/loop/claim-pace.js';
+import { DatabaseContact } from '../src/loop/database-contact.js';
 import { KindLimits } from '../src/loop/kind-limits.js';
 import { StartQueue } from '../src/loop/start-queue.js';
 import { waitFor } from './support/ports.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 
 // A kind at its rate waits in the start queue for its next token, and always starts once it comes.
 
 const config = resolveConfig({ databaseUrl: 'postgres://x@127.0.0.1/x' });
 const handle = async () => undefined;
 const kinds = kindRegistry(config, { paced: { handle, ratePerSecond: 4 }, capped: { handle, concurrency: 1 } });
+
+// The queue writes its waves to a real ledger; the batch stands in for the claim's transaction and only notes
+// which records it was asked to start.
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+});
+after(() => db.drop());
 
 test('waitToStart takes a token and says 0, or says how long: a token at least 1 ms away, a free slot never', () => {
   let now = 0;
@@ -67,9 +78,11 @@ test('a record refused for its rate starts when its token comes, even one that c
     let now = 0;
     const clock = () => (now += 1);
     const { queue, started, entry } = startQueue(kinds, clock);
-    queue.push([1, 2, 3, 4, 5].map((id) => entry('paced', id)));
+    const records = [1, 2, 3, 4, 5].map((id) => entry('paced', id));
+    queue.push(records);
     await waitFor('the burst of four', async () => (started.length === 4 ? true : undefined), 2_000);
-    await new Promise((resolve) => setImmediate(resolve)); // the fifth is recorded and refused
+    await waitFor('the fifth in the ledger', async () => (await recorded(records[4]!)) || undefined, 2_000);
+    await new Promise((resolve) => setImmediate(resolve)); // and refused, for want of a token
     assert.equal(started.length, 4, 'the fifth waits for a token');
     now += jumpMs;
     await waitFor(
@@ -81,24 +94,26 @@ test('a record refused for its rate starts when its token comes, even one that c
   await Promise.all(scenarios);
 });
 
+/** Whether the entry's attempt is in the ledger. */
+async function recorded(e: Entry): Promise<boolean> {
+  const { rows } = await db.pool.query('SELECT 1 FROM retry_worker_attempts WHERE record_uid = $1', [e.row.uid]);
+  return rows.length > 0;
+}
+
 /**
- * A start queue over `registry` whose records start as soon as it lets them (`started`, their ids in order),
- * with a ledger that records every wave at once: the queue's own logic, nothing else.
+ * A start queue over `registry`, writing to the ledger of the test database, whose records start as soon as it
+ * lets them (`started`, their ids in order).
  */
 function startQueue(registry: KindRegistry, clock: () => number) {
   const started: number[] = [];
   const batch = { start: (e: Entry) => started.push(e.row.id) > 0, skip: () => undefined } as unknown as Batch;
-  const ledger = { start: async (starts: unknown[]) => starts.map((_, i) => i + 1) } as unknown as AttemptLedger;
+  const log = pino({ level: 'silent' });
+  const contact = new DatabaseContact(clock, 10_000, () => undefined);
+  const ledger = new AttemptLedger(db.pool, 1, 'start-queue-test', 5_000, log, contact, clock);
   const limits = new KindLimits(registry, clock);
-  const queue = new StartQueue(
-    ledger,
-    limits,
-    pino({ level: 'silent' }),
-    new ClaimPace(20, 2_000, clock),
-    () => undefined,
-  );
+  const queue = new StartQueue(ledger, limits, log, new ClaimPace(20, 2_000, clock), () => undefined);
   const entry = (kind: string, id: number): Entry => {
-    const row = { id, uid: `uid-${id}`, kind, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
+    const row = { id, uid: randomUUID(), kind, payload: {}, payloadBytes: 2, attempts: 0 } as ClaimedRow;
     return { batch, row, kind: registry.get(kind)!, attempt: 1, maxAttempts: 3 };
   };
   return { queue, started, entry };
