@@ -40,6 +40,7 @@ export class KindLimits {
    * execution's end (roomAgain()), or when its rate has a token (roomInMs()).
    */
   claimed(rows: readonly { kind: string }[], caps: ReadonlyMap<string, number>): void {
+    if (caps.size === 0) return; // no limited kind: nothing to count, on every claim
     const taken = countByKind(rows);
     for (const [kind, cap] of caps) {
       if (cap > 0 && (taken.get(kind) ?? 0) >= cap) this.capped.add(kind);
