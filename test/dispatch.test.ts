@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
+import { sleep } from '../src/async.js';
 import { encodeMessage, queueName } from '../src/dispatch/dispatch-message.js';
 import { TestCluster } from './support/cluster.js';
 import { assertLedgerConsistent, assertOutcomes, assertSafe, waitForDispatcher } from './support/dispatch-checks.js';
+import { assertPaced, mostAtOnce } from './support/limits.js';
 import { waitFor } from './support/ports.js';
 import { createVhost, type RabbitVhost, rabbitUnavailable } from './support/rabbitmq.js';
 import { CLI, type Replica } from './support/replica.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const skip = await rabbitUnavailable();
+const LIMITED_HANDLERS = fileURLToPath(new URL('../../test/fixtures/limited-handlers.mjs', import.meta.url));
 
 /** Sums of one metric over the replicas' /metrics (each replica logs the port it serves). */
 async function metricSum(replicas: readonly Replica[], name: string): Promise<number> {
@@ -205,6 +209,56 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     await cluster.waitUntilSettled(30_000);
     assert.equal(cluster.sink.executions.length, 60);
     assertSafe(cluster);
+  });
+
+  test("a kind's rate paces its publishing across replicas, and holds up no other kind's records", async (t) => {
+    // `paced` at 4/s, 12 records: a burst of 4, then 8 over 2 s. Meanwhile, every 250 ms, 3 http records. A
+    // round that chose more paced records than its tokens and waited for them before the next round would keep
+    // those waiting for up to a second.
+    const cluster = await start({ HANDLERS_MODULE: LIMITED_HANDLERS });
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id);
+    await waitForDispatcher(cluster.replicas);
+    const paced = await cluster.insertSinkRecords(12, { mode: 'ok', delayMs: 5 }, { kind: 'paced' });
+    const waves: { at: number; ids: number[] }[] = [];
+    for (let i = 0; i < 7; i++) {
+      await sleep(250);
+      waves.push({ at: performance.timeOrigin + performance.now(), ids: [] });
+      waves.at(-1)!.ids = await cluster.insertSinkRecords(3, { mode: 'ok', delayMs: 5 });
+    }
+    await cluster.waitUntilSettled(30_000);
+    await assertOutcomes(cluster, [
+      { ids: [...paced, ...waves.flatMap((w) => w.ids)], status: 'succeeded', attempts: 1 },
+    ]);
+    assertSafe(cluster);
+
+    const { rows } = await cluster.pool.query<{ id: number; uid: string }>('SELECT id, uid::text FROM failed_records');
+    const startOf = new Map(cluster.sink.executions.map((e) => [e.key, e.start]));
+    const started = (id: number) => startOf.get(rows.find((r) => r.id === id)!.uid)!;
+    assertPaced(paced.map(started), 4);
+    const waits = waves.map((w) => Math.min(...w.ids.map(started)) - w.at).sort((a, b) => a - b);
+    assert.ok(waits[3]! < 200, `http records inserted meanwhile waited ${waits.map(Math.round).join(', ')} ms`);
+  });
+
+  test("a kind's concurrency holds across replicas; at its limit, no round comes until one ends", async (t) => {
+    // `capped`: 2 at once and 4/s. Its first 2 messages stay in flight for 2.5 s, and the kind has tokens
+    // meanwhile: the leader waits for an end (or the poll) before it chooses again, not for the next token.
+    const cluster = await start({ HANDLERS_MODULE: LIMITED_HANDLERS });
+    t.after(() => cluster.stop());
+    for (const id of ['a', 'b']) cluster.startReplica(id, { HTTP_PORT: '0' });
+    await waitForDispatcher(cluster.replicas);
+    const ids = await cluster.insertSinkRecords(6, { mode: 'ok', delayMs: 2_500 }, { kind: 'capped' });
+    await sleep(700);
+    const emptyBefore = await metricSum(cluster.replicas, 'retry_worker_empty_claims_total');
+    await sleep(1_500);
+    const emptyRounds = (await metricSum(cluster.replicas, 'retry_worker_empty_claims_total')) - emptyBefore;
+    // POLL_INTERVAL_MS is 200: about 8 rounds in 1.5 s, and a few NOTIFY wake-ups. A round a millisecond: 1,000s.
+    assert.ok(emptyRounds < 60, `${emptyRounds} empty dispatch rounds in 1.5 s while the kind was at its limit`);
+    await cluster.waitUntilSettled(30_000);
+    await assertOutcomes(cluster, [{ ids, status: 'succeeded', attempts: 1 }]);
+    assertSafe(cluster);
+    assert.equal(mostAtOnce(cluster.sink.executions), 2, 'never more than 2 at once, over both replicas');
+    assert.equal(new Set(cluster.sink.executions.map((e) => e.replicaId)).size, 2, 'both replicas executed');
   });
 
   test('records delivered together run as one group, and a slow one does not hold up the consumer', async (t) => {

@@ -16,7 +16,7 @@ for (const backend of ['etcd', 'redis', 'postgres', 'static']) {
 
     const ok = await cluster.insertSinkRecords(300, { mode: 'ok' });
     const flaky = await cluster.insertSinkRecords(100, { mode: 'fail-until', succeedOnAttempt: 3 });
-    const failing = await cluster.insertSinkRecords(60, { mode: 'always-fail' }, 3);
+    const failing = await cluster.insertSinkRecords(60, { mode: 'always-fail' }, { maxAttempts: 3 });
     const permanent = await cluster.insertSinkRecords(20, { mode: 'permanent' });
     const { rows: bad } = await cluster.pool.query<{ id: number; kind: string }>(
       `INSERT INTO failed_records (kind, payload) SELECT 'no-such-kind', '{}'::jsonb FROM generate_series(1, 10)

@@ -51,16 +51,16 @@ export class TestCluster {
     return replica;
   }
 
-  /** Inserts http records that call the sink; returns their ids. */
+  /** Inserts records that call the sink (kind `http` unless told another of the same payload); returns their ids. */
   async insertSinkRecords(
     count: number,
     behaviour: Parameters<Sink['payload']>[0],
-    maxAttempts?: number,
+    { maxAttempts, kind = 'http' }: { maxAttempts?: number; kind?: string } = {},
   ): Promise<number[]> {
     const { rows } = await this.pool.query<{ id: number }>(
       `INSERT INTO failed_records (kind, payload, max_attempts)
-       SELECT 'http', $1::jsonb, $3 FROM generate_series(1, $2) RETURNING id`,
-      [JSON.stringify(this.sink.payload(behaviour)), count, maxAttempts ?? null],
+       SELECT $4, $1::jsonb, $3 FROM generate_series(1, $2) RETURNING id`,
+      [JSON.stringify(this.sink.payload(behaviour)), count, maxAttempts ?? null, kind],
     );
     return rows.map((r) => r.id);
   }
