@@ -10,3 +10,4 @@ export const GRAPHILE_TASKS = fileURLToPath(new URL('./graphile-tasks.js', impor
 export const OUR_CLI = `${ROOT}dist/src/cli.js`;
 export const OUR_EMBEDDED = fileURLToPath(new URL('./ours-embedded.js', import.meta.url));
 export const OUR_HANDLERS = fileURLToPath(new URL('./handlers.js', import.meta.url));
+export const TIMER_CEILING = fileURLToPath(new URL('./timer-ceiling.js', import.meta.url));

@@ -6,6 +6,7 @@ const PEER_NAMES: Record<string, string> = {
   'graphile-worker': 'graphile-worker',
   'pg-boss': 'pg-boss',
   pgbench: 'pgbench',
+  node: 'Node',
 };
 
 function format(value: number, metric: string): string {
@@ -16,10 +17,15 @@ function format(value: number, metric: string): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-/** The ours measurement a row is compared with: same workload, metric and concurrency (drain for pgbench). */
+/**
+ * The ours measurement a row is compared with: same workload, metric and concurrency (for the references: the
+ * drain for pgbench, io for the timers' ceiling).
+ */
 function oursFor(row: Measurement, all: readonly Measurement[]): Measurement | undefined {
   if (row.peer === 'ours' && !row.config.startsWith('compare')) return undefined;
   all = all.filter((m) => m.peer !== 'ours' || !m.config.startsWith('compare'));
+  if (row.workload === 'reference' && row.peer === 'node')
+    return all.find((m) => m.peer === 'ours' && m.workload === 'io' && m.concurrency === row.concurrency);
   if (row.workload === 'reference') return all.find((m) => m.peer === 'ours' && m.workload === 'drain');
   if (row.key !== undefined) return all.find((m) => m.peer === 'ours' && m.key === row.key);
   return all.find(

@@ -29,6 +29,16 @@ test('the quick bench runs our CLI through drain, io and latency and prints a Ma
     );
 });
 
+test("the io ceiling's reference counts timers that each took at least their time, and nothing else", async () => {
+  const ceiling = fileURLToPath(new URL('../bench/timer-ceiling.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [ceiling, '1', '5', '20']);
+  const { perSecond } = JSON.parse(stdout) as { perSecond: number };
+  // 5 loops of 20 ms timers for 1 s: about 250 a second at most (a timer fires at its time or later, on the
+  // loop's clock of whole milliseconds: up to 5 % more), and a machine would have to stall for most of that
+  // second to fire fewer than half of them.
+  assert.ok(perSecond > 125 && perSecond <= 262, `${perSecond} timers a second`);
+});
+
 /** PIDs whose parent is `pid`. */
 const childrenOf = async (pid: number) => [...(await childCpuSeconds(pid)).keys()];
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freshDatabase } from '../bench-postgres.js';
+import { TIMER_CEILING } from '../paths.js';
 import type { BenchContext, Measurement } from './context.js';
 
 const run = promisify(execFile);
@@ -29,8 +30,34 @@ const SCRIPTS = {
     ` ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED);\n`,
 };
 
-/** pgbench claim-and-complete of 1 and of 100 rows per statement, 10 clients, 2 threads, prepared, `seconds` each. */
+/**
+ * pgbench claim-and-complete of 1 and of 100 rows per statement, 10 clients, 2 threads, prepared, `seconds` each
+ * (the drain's limit); then the io workload's: 50 timers of 5 ms at a time in a bare Node process.
+ */
 export async function reference(ctx: BenchContext, seconds: number): Promise<Measurement[]> {
+  return [...(await pgbench(ctx, seconds)), await timerCeiling(ctx, seconds)];
+}
+
+/** The io workload's handlers with nothing around them (bench/timer-ceiling.ts), on our Node, `seconds` a run. */
+async function timerCeiling(ctx: BenchContext, seconds: number): Promise<Measurement> {
+  const runs: number[] = [];
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    const { stdout } = await run(process.execPath, [TIMER_CEILING, String(Math.min(seconds, 5)), '50', '5']);
+    runs.push(JSON.parse(stdout).perSecond);
+    ctx.log(`reference node 50 × 5 ms timers rep ${rep + 1}: ${Math.round(runs.at(-1)!)} timers/s`);
+  }
+  return {
+    workload: 'reference',
+    metric: 'records/s',
+    peer: 'node',
+    config: 'io ceiling: 50 × a 5 ms timer, nothing else',
+    concurrency: '50',
+    runs,
+    higherIsBetter: true,
+  };
+}
+
+async function pgbench(ctx: BenchContext, seconds: number): Promise<Measurement[]> {
   const db = await freshDatabase(ctx.server, 'pgbench_reference', false);
   const dir = await mkdtemp(join(tmpdir(), 'rw-pgbench-'));
   const rows: Record<keyof typeof SCRIPTS, number[]> = { claim1: [], claim100: [] };
