@@ -252,7 +252,7 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     const emptyBefore = await metricSum(cluster.replicas, 'retry_worker_empty_claims_total');
     await sleep(1_500);
     const emptyRounds = (await metricSum(cluster.replicas, 'retry_worker_empty_claims_total')) - emptyBefore;
-    // POLL_INTERVAL_MS is 200: about 8 rounds in 1.5 s, and a few NOTIFY wake-ups. A round a millisecond: 1,000s.
+    // POLL_INTERVAL_MS is 200: about 8 rounds in 1.5 s, and a few NOTIFY wake-ups. A round a millisecond: 600 here.
     assert.ok(emptyRounds < 60, `${emptyRounds} empty dispatch rounds in 1.5 s while the kind was at its limit`);
     await cluster.waitUntilSettled(30_000);
     await assertOutcomes(cluster, [{ ids, status: 'succeeded', attempts: 1 }]);
