@@ -223,8 +223,8 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     const waves: { at: number; ids: number[] }[] = [];
     for (let i = 0; i < 7; i++) {
       await sleep(250);
-      waves.push({ at: performance.timeOrigin + performance.now(), ids: [] });
-      waves.at(-1)!.ids = await cluster.insertSinkRecords(3, { mode: 'ok', delayMs: 5 });
+      const at = performance.timeOrigin + performance.now();
+      waves.push({ at, ids: await cluster.insertSinkRecords(3, { mode: 'ok', delayMs: 5 }) });
     }
     await cluster.waitUntilSettled(30_000);
     await assertOutcomes(cluster, [
@@ -233,8 +233,9 @@ describe('dispatch mode (RabbitMQ)', { skip, concurrency: false }, () => {
     assertSafe(cluster);
 
     const { rows } = await cluster.pool.query<{ id: number; uid: string }>('SELECT id, uid::text FROM failed_records');
+    const uidOf = new Map(rows.map((r) => [r.id, r.uid]));
     const startOf = new Map(cluster.sink.executions.map((e) => [e.key, e.start]));
-    const started = (id: number) => startOf.get(rows.find((r) => r.id === id)!.uid)!;
+    const started = (id: number) => startOf.get(uidOf.get(id)!)!;
     assertPaced(paced.map(started), 4);
     const waits = waves.map((w) => Math.min(...w.ids.map(started)) - w.at).sort((a, b) => a - b);
     assert.ok(waits[3]! < 200, `http records inserted meanwhile waited ${waits.map(Math.round).join(', ')} ms`);
